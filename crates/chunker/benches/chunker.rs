@@ -5,6 +5,8 @@
 //! Run with `cargo bench -p cairn-chunker`; `benches/chunker-ratio.sh` runs it
 //! and prints the ratio.
 
+#![allow(clippy::expect_used)] // constant, known-good parameters
+
 use cairn_chunker::{Chunker, ChunkerParams, Gear};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fastcdc::v2020::{FastCDC, Normalization};

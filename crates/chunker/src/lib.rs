@@ -52,7 +52,9 @@ pub enum ParamsError {
     #[error("chunk sizes must be even (got {0})")]
     Odd(u32),
     /// A size is outside the supported range.
-    #[error("chunk sizes must lie between {MIN_CHUNK_FLOOR} bytes and {MAX_CHUNK_CEILING} bytes (got {0})")]
+    #[error(
+        "chunk sizes must lie between {MIN_CHUNK_FLOOR} bytes and {MAX_CHUNK_CEILING} bytes (got {0})"
+    )]
     OutOfRange(u32),
     /// The normalization level is not 0 to 3.
     #[error("normalization level must be 0, 1, 2 or 3 (got {0})")]
@@ -302,11 +304,19 @@ impl Chunker {
     /// Cut a stream. Memory stays bounded by twice `max_size` whatever the
     /// length of the stream.
     pub fn stream<R: Read>(&self, reader: R) -> StreamChunker<'_, R> {
+        self.stream_with_buffer(reader, Vec::new())
+    }
+
+    /// Like [`Chunker::stream`], reusing a buffer from an earlier stream
+    /// (see [`StreamChunker::into_parts`]) to avoid a large allocation per
+    /// input.
+    pub fn stream_with_buffer<R: Read>(&self, reader: R, mut buf: Vec<u8>) -> StreamChunker<'_, R> {
         let capacity = 2 * self.params.max_size as usize;
+        buf.resize(capacity, 0);
         StreamChunker {
             chunker: self,
             reader,
-            buf: vec![0u8; capacity],
+            buf,
             start: 0,
             end: 0,
             eof: false,
@@ -379,6 +389,12 @@ impl<R: Read> StreamChunker<'_, R> {
     /// Give back the reader (for example to inspect a file after reading it).
     pub fn into_inner(self) -> R {
         self.reader
+    }
+
+    /// Give back the reader and the buffer, for reuse with
+    /// [`Chunker::stream_with_buffer`].
+    pub fn into_parts(self) -> (R, Vec<u8>) {
+        (self.reader, self.buf)
     }
 
     /// Move the unconsumed bytes to the front and read until the buffer is

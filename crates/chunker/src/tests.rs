@@ -110,7 +110,11 @@ fn golden_gear_table() {
 
 /// Entries 0, 1 and 255 of the public table; cross-checked against the
 /// Python `blake3` package (`derive_key_context`, 2048-byte XOF output).
-const GOLDEN_GEAR: [u64; 3] = [0xf8f9_2a1a_7dab_aa1b, 0x268a_a288_1233_c809, 0x47f1_71aa_b1e0_76f0];
+const GOLDEN_GEAR: [u64; 3] = [
+    0xf8f9_2a1a_7dab_aa1b,
+    0x268a_a288_1233_c809,
+    0x47f1_71aa_b1e0_76f0,
+];
 
 #[test]
 fn golden_boundaries() {

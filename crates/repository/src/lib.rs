@@ -1,1 +1,65 @@
-//! placeholder
+//! cairn's repository: a content-addressed, deduplicating, compressed and
+//! encrypted store of backups on an [`object_store::ObjectStore`].
+//!
+//! What this crate owns:
+//! - the repository format (ids, keys, blobs, packs, index objects, trees,
+//!   snapshots, locks), specified in `docs/FORMAT.md`;
+//! - the storage contract it expects from the object store ([`store`]);
+//! - the redb index cache derived from the index objects ([`cache`]);
+//! - the operations on a repository: backup of a directory tree, restore,
+//!   check, repair and browsing.
+//!
+//! What it must not know about: command-line parsing, terminals and progress
+//! bars (operations report through the [`progress::Progress`] trait),
+//! retention policy (the retention crate decides, this crate deletes), and
+//! which remote a repository is replicated to.
+//!
+//! Principles: the store is the truth and the cache is derived; nothing is
+//! visible before it is complete (packs, then index objects, then the
+//! snapshot manifest); untrusted bytes become errors, never panics.
+
+pub mod backup;
+pub mod browse;
+pub mod cache;
+pub mod check;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod exclude;
+pub mod faults;
+pub mod id;
+pub mod index;
+pub mod keyfile;
+pub mod lock;
+pub mod pack;
+pub mod progress;
+pub mod repair;
+pub mod repo;
+pub mod restore;
+pub mod snapshot;
+pub mod stats;
+pub mod store;
+pub mod tree;
+pub mod util;
+mod wire;
+pub mod writer;
+
+pub use backup::{BackupOptions, BackupOutcome, ParentChoice, backup};
+pub use cache::{BlobLocation, IndexCache, SyncReport};
+pub use check::{CheckOptions, CheckReport, Damage, check};
+pub use config::{ChunkerConfig, GearSource, RepoConfig};
+pub use crypto::{Compression, Keys};
+pub use error::{Error, Result};
+pub use id::{
+    BlobId, BlobKind, ChunkId, IndexId, KeyId, LockId, PackId, RepoId, SnapshotId, TreeId,
+};
+pub use keyfile::KdfCost;
+pub use lock::LockGuard;
+pub use progress::{NoProgress, Progress};
+pub use repair::{RepairReport, repair_index};
+pub use repo::{CacheLocation, InitOptions, Repository};
+pub use restore::{RestoreOptions, RestoreSummary, restore};
+pub use snapshot::{DEFAULT_ACCOUNT, RawPath, Snapshot, SnapshotStatus, Summary};
+pub use stats::{RepoStats, stats};
+pub use store::{ObjectKind, Store};
+pub use tree::{Metadata, Node, NodeData, Time, Tree};

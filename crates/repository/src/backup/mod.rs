@@ -1,0 +1,1076 @@
+//! Backup of directory trees into a snapshot.
+//!
+//! The pipeline (see `docs/ARCHITECTURE.md`):
+//!
+//! ```text
+//! walker ──FileJob──▶ readers (2) ──ChunkJob──▶ workers (1 per core) ──▶ BlobWriter ──▶ uploaders
+//!   │ metadata-only entries, unchanged files                 │ file complete
+//!   └──────────────────────────────▶ Assembler ◀────────────┘ (trees stored bottom-up)
+//! ```
+//!
+//! - The walker lists directories in name order, compares each file with the
+//!   parent snapshot (same size, mtime, ctime and inode, and every chunk
+//!   still indexed: the file is not read again) and hands the rest to the
+//!   readers. Paths given on the command line are read in the order given:
+//!   every file of one path has been read before the next path starts
+//!   (seed 001: a matched set of files, in the user's order).
+//! - Readers chunk files (small files in one read, large ones streamed with
+//!   a reused buffer) and detect files that change while being read.
+//! - Workers hash, deduplicate, compress and encrypt chunks.
+//! - Channels are bounded, so memory does not grow with file sizes or file
+//!   counts: at most a few chunks per worker and two packs per direction.
+
+mod assemble;
+
+use crate::error::{Error, Result};
+use crate::exclude::Excludes;
+use crate::id::{BlobId, BlobKind, ChunkId, SnapshotId, TreeId};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::snapshot::{
+    self, MAX_LISTED_PROBLEMS, Problem, RawPath, SNAPSHOT_VERSION, Snapshot, SnapshotStatus,
+    Summary,
+};
+use crate::tree::{Metadata, Node, NodeData, Time, Tree};
+use crate::util::failpoint;
+use crate::writer::{self, BlobWriter};
+use assemble::{Assembler, DirRef};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use parking_lot::{Condvar, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// Which snapshot to compare with to skip unchanged files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The newest snapshot of the same account and host with the same paths.
+    #[default]
+    Auto,
+    /// None: read every file.
+    None,
+    /// This one.
+    Snapshot(SnapshotId),
+}
+
+/// What to back up and how.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Paths, backed up in this order.
+    pub paths: Vec<PathBuf>,
+    /// Account the snapshot belongs to.
+    pub account: String,
+    /// Host name to record.
+    pub host: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Record the snapshot under this time instead of now.
+    pub time: Option<jiff::Timestamp>,
+    /// Parent selection.
+    pub parent: ParentChoice,
+    /// Exclusion patterns.
+    pub excludes: Vec<String>,
+    /// Skip the content of directories tagged with `CACHEDIR.TAG`.
+    pub exclude_caches: bool,
+    /// Threads reading files.
+    pub read_threads: usize,
+    /// Threads hashing, compressing and encrypting.
+    pub cpu_threads: usize,
+}
+
+impl BackupOptions {
+    /// Defaults for `paths`: account `default`, this host, one reader per
+    /// two cores (at least two), one worker per core.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            paths,
+            account: snapshot::DEFAULT_ACCOUNT.to_string(),
+            host: crate::util::hostname(),
+            tags: Vec::new(),
+            time: None,
+            parent: ParentChoice::Auto,
+            excludes: Vec::new(),
+            exclude_caches: false,
+            read_threads: (cores / 2).max(2),
+            cpu_threads: cores.max(1),
+        }
+    }
+}
+
+/// The result of a backup.
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    /// The new snapshot's id.
+    pub id: SnapshotId,
+    /// The manifest written.
+    pub snapshot: Snapshot,
+    /// Packs left by an interrupted earlier run that were adopted.
+    pub adopted_packs: usize,
+}
+
+/// Make a path absolute and remove `.` and `..` lexically (like restic:
+/// the path is recorded as the user named it, symlinks are not resolved).
+pub fn normalize_path(path: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Ok(out)
+}
+
+fn time_of(sec: i64, nsec: i64) -> Time {
+    Time {
+        sec,
+        nsec: u32::try_from(nsec.clamp(0, 999_999_999)).unwrap_or(0),
+    }
+}
+
+/// Recorded metadata from `lstat`.
+pub(crate) fn metadata_of(md: &std::fs::Metadata) -> Metadata {
+    Metadata {
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        mtime: time_of(md.mtime(), md.mtime_nsec()),
+        ctime: time_of(md.ctime(), md.ctime_nsec()),
+        inode: md.ino(),
+        device: md.dev(),
+        size: md.size(),
+        rdev: md.rdev(),
+    }
+}
+
+/// The unchanged-file rule: same size, mtime, ctime and inode.
+fn same_file(old: &Metadata, new: &Metadata) -> bool {
+    old.size == new.size
+        && old.mtime == new.mtime
+        && old.ctime == new.ctime
+        && old.inode == new.inode
+}
+
+/// The command-line paths as a tree of components.
+#[derive(Default)]
+struct Trie {
+    children: BTreeMap<Vec<u8>, TrieChild>,
+}
+
+enum TrieChild {
+    Dir(Trie),
+    Leaf(usize),
+}
+
+impl Trie {
+    fn build(paths: &[PathBuf]) -> Result<Self> {
+        let mut root = Trie::default();
+        for (i, path) in paths.iter().enumerate() {
+            let parts: Vec<Vec<u8>> = path
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.as_bytes().to_vec()),
+                    _ => None,
+                })
+                .collect();
+            let overlap = || {
+                Error::invalid(
+                    "paths",
+                    format!(
+                        "{} overlaps another path given (each path may be given once, and not inside another)",
+                        path.display()
+                    ),
+                )
+            };
+            let Some((last, dirs)) = parts.split_last() else {
+                return Err(overlap());
+            };
+            let mut node = &mut root;
+            for part in dirs {
+                let child = node
+                    .children
+                    .entry(part.clone())
+                    .or_insert_with(|| TrieChild::Dir(Trie::default()));
+                node = match child {
+                    TrieChild::Dir(d) => d,
+                    TrieChild::Leaf(_) => return Err(overlap()),
+                };
+            }
+            if node
+                .children
+                .insert(last.clone(), TrieChild::Leaf(i))
+                .is_some()
+            {
+                return Err(overlap());
+            }
+        }
+        Ok(root)
+    }
+}
+
+struct FileJob {
+    dir: DirRef,
+    slot: usize,
+    path: PathBuf,
+    node: Node,
+    is_new: bool,
+}
+
+struct FileState {
+    job: FileJob,
+    chunks: Mutex<Vec<Option<ChunkId>>>,
+    /// One per chunk in flight plus one held by the reader until EOF; the
+    /// thread that takes it to zero completes the file.
+    remaining: AtomicUsize,
+    failure: Mutex<Option<String>>,
+}
+
+struct ChunkJob {
+    file: Arc<FileState>,
+    seq: usize,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Counters {
+    files_new: AtomicU64,
+    files_changed: AtomicU64,
+    files_unmodified: AtomicU64,
+    dirs: AtomicU64,
+    other: AtomicU64,
+    bytes_total: AtomicU64,
+    bytes_read: AtomicU64,
+}
+
+#[derive(Default)]
+struct Problems {
+    unreadable: Vec<Problem>,
+    unreadable_count: u64,
+    changed: Vec<RawPath>,
+    changed_count: u64,
+}
+
+/// A directory being listed by the walker.
+struct Frame {
+    dir: DirRef,
+    path: PathBuf,
+    snap_path: Vec<u8>,
+    entries: Vec<(Vec<u8>, std::fs::Metadata)>,
+    next: usize,
+    parent_tree: Option<Tree>,
+}
+
+struct Run<'a> {
+    repo: &'a Repository,
+    writer: &'a BlobWriter<'a>,
+    progress: &'a dyn Progress,
+    excludes: Excludes,
+    assembler: Assembler,
+    counters: Counters,
+    problems: Mutex<Problems>,
+    hardlinks: Mutex<HashMap<(u64, u64), Vec<u8>>>,
+    error: Mutex<Option<Error>>,
+    aborted: AtomicBool,
+    reads_in_flight: Mutex<usize>,
+    reads_cv: Condvar,
+}
+
+impl Run<'_> {
+    fn abort(&self, e: Error) {
+        let mut slot = self.error.lock();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
+
+    fn unreadable(&self, path: &Path, error: impl std::fmt::Display) {
+        let msg = error.to_string();
+        self.progress
+            .warn(&format!("cannot read {}: {msg}", path.display()));
+        let mut p = self.problems.lock();
+        p.unreadable_count += 1;
+        if p.unreadable.len() < MAX_LISTED_PROBLEMS {
+            p.unreadable.push(Problem {
+                path: RawPath(path.as_os_str().as_bytes().to_vec()),
+                error: msg,
+            });
+        }
+    }
+
+    fn fill(&self, dir: DirRef, slot: usize, node: Option<Node>) -> Result<()> {
+        self.assembler.fill(dir, slot, node, self.writer)
+    }
+
+    fn load_parent_tree(&self, id: Option<TreeId>) -> Option<Tree> {
+        let id = id?;
+        match self.repo.load_tree(&id) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // Without it the subtree is simply read again.
+                self.progress.warn(&format!(
+                    "parent tree {} unreadable, reading that directory in full: {e}",
+                    id.short()
+                ));
+                None
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- walker
+
+    /// List a directory: names in byte order, lstat'ed, exclusions applied.
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<(Vec<u8>, std::fs::Metadata)>> {
+        let tagged = self.excludes.is_tagged_cache(path);
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            let name = entry.file_name().as_bytes().to_vec();
+            if tagged && name != b"CACHEDIR.TAG" {
+                continue;
+            }
+            let full = path.join(entry.file_name());
+            let md = match std::fs::symlink_metadata(&full) {
+                Ok(md) => md,
+                // Deleted between readdir and lstat: it is simply not there.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    self.unreadable(&full, e);
+                    continue;
+                }
+            };
+            if self.excludes.is_excluded(&full, &name, md.is_dir()) {
+                continue;
+            }
+            entries.push((name, md));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
+    }
+
+    /// Register a directory and list it; `None` if it cannot be listed (it
+    /// is then left out of the snapshot and reported).
+    fn open_dir(
+        &self,
+        path: PathBuf,
+        snap_path: Vec<u8>,
+        name: Vec<u8>,
+        md: &std::fs::Metadata,
+        parent: Option<(DirRef, usize)>,
+        parent_tree: Option<Tree>,
+    ) -> Result<Option<Frame>> {
+        let entries = match self.list_dir(&path) {
+            Ok(e) => e,
+            Err(e) => {
+                self.unreadable(&path, e);
+                if let Some((d, s)) = parent {
+                    self.fill(d, s, None)?;
+                }
+                return Ok(None);
+            }
+        };
+        self.counters.dirs.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .assembler
+            .add_dir(parent, name, metadata_of(md), entries.len());
+        Ok(Some(Frame {
+            dir,
+            path,
+            snap_path,
+            entries,
+            next: 0,
+            parent_tree,
+        }))
+    }
+
+    /// Back up one directory tree, depth first, with an explicit stack (deep
+    /// trees do not exhaust the thread's stack).
+    fn walk_dir(&self, first: Frame, files: &Sender<FileJob>) -> Result<()> {
+        let mut stack = vec![first];
+        while let Some(frame) = stack.last_mut() {
+            if self.is_aborted() {
+                return Err(Error::Aborted("backup stopped".into()));
+            }
+            if frame.next == frame.entries.len() {
+                self.assembler.seal(frame.dir, self.writer)?;
+                stack.pop();
+                continue;
+            }
+            let slot = frame.next;
+            frame.next += 1;
+            let (name, md) = &frame.entries[slot];
+            let name = name.clone();
+            let md = md.clone();
+            let path = frame.path.join(std::ffi::OsStr::from_bytes(&name));
+            let mut snap_path = frame.snap_path.clone();
+            if !snap_path.is_empty() {
+                snap_path.push(b'/');
+            }
+            snap_path.extend_from_slice(&name);
+            let old = frame
+                .parent_tree
+                .as_ref()
+                .and_then(|t| t.get(&name))
+                .cloned();
+            let dir = frame.dir;
+            if md.is_dir() {
+                let old_tree = self.load_parent_tree(old.and_then(|n| n.subtree()));
+                if let Some(child) =
+                    self.open_dir(path, snap_path, name, &md, Some((dir, slot)), old_tree)?
+                {
+                    stack.push(child);
+                }
+            } else {
+                self.entry(dir, slot, path, snap_path, name, &md, old.as_ref(), files)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Anything that is not a directory.
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &self,
+        dir: DirRef,
+        slot: usize,
+        path: PathBuf,
+        snap_path: Vec<u8>,
+        name: Vec<u8>,
+        md: &std::fs::Metadata,
+        old: Option<&Node>,
+        files: &Sender<FileJob>,
+    ) -> Result<()> {
+        let meta = metadata_of(md);
+        let ft = md.file_type();
+        let node = |data| Node {
+            name: name.clone(),
+            meta,
+            data,
+        };
+        if ft.is_file() {
+            if md.nlink() > 1 {
+                let mut links = self.hardlinks.lock();
+                match links.get(&(meta.device, meta.inode)) {
+                    Some(first) => {
+                        let target = first.clone();
+                        drop(links);
+                        self.counters.other.fetch_add(1, Ordering::Relaxed);
+                        return self.fill(dir, slot, Some(node(NodeData::Hardlink { target })));
+                    }
+                    None => {
+                        links.insert((meta.device, meta.inode), snap_path);
+                    }
+                }
+            }
+            self.counters
+                .bytes_total
+                .fetch_add(meta.size, Ordering::Relaxed);
+            if let Some(old) = old.filter(|o| matches!(o.data, NodeData::File { .. }))
+                && same_file(&old.meta, &meta)
+                && self.all_chunks_present(old.chunks())?
+            {
+                self.counters
+                    .files_unmodified
+                    .fetch_add(1, Ordering::Relaxed);
+                self.progress.file_done(&path);
+                let chunks = old.chunks().to_vec();
+                return self.fill(dir, slot, Some(node(NodeData::File { chunks })));
+            }
+            *self.reads_in_flight.lock() += 1;
+            let job = FileJob {
+                dir,
+                slot,
+                path,
+                node: node(NodeData::File { chunks: Vec::new() }),
+                is_new: old.is_none(),
+            };
+            return files
+                .send(job)
+                .map_err(|_| Error::Aborted("the readers stopped".into()));
+        }
+        let data = if ft.is_symlink() {
+            match std::fs::read_link(&path) {
+                Ok(target) => NodeData::Symlink {
+                    target: target.as_os_str().as_bytes().to_vec(),
+                },
+                Err(e) => {
+                    self.unreadable(&path, e);
+                    return self.fill(dir, slot, None);
+                }
+            }
+        } else if ft.is_fifo() {
+            NodeData::Fifo
+        } else if ft.is_char_device() {
+            NodeData::CharDevice
+        } else if ft.is_block_device() {
+            NodeData::BlockDevice
+        } else if ft.is_socket() {
+            NodeData::Socket
+        } else {
+            self.unreadable(&path, "unknown file type");
+            return self.fill(dir, slot, None);
+        };
+        self.counters.other.fetch_add(1, Ordering::Relaxed);
+        self.fill(dir, slot, Some(node(data)))
+    }
+
+    fn all_chunks_present(&self, chunks: &[ChunkId]) -> Result<bool> {
+        for c in chunks {
+            if !self.writer.has(BlobKind::Data, c.raw())? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Back up one command-line path into `slot` of `dir`.
+    fn walk_leaf(
+        &self,
+        path: &Path,
+        dir: DirRef,
+        slot: usize,
+        old: Option<&Node>,
+        files: &Sender<FileJob>,
+    ) -> Result<()> {
+        let name = path
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let snap_path = path.as_os_str().as_bytes()[1..].to_vec();
+        let md = match std::fs::symlink_metadata(path) {
+            Ok(md) => md,
+            Err(e) => {
+                self.unreadable(path, e);
+                return self.fill(dir, slot, None);
+            }
+        };
+        if md.is_dir() {
+            let old_tree = self.load_parent_tree(old.and_then(Node::subtree));
+            if let Some(frame) = self.open_dir(
+                path.to_path_buf(),
+                snap_path,
+                name,
+                &md,
+                Some((dir, slot)),
+                old_tree,
+            )? {
+                self.walk_dir(frame, files)?;
+            }
+            Ok(())
+        } else {
+            self.entry(
+                dir,
+                slot,
+                path.to_path_buf(),
+                snap_path,
+                name,
+                &md,
+                old,
+                files,
+            )
+        }
+    }
+
+    /// Wait until every file handed to the readers has been read.
+    fn wait_for_reads(&self) {
+        let mut n = self.reads_in_flight.lock();
+        while *n > 0 && !self.is_aborted() {
+            self.reads_cv.wait(&mut n);
+        }
+    }
+
+    fn read_done(&self) {
+        let mut n = self.reads_in_flight.lock();
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.reads_cv.notify_all();
+        }
+    }
+
+    /// Create the directories above the command-line paths, then back the
+    /// paths up in the order given.
+    fn walk_all(
+        &self,
+        paths: &[PathBuf],
+        trie: Option<&Trie>,
+        parent_root: Option<Tree>,
+        files: &Sender<FileJob>,
+    ) -> Result<()> {
+        let Some(trie) = trie else {
+            let md = std::fs::symlink_metadata("/").map_err(|e| Error::io("/", e))?;
+            return match self.open_dir(
+                PathBuf::from("/"),
+                Vec::new(),
+                Vec::new(),
+                &md,
+                None,
+                parent_root,
+            )? {
+                Some(frame) => self.walk_dir(frame, files),
+                None => Err(Error::invalid("path", "/ cannot be listed")),
+            };
+        };
+        let root =
+            self.assembler
+                .add_dir(None, Vec::new(), Metadata::default(), trie.children.len());
+        // Leaves: (dir, slot, parent node) by path index.
+        let mut leaves: Vec<Option<(DirRef, usize, Option<Node>)>> = vec![None; paths.len()];
+        let mut virtual_dirs = vec![root];
+        let mut pending = vec![(trie, root, PathBuf::from("/"), parent_root)];
+        while let Some((node, dir, real, parent_tree)) = pending.pop() {
+            for (slot, (name, child)) in node.children.iter().enumerate() {
+                let old = parent_tree.as_ref().and_then(|t| t.get(name)).cloned();
+                let real_child = real.join(std::ffi::OsStr::from_bytes(name));
+                match child {
+                    TrieChild::Leaf(i) => leaves[*i] = Some((dir, slot, old)),
+                    TrieChild::Dir(sub) => {
+                        let md = std::fs::symlink_metadata(&real_child)
+                            .map_err(|e| Error::io(&real_child, e))?;
+                        let d = self.assembler.add_dir(
+                            Some((dir, slot)),
+                            name.clone(),
+                            metadata_of(&md),
+                            sub.children.len(),
+                        );
+                        self.counters.dirs.fetch_add(1, Ordering::Relaxed);
+                        virtual_dirs.push(d);
+                        let sub_tree = self.load_parent_tree(old.and_then(|n| n.subtree()));
+                        pending.push((sub, d, real_child, sub_tree));
+                    }
+                }
+            }
+        }
+        for (path, leaf) in paths.iter().zip(leaves) {
+            let Some((dir, slot, old)) = leaf else {
+                return Err(Error::Aborted(format!("{} was not placed", path.display())));
+            };
+            self.walk_leaf(path, dir, slot, old.as_ref(), files)?;
+            self.wait_for_reads();
+        }
+        for d in virtual_dirs.into_iter().rev() {
+            self.assembler.seal(d, self.writer)?;
+        }
+        Ok(())
+    }
+
+    // --------------------------------------------------------------- readers
+
+    fn reader(&self, files: Receiver<FileJob>, chunks: Sender<ChunkJob>) {
+        let mut buf = Vec::new();
+        for job in files {
+            let state = Arc::new(FileState {
+                job,
+                chunks: Mutex::new(Vec::new()),
+                remaining: AtomicUsize::new(1),
+                failure: Mutex::new(None),
+            });
+            if !self.is_aborted() {
+                buf = self.read_file(&state, &chunks, buf);
+            }
+            self.read_done();
+            self.release(&state);
+        }
+    }
+
+    fn open_source(path: &Path) -> std::io::Result<File> {
+        // O_NOATIME keeps backups from touching access times; only the
+        // owner (or root) may ask for it.
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path),
+            other => other,
+        }
+    }
+
+    /// Read and chunk one file; returns the stream buffer for reuse.
+    fn read_file(
+        &self,
+        state: &Arc<FileState>,
+        chunks: &Sender<ChunkJob>,
+        buf: Vec<u8>,
+    ) -> Vec<u8> {
+        let path = &state.job.path;
+        let mut file = match Self::open_source(path) {
+            Ok(f) => f,
+            Err(e) => {
+                *state.failure.lock() = Some(e.to_string());
+                return buf;
+            }
+        };
+        let chunker = self.repo.chunker();
+        let max = chunker.params().max_size() as usize;
+        let expected = state.job.node.meta.size;
+        let mut total = 0u64;
+        let mut result: std::io::Result<()> = Ok(());
+        let mut buf = buf;
+        if expected <= max as u64 {
+            // Small file: one read into an exactly sized buffer.
+            let mut data = Vec::with_capacity(expected as usize + 1);
+            match (&mut file).take(max as u64 + 1).read_to_end(&mut data) {
+                Ok(_) if data.len() <= max => {
+                    total = data.len() as u64;
+                    self.counters.bytes_read.fetch_add(total, Ordering::Relaxed);
+                    self.progress.bytes(total);
+                    if !data.is_empty() && chunker.cut(&data) == data.len() {
+                        self.send_chunk(state, data, chunks);
+                    } else {
+                        for piece in chunker.chunks(&data) {
+                            self.send_chunk(state, piece.to_vec(), chunks);
+                        }
+                    }
+                }
+                Ok(_) => {
+                    // It grew past one chunk while we read: stream the rest.
+                    let head = std::io::Cursor::new(data);
+                    let (r, b) = self.stream(state, head.chain(&mut file), chunks, buf);
+                    buf = b;
+                    total = r.as_ref().map_or(0, |n| *n);
+                    result = r.map(|_| ());
+                }
+                Err(e) => result = Err(e),
+            }
+        } else {
+            let (r, b) = self.stream(state, &mut file, chunks, buf);
+            buf = b;
+            total = r.as_ref().map_or(0, |n| *n);
+            result = r.map(|_| ());
+        }
+        if let Err(e) = result {
+            *state.failure.lock() = Some(e.to_string());
+            return buf;
+        }
+        // A file that changed while being read is kept (the data is what
+        // was read) and reported; its recorded metadata is from before the
+        // read, so the next backup reads it again.
+        let changed = match file.metadata() {
+            Ok(after) => {
+                let after = metadata_of(&after);
+                let before = &state.job.node.meta;
+                after.size != before.size
+                    || after.mtime != before.mtime
+                    || after.ctime != before.ctime
+                    || total != before.size
+            }
+            Err(_) => true,
+        };
+        if changed {
+            self.progress.warn(&format!(
+                "{} changed while it was being read",
+                path.display()
+            ));
+            let mut p = self.problems.lock();
+            p.changed_count += 1;
+            if p.changed.len() < MAX_LISTED_PROBLEMS {
+                p.changed
+                    .push(RawPath(path.as_os_str().as_bytes().to_vec()));
+            }
+        }
+        buf
+    }
+
+    fn stream<R: Read>(
+        &self,
+        state: &Arc<FileState>,
+        reader: R,
+        chunks: &Sender<ChunkJob>,
+        buf: Vec<u8>,
+    ) -> (std::io::Result<u64>, Vec<u8>) {
+        let mut stream = self.repo.chunker().stream_with_buffer(reader, buf);
+        let mut total = 0u64;
+        let result = loop {
+            if self.is_aborted() {
+                break Ok(total);
+            }
+            match stream.next_chunk() {
+                Ok(Some(piece)) => {
+                    total += piece.len() as u64;
+                    self.counters
+                        .bytes_read
+                        .fetch_add(piece.len() as u64, Ordering::Relaxed);
+                    self.progress.bytes(piece.len() as u64);
+                    let owned = piece.to_vec();
+                    self.send_chunk(state, owned, chunks);
+                }
+                Ok(None) => break Ok(total),
+                Err(e) => break Err(e),
+            }
+        };
+        let (_, buf) = stream.into_parts();
+        (result, buf)
+    }
+
+    fn send_chunk(&self, state: &Arc<FileState>, data: Vec<u8>, chunks: &Sender<ChunkJob>) {
+        let seq = {
+            let mut c = state.chunks.lock();
+            c.push(None);
+            c.len() - 1
+        };
+        state.remaining.fetch_add(1, Ordering::SeqCst);
+        let job = ChunkJob {
+            file: Arc::clone(state),
+            seq,
+            data,
+        };
+        if let Err(crossbeam_channel::SendError(job)) = chunks.send(job) {
+            self.release(&job.file);
+        }
+    }
+
+    // --------------------------------------------------------------- workers
+
+    fn worker(&self, chunks: Receiver<ChunkJob>) {
+        let keys = self.repo.keys();
+        for job in chunks {
+            if !self.is_aborted() {
+                let id = keys.chunk_id(&job.data);
+                match self.writer.store(BlobKind::Data, *id.as_bytes(), &job.data) {
+                    Ok(_) => {
+                        if let Some(slot) = job.file.chunks.lock().get_mut(job.seq) {
+                            *slot = Some(id);
+                        }
+                    }
+                    Err(e) => self.abort(e),
+                }
+            }
+            drop(job.data);
+            self.release(&job.file);
+        }
+    }
+
+    fn release(&self, state: &Arc<FileState>) {
+        if state.remaining.fetch_sub(1, Ordering::SeqCst) != 1 || self.is_aborted() {
+            return;
+        }
+        if let Err(e) = self.complete_file(state) {
+            self.abort(e);
+        }
+    }
+
+    fn complete_file(&self, state: &FileState) -> Result<()> {
+        let job = &state.job;
+        if let Some(err) = state.failure.lock().take() {
+            self.unreadable(&job.path, err);
+            return self.fill(job.dir, job.slot, None);
+        }
+        let chunks: Option<Vec<ChunkId>> = state.chunks.lock().iter().copied().collect();
+        let chunks = chunks.ok_or_else(|| {
+            Error::Aborted(format!("{}: a chunk was not stored", job.path.display()))
+        })?;
+        let counter = if job.is_new {
+            &self.counters.files_new
+        } else {
+            &self.counters.files_changed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.progress.file_done(&job.path);
+        let mut node = job.node.clone();
+        node.data = NodeData::File { chunks };
+        self.fill(job.dir, job.slot, Some(node))
+    }
+}
+
+fn choose_parent(
+    repo: &Repository,
+    opts: &BackupOptions,
+    paths: &[PathBuf],
+) -> Result<Option<(SnapshotId, Tree)>> {
+    let id = match &opts.parent {
+        ParentChoice::None => return Ok(None),
+        ParentChoice::Snapshot(id) => *id,
+        ParentChoice::Auto => {
+            let wanted: Vec<RawPath> = paths
+                .iter()
+                .map(|p| RawPath(p.as_os_str().as_bytes().to_vec()))
+                .collect();
+            let mut wanted_sorted = wanted.clone();
+            wanted_sorted.sort();
+            let (snaps, _) = repo.snapshots()?;
+            let found = snaps.into_iter().rev().find(|(_, s)| {
+                let mut p = s.paths.clone();
+                p.sort();
+                s.account == opts.account && s.host == opts.host && p == wanted_sorted
+            });
+            match found {
+                Some((id, _)) => id,
+                None => return Ok(None),
+            }
+        }
+    };
+    let snap = repo.load_snapshot(&id)?;
+    match repo.load_tree(&snap.tree) {
+        Ok(tree) => Ok(Some((id, tree))),
+        Err(e) => {
+            tracing::warn!(
+                "parent snapshot {} unreadable, reading everything: {e}",
+                id.short()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Back up `opts.paths` into a new snapshot.
+pub fn backup(
+    repo: &Repository,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupOutcome> {
+    snapshot::validate_account(&opts.account)?;
+    for t in &opts.tags {
+        snapshot::validate_tag(t)?;
+    }
+    if opts.paths.is_empty() {
+        return Err(Error::invalid("paths", "nothing to back up"));
+    }
+    let mut paths = Vec::with_capacity(opts.paths.len());
+    for p in &opts.paths {
+        let abs = normalize_path(p)?;
+        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        paths.push(abs);
+    }
+    // The directories above the paths (none when backing up `/` alone).
+    let trie = if paths.len() == 1 && paths[0] == Path::new("/") {
+        None
+    } else {
+        Some(Trie::build(&paths)?)
+    };
+    let excludes = Excludes::new(&opts.excludes, opts.exclude_caches)?;
+
+    let _lock = repo.lock(false, "backup")?;
+    repo.refresh_index()?;
+    let (adopted_packs, _) = writer::adopt_orphan_packs(repo)?;
+    let parent = choose_parent(repo, opts, &paths)?;
+    let (parent_id, parent_root) = match parent {
+        Some((id, tree)) => (Some(id), Some(tree)),
+        None => (None, None),
+    };
+
+    let started = jiff::Timestamp::now();
+    let clock = std::time::Instant::now();
+    progress.phase("backup", None);
+    let writer = BlobWriter::new(repo)?;
+    let run = Run {
+        repo,
+        writer: &writer,
+        progress,
+        excludes,
+        assembler: Assembler::default(),
+        counters: Counters::default(),
+        problems: Mutex::new(Problems::default()),
+        hardlinks: Mutex::new(HashMap::new()),
+        error: Mutex::new(None),
+        aborted: AtomicBool::new(false),
+        reads_in_flight: Mutex::new(0),
+        reads_cv: Condvar::new(),
+    };
+    let workers = opts.cpu_threads.max(1);
+    let readers = opts.read_threads.max(1);
+    let walked = std::thread::scope(|s| {
+        let (file_tx, file_rx) = bounded::<FileJob>(256);
+        let (chunk_tx, chunk_rx) = bounded::<ChunkJob>(2 * workers);
+        for _ in 0..readers {
+            let (rx, tx, run) = (file_rx.clone(), chunk_tx.clone(), &run);
+            s.spawn(move || run.reader(rx, tx));
+        }
+        for _ in 0..workers {
+            let (rx, run) = (chunk_rx.clone(), &run);
+            s.spawn(move || run.worker(rx));
+        }
+        drop((chunk_tx, chunk_rx, file_rx));
+        let walked = run.walk_all(&paths, trie.as_ref(), parent_root, &file_tx);
+        if walked.is_err() {
+            run.aborted.store(true, Ordering::SeqCst);
+        }
+        drop(file_tx);
+        walked
+    });
+    // The first real error wins over the "stopped" errors it caused.
+    let first_error = run.error.lock().take();
+    let error = match (walked, first_error) {
+        (Err(e), _) if !matches!(e, Error::Aborted(_)) => Some(e),
+        (_, Some(e)) => Some(e),
+        (Err(e), None) => Some(e),
+        (Ok(()), None) => None,
+    };
+    if let Some(e) = error {
+        writer.abandon();
+        return Err(e);
+    }
+    let root = match run.assembler.root() {
+        Some(r) if run.assembler.incomplete() == 0 => r,
+        _ => {
+            writer.abandon();
+            return Err(Error::Aborted("the snapshot's trees are incomplete".into()));
+        }
+    };
+    let stats = writer.finish()?;
+    failpoint("backup-before-snapshot");
+
+    let c = &run.counters;
+    let problems = std::mem::take(&mut *run.problems.lock());
+    let summary = Summary {
+        files_new: c.files_new.load(Ordering::Relaxed),
+        files_changed: c.files_changed.load(Ordering::Relaxed),
+        files_unmodified: c.files_unmodified.load(Ordering::Relaxed),
+        dirs: c.dirs.load(Ordering::Relaxed),
+        other_entries: c.other.load(Ordering::Relaxed),
+        bytes_total: c.bytes_total.load(Ordering::Relaxed),
+        bytes_read: c.bytes_read.load(Ordering::Relaxed),
+        bytes_added: stats.bytes_added,
+        raw_bytes_added: stats.raw_bytes_added,
+        blobs_added: stats.blobs_added,
+        started: Some(started),
+        duration_secs: clock.elapsed().as_secs_f64(),
+        changed_during_read_count: problems.changed_count,
+        changed_during_read: problems.changed,
+        unreadable_count: problems.unreadable_count,
+        unreadable: problems.unreadable,
+    };
+    let snapshot = Snapshot {
+        version: SNAPSHOT_VERSION,
+        time: opts.time.unwrap_or(started),
+        host: opts.host.clone(),
+        username: crate::util::username(),
+        account: opts.account.clone(),
+        paths: paths
+            .iter()
+            .map(|p| RawPath(p.as_os_str().as_bytes().to_vec()))
+            .collect(),
+        tags: opts.tags.clone(),
+        parent: parent_id,
+        tree: root,
+        status: SnapshotStatus::Complete,
+        summary,
+        program: format!("cairn {}", env!("CARGO_PKG_VERSION")),
+    };
+    let id = repo.save_snapshot(&snapshot)?;
+    progress.done();
+    Ok(BackupOutcome {
+        id,
+        snapshot,
+        adopted_packs,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,493 @@
+//! The local index cache: a redb database mapping blob id to its place in a
+//! pack. It is derived from the index objects in the store and can always be
+//! thrown away and rebuilt ([`IndexCache::rebuild`]); every command first
+//! brings it up to date ([`IndexCache::sync`]): index objects it has not seen
+//! are loaded, and if any index object it loaded has disappeared from the
+//! store (a prune or `repair index` elsewhere), it is rebuilt from scratch.
+//!
+//! Several cairn processes may use one cache file at the same time (two
+//! backups into one repository): the database is opened in redb's
+//! multi-writer mode, and every write is an idempotent merge.
+
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, PackId};
+use crate::index::IndexFile;
+use crate::store::{ObjectKind, Store};
+use parking_lot::RwLock;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Blob id -> pack number (4), offset (4), length (4), raw length (4), kind (1).
+const BLOBS: TableDefinition<'_, &[u8; ID_LEN], &[u8; 17]> = TableDefinition::new("blobs");
+/// Pack number -> pack id (32), size (8).
+const PACKS: TableDefinition<'_, u32, &[u8; 40]> = TableDefinition::new("packs");
+/// Pack id -> pack number.
+const PACK_NUMBERS: TableDefinition<'_, &[u8; ID_LEN], u32> = TableDefinition::new("pack_numbers");
+/// Index objects merged into this cache -> number of blobs they list.
+const INDEXES: TableDefinition<'_, &[u8; ID_LEN], u64> = TableDefinition::new("indexes");
+/// Schema version and counters.
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+const SCHEMA_VERSION: u64 = 1;
+
+/// Where a blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// Blob kind.
+    pub kind: BlobKind,
+    /// Offset in the pack.
+    pub offset: u32,
+    /// Stored length.
+    pub length: u32,
+    /// Plaintext length.
+    pub raw_length: u32,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Index objects newly merged.
+    pub loaded: usize,
+    /// Whether the cache was rebuilt from scratch.
+    pub rebuilt: bool,
+    /// Index objects that could not be read or decoded (they stay out of the
+    /// cache; `check` reports them and `repair index` replaces them).
+    pub unreadable: Vec<(IndexId, String)>,
+}
+
+/// The redb-backed blob index.
+pub struct IndexCache {
+    db: redb::Database,
+    path: PathBuf,
+    /// Pack number -> (id, size), mirrored in memory: packs are few.
+    packs: RwLock<HashMap<u32, (PackId, u64)>>,
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexCache")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn encode_loc(pack_no: u32, e: &crate::pack::PackEntry) -> [u8; 17] {
+    let mut v = [0u8; 17];
+    v[..4].copy_from_slice(&pack_no.to_le_bytes());
+    v[4..8].copy_from_slice(&e.offset.to_le_bytes());
+    v[8..12].copy_from_slice(&e.length.to_le_bytes());
+    v[12..16].copy_from_slice(&e.raw_length.to_le_bytes());
+    v[16] = e.kind.to_byte();
+    v
+}
+
+fn u32_at(v: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&v[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+impl IndexCache {
+    /// Open (or create) the cache file at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let err = |e: redb::DatabaseError| Error::Cache {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let db = match redb::Builder::new()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(path)
+        {
+            Ok(db) => db,
+            // A cache file from an incompatible redb (or a damaged one) is
+            // not worth keeping: it is derived data.
+            Err(redb::DatabaseError::Storage(_)) | Err(redb::DatabaseError::UpgradeRequired(_)) => {
+                tracing::warn!("discarding unreadable index cache {}", path.display());
+                std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+                redb::Builder::new()
+                    .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+                    .create(path)
+                    .map_err(err)?
+            }
+            Err(e) => return Err(err(e)),
+        };
+        Self::init(db, path.to_path_buf())
+    }
+
+    /// A cache that lives in memory only (`--no-cache`, unit tests).
+    pub fn in_memory() -> Result<Self> {
+        let path = PathBuf::from("(memory)");
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| Error::Cache {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Self::init(db, path)
+    }
+
+    fn init(db: redb::Database, path: PathBuf) -> Result<Self> {
+        let cache = Self {
+            db,
+            path,
+            packs: RwLock::new(HashMap::new()),
+        };
+        let schema = cache.write(|txn| {
+            let mut meta = txn.open_table(META)?;
+            let schema = meta.get("schema")?.map(|g| g.value());
+            if schema.is_none() {
+                meta.insert("schema", SCHEMA_VERSION)?;
+            }
+            drop(meta);
+            txn.open_table(BLOBS)?;
+            txn.open_table(PACKS)?;
+            txn.open_table(PACK_NUMBERS)?;
+            txn.open_table(INDEXES)?;
+            Ok(schema.unwrap_or(SCHEMA_VERSION))
+        })?;
+        if schema != SCHEMA_VERSION {
+            cache.clear()?;
+        }
+        cache.reload_packs()?;
+        Ok(cache)
+    }
+
+    fn cache_err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Cache {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> std::result::Result<T, redb::Error>,
+    ) -> Result<T> {
+        let txn = self.db.begin_write().map_err(|e| self.cache_err(e))?;
+        let out = f(&txn).map_err(|e| self.cache_err(e))?;
+        txn.commit().map_err(|e| self.cache_err(e))?;
+        Ok(out)
+    }
+
+    fn reload_packs(&self) -> Result<()> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(PACKS).map_err(|e| self.cache_err(e))?;
+        let mut packs = HashMap::new();
+        for row in table.iter().map_err(|e| self.cache_err(e))? {
+            let (k, v) = row.map_err(|e| self.cache_err(e))?;
+            let v = v.value();
+            let mut id = [0u8; ID_LEN];
+            id.copy_from_slice(&v[..32]);
+            let mut size = [0u8; 8];
+            size.copy_from_slice(&v[32..]);
+            packs.insert(
+                k.value(),
+                (PackId::from_bytes(id), u64::from_le_bytes(size)),
+            );
+        }
+        *self.packs.write() = packs;
+        Ok(())
+    }
+
+    /// Forget everything.
+    pub fn clear(&self) -> Result<()> {
+        self.write(|txn| {
+            txn.delete_table(BLOBS)?;
+            txn.delete_table(PACKS)?;
+            txn.delete_table(PACK_NUMBERS)?;
+            txn.delete_table(INDEXES)?;
+            txn.open_table(BLOBS)?;
+            txn.open_table(PACKS)?;
+            txn.open_table(PACK_NUMBERS)?;
+            txn.open_table(INDEXES)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert("schema", SCHEMA_VERSION)?;
+            Ok(())
+        })?;
+        self.packs.write().clear();
+        Ok(())
+    }
+
+    /// Index objects already merged.
+    pub fn loaded_indexes(&self) -> Result<HashSet<IndexId>> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(INDEXES).map_err(|e| self.cache_err(e))?;
+        let mut out = HashSet::new();
+        for row in table.iter().map_err(|e| self.cache_err(e))? {
+            let (k, _) = row.map_err(|e| self.cache_err(e))?;
+            out.insert(IndexId::from_bytes(*k.value()));
+        }
+        Ok(out)
+    }
+
+    /// Bring the cache up to date with the index objects in the store.
+    pub fn sync(&self, store: &Store, keys: &Keys) -> Result<SyncReport> {
+        let listing = store.list(ObjectKind::Index)?;
+        let mut stored = HashSet::new();
+        for obj in &listing.objects {
+            if let Ok(id) = IndexId::from_hex(&obj.name) {
+                stored.insert(id);
+            }
+        }
+        let mut report = SyncReport::default();
+        let mut loaded = self.loaded_indexes()?;
+        if loaded.iter().any(|id| !stored.contains(id)) {
+            self.clear()?;
+            loaded.clear();
+            report.rebuilt = true;
+        }
+        let mut missing: Vec<IndexId> = stored.difference(&loaded).copied().collect();
+        missing.sort();
+        for batch in missing.chunks(64) {
+            let names: Vec<String> = batch.iter().map(IndexId::to_hex).collect();
+            let fetched = store.get_many(ObjectKind::Index, &names, 16);
+            let mut decoded = Vec::with_capacity(batch.len());
+            for (id, bytes) in batch.iter().zip(fetched) {
+                match bytes.and_then(|b| IndexFile::open(keys, id, &b)) {
+                    Ok(index) => decoded.push((*id, index)),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        tracing::warn!("index {}: {e}", id.short());
+                        report.unreadable.push((*id, e.to_string()));
+                    }
+                }
+            }
+            report.loaded += decoded.len();
+            self.merge(&decoded)?;
+        }
+        Ok(report)
+    }
+
+    /// Drop everything and reload from the store.
+    pub fn rebuild(&self, store: &Store, keys: &Keys) -> Result<SyncReport> {
+        self.clear()?;
+        let mut report = self.sync(store, keys)?;
+        report.rebuilt = true;
+        Ok(report)
+    }
+
+    /// Merge decoded index objects (already stored) into the cache.
+    pub fn merge(&self, indexes: &[(IndexId, IndexFile)]) -> Result<()> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        let mut new_packs = Vec::new();
+        self.write(|txn| {
+            let mut blobs = txn.open_table(BLOBS)?;
+            let mut packs = txn.open_table(PACKS)?;
+            let mut numbers = txn.open_table(PACK_NUMBERS)?;
+            let mut loaded = txn.open_table(INDEXES)?;
+            let mut meta = txn.open_table(META)?;
+            let mut next = meta.get("next_pack")?.map(|g| g.value()).unwrap_or(0);
+            for (index_id, index) in indexes {
+                for pack in &index.packs {
+                    let existing = numbers.get(pack.id.as_bytes())?.map(|g| g.value());
+                    let pack_no = match existing {
+                        Some(n) => n,
+                        None => {
+                            let n = u32::try_from(next).map_err(|_| {
+                                redb::Error::Corrupted("more than 2^32 packs".into())
+                            })?;
+                            next += 1;
+                            numbers.insert(pack.id.as_bytes(), n)?;
+                            let mut v = [0u8; 40];
+                            v[..32].copy_from_slice(pack.id.as_bytes());
+                            v[32..].copy_from_slice(&pack.size.to_le_bytes());
+                            packs.insert(n, &v)?;
+                            new_packs.push((n, (pack.id, pack.size)));
+                            n
+                        }
+                    };
+                    for blob in &pack.blobs {
+                        if blobs.get(&blob.id)?.is_none() {
+                            blobs.insert(&blob.id, &encode_loc(pack_no, blob))?;
+                        }
+                    }
+                }
+                loaded.insert(index_id.as_bytes(), index.blob_count() as u64)?;
+            }
+            meta.insert("next_pack", next)?;
+            Ok(())
+        })?;
+        let mut mirror = self.packs.write();
+        for (n, p) in new_packs {
+            mirror.insert(n, p);
+        }
+        Ok(())
+    }
+
+    /// Where a blob is, if the repository has it.
+    pub fn lookup(&self, id: &[u8; ID_LEN]) -> Result<Option<BlobLocation>> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
+        let Some(guard) = table.get(id).map_err(|e| self.cache_err(e))? else {
+            return Ok(None);
+        };
+        let v = guard.value();
+        let pack_no = u32_at(v, 0);
+        let kind = BlobKind::from_byte(v[16])
+            .ok_or_else(|| self.cache_err("unknown blob kind in cache"))?;
+        let pack = match self.packs.read().get(&pack_no) {
+            Some((id, _)) => *id,
+            None => return Err(self.cache_err(format!("pack number {pack_no} unknown"))),
+        };
+        Ok(Some(BlobLocation {
+            pack,
+            kind,
+            offset: u32_at(v, 4),
+            length: u32_at(v, 8),
+            raw_length: u32_at(v, 12),
+        }))
+    }
+
+    /// Lookup by typed id, checking the kind.
+    pub fn find<B: BlobId>(&self, id: &B) -> Result<Option<BlobLocation>> {
+        Ok(self.lookup(id.raw())?.filter(|loc| loc.kind == B::KIND))
+    }
+
+    /// Whether the repository holds this blob.
+    pub fn contains<B: BlobId>(&self, id: &B) -> Result<bool> {
+        Ok(self.find(id)?.is_some())
+    }
+
+    /// Number of blobs indexed.
+    pub fn blob_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
+        table.len().map_err(|e| self.cache_err(e))
+    }
+
+    /// Every indexed pack with its size.
+    pub fn packs(&self) -> Vec<(PackId, u64)> {
+        let mut v: Vec<_> = self.packs.read().values().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Visit every blob: (id, location).
+    pub fn for_each_blob(&self, mut f: impl FnMut(&[u8; ID_LEN], BlobLocation)) -> Result<()> {
+        let packs = self.packs.read().clone();
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
+        for row in table.iter().map_err(|e| self.cache_err(e))? {
+            let (k, v) = row.map_err(|e| self.cache_err(e))?;
+            let v = v.value();
+            let Some(kind) = BlobKind::from_byte(v[16]) else {
+                continue;
+            };
+            let Some((pack, _)) = packs.get(&u32_at(v, 0)) else {
+                continue;
+            };
+            f(
+                k.value(),
+                BlobLocation {
+                    pack: *pack,
+                    kind,
+                    offset: u32_at(v, 4),
+                    length: u32_at(v, 8),
+                    raw_length: u32_at(v, 12),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+    use crate::index::IndexedPack;
+    use crate::pack::PackEntry;
+
+    fn index_with(pack: u8, blobs: &[u8]) -> IndexFile {
+        IndexFile {
+            packs: vec![IndexedPack {
+                id: PackId::of_bytes(&[pack]),
+                size: 10_000,
+                blobs: blobs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| PackEntry {
+                        kind: BlobKind::Data,
+                        id: [*b; 32],
+                        offset: i as u32 * 100,
+                        length: 100,
+                        raw_length: 150,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn sync_loads_new_indexes_and_rebuilds_when_one_vanishes() {
+        let keys = Keys::derive(&MasterKey::generate().unwrap());
+        let store = Store::memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = IndexCache::open(&dir.path().join("index.redb")).unwrap();
+
+        let (a_id, a) = index_with(1, &[1, 2]).seal(&keys).unwrap();
+        store
+            .put(ObjectKind::Index, &a_id.to_hex(), a.into())
+            .unwrap();
+        let r = cache.sync(&store, &keys).unwrap();
+        assert_eq!(r.loaded, 1);
+        assert!(cache.lookup(&[1; 32]).unwrap().is_some());
+        assert!(cache.lookup(&[3; 32]).unwrap().is_none());
+
+        let (b_id, b) = index_with(2, &[3]).seal(&keys).unwrap();
+        store
+            .put(ObjectKind::Index, &b_id.to_hex(), b.into())
+            .unwrap();
+        assert_eq!(cache.sync(&store, &keys).unwrap().loaded, 1);
+        let loc = cache.lookup(&[3; 32]).unwrap().unwrap();
+        assert_eq!(loc.pack, PackId::of_bytes(&[2]));
+        assert_eq!(cache.sync(&store, &keys).unwrap().loaded, 0);
+
+        store.delete(ObjectKind::Index, &a_id.to_hex()).unwrap();
+        let r = cache.sync(&store, &keys).unwrap();
+        assert!(r.rebuilt);
+        assert!(cache.lookup(&[1; 32]).unwrap().is_none());
+        assert!(cache.lookup(&[3; 32]).unwrap().is_some());
+        assert_eq!(cache.blob_count().unwrap(), 1);
+
+        // A corrupt index object is reported, not fatal.
+        let junk_id = IndexId::of_bytes(b"junk");
+        store
+            .put(
+                ObjectKind::Index,
+                &junk_id.to_hex(),
+                bytes::Bytes::from_static(b"junk"),
+            )
+            .unwrap();
+        let r = cache.sync(&store, &keys).unwrap();
+        assert_eq!(r.unreadable.len(), 1);
+
+        // Reopening the file keeps what was loaded.
+        drop(cache);
+        let cache = IndexCache::open(&dir.path().join("index.redb")).unwrap();
+        assert!(cache.lookup(&[3; 32]).unwrap().is_some());
+        assert_eq!(cache.packs().len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_cache_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        std::fs::write(
+            &path,
+            b"this is not a redb database at all, just junk bytes",
+        )
+        .unwrap();
+        let cache = IndexCache::open(&path).unwrap();
+        assert_eq!(cache.blob_count().unwrap(), 0);
+    }
+}

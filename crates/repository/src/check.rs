@@ -1,0 +1,470 @@
+//! `check`: is the repository whole, and if not, what does the damage
+//! affect?
+//!
+//! Structure (always): every index object decodes; every indexed pack
+//! exists with the indexed size and a header that agrees with the index;
+//! every snapshot decodes; every tree of every snapshot decodes; every blob a
+//! snapshot references is indexed. With `read_data`, every pack (or a random
+//! subset) is downloaded, its hash compared with its name, and every blob
+//! decrypted, decompressed and hashed. Damage is reported per snapshot and
+//! file, so an operator knows what a lost pack cost.
+//!
+//! Check reads the store directly (index objects, not the local cache) and
+//! takes no lock: it never writes.
+
+use crate::crypto;
+use crate::error::Result;
+use crate::id::{BlobKind, ID_LEN, IndexId, PackId, SnapshotId, TreeId};
+use crate::index::IndexFile;
+use crate::pack::{self, PackEntry};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::snapshot::RawPath;
+use crate::store::ObjectKind;
+use crate::tree::{NodeData, Tree, check_name};
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// What to check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// Download and verify pack contents.
+    pub read_data: bool,
+    /// Only this percentage of the packs (chosen at random) when reading
+    /// data.
+    pub subset_percent: Option<f64>,
+}
+
+/// A snapshot entry affected by damage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Damage {
+    /// The snapshot.
+    pub snapshot: SnapshotId,
+    /// The entry's path in it.
+    pub path: RawPath,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Distinct trees checked.
+    pub trees: usize,
+    /// Packs in the index.
+    pub packs: usize,
+    /// Blobs in the index.
+    pub blobs: usize,
+    /// Packs whose contents were read.
+    pub packs_read: usize,
+    /// Problems with the repository itself.
+    pub errors: Vec<String>,
+    /// Things that are not damage (unreferenced packs, stray files).
+    pub warnings: Vec<String>,
+    /// What the damage affects.
+    pub damaged: Vec<Damage>,
+}
+
+impl CheckReport {
+    /// No errors and no damage.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty() && self.damaged.is_empty()
+    }
+}
+
+type Loc = (BlobKind, PackId, PackEntry);
+/// Damage found under a tree: (path relative to the tree, problem).
+type DamageList = Arc<Vec<(Vec<u8>, String)>>;
+
+/// The outcome of reading one pack: blob-level errors and a pack-level one.
+struct PackRead {
+    id: PackId,
+    blob_errors: Vec<([u8; ID_LEN], String)>,
+    pack_error: Option<String>,
+}
+
+struct Checker<'a> {
+    repo: &'a Repository,
+    blobs: HashMap<[u8; ID_LEN], Loc>,
+    bad: HashMap<[u8; ID_LEN], String>,
+}
+
+impl Checker<'_> {
+    fn blob_problem(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Option<String> {
+        if let Some(why) = self.bad.get(id) {
+            return Some(why.clone());
+        }
+        match self.blobs.get(id) {
+            Some((k, _, _)) if *k == kind => None,
+            Some(_) => Some(format!(
+                "{kind} blob {} is indexed as another kind",
+                hex::encode(&id[..4])
+            )),
+            None => Some(format!("{kind} blob {} is missing", hex::encode(&id[..4]))),
+        }
+    }
+
+    /// Load a tree through the index objects read by this check (not the
+    /// local cache, which may be stale).
+    fn read_tree(&self, id: &TreeId) -> Result<Tree> {
+        let Some((_, pack, e)) = self.blobs.get(id.as_bytes()) else {
+            return Err(crate::error::Error::NotFound {
+                what: format!("tree {}", id.short()),
+            });
+        };
+        let stored = self.repo.store().get_range(
+            ObjectKind::Pack,
+            &pack.to_hex(),
+            u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length),
+        )?;
+        let plain = crypto::decode_blob(
+            self.repo.keys(),
+            BlobKind::Tree,
+            id.as_bytes(),
+            &stored,
+            e.raw_length,
+        )?;
+        Tree::decode(&plain, &format!("tree {}", id.to_hex()))
+    }
+
+    /// Damage under each tree, relative to the tree, memoized across
+    /// snapshots; iterative so deep trees cannot exhaust the stack.
+    fn tree_damage(
+        &self,
+        root: TreeId,
+        memo: &mut HashMap<TreeId, DamageList>,
+        warnings: &mut Vec<String>,
+    ) -> DamageList {
+        struct Frame {
+            id: TreeId,
+            tree: Tree,
+            next: usize,
+            acc: Vec<(Vec<u8>, String)>,
+        }
+        if let Some(d) = memo.get(&root) {
+            return Arc::clone(d);
+        }
+        let mut on_stack: HashSet<TreeId> = HashSet::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut pending = Some(root);
+        loop {
+            if let Some(id) = pending.take() {
+                let loaded = match self.blob_problem(BlobKind::Tree, id.as_bytes()) {
+                    Some(p) => Err(p),
+                    None => self.read_tree(&id).map_err(|e| e.to_string()),
+                };
+                match loaded {
+                    Ok(tree) => {
+                        if let Some(dup) = tree.duplicate_name() {
+                            warnings.push(format!(
+                                "tree {} lists {:?} twice; restore refuses that directory",
+                                id.short(),
+                                String::from_utf8_lossy(dup)
+                            ));
+                        }
+                        on_stack.insert(id);
+                        stack.push(Frame {
+                            id,
+                            tree,
+                            next: 0,
+                            acc: Vec::new(),
+                        });
+                    }
+                    Err(p) => {
+                        memo.insert(
+                            id,
+                            Arc::new(vec![(Vec::new(), format!("directory unreadable: {p}"))]),
+                        );
+                    }
+                }
+            }
+            let Some(top) = stack.last_mut() else {
+                break;
+            };
+            let Some(node) = top.tree.nodes.get(top.next) else {
+                let done = stack.pop();
+                if let Some(done) = done {
+                    on_stack.remove(&done.id);
+                    memo.insert(done.id, Arc::new(done.acc));
+                }
+                continue;
+            };
+            if let Err(why) = check_name(&node.name) {
+                top.acc.push((
+                    node.name.clone(),
+                    format!("invalid name ({why}); restore skips it"),
+                ));
+            }
+            match &node.data {
+                NodeData::File { chunks } => {
+                    for c in chunks {
+                        if let Some(p) = self.blob_problem(BlobKind::Data, c.as_bytes()) {
+                            top.acc.push((node.name.clone(), p));
+                            break;
+                        }
+                    }
+                }
+                NodeData::Dir { subtree } => {
+                    if let Some(d) = memo.get(subtree) {
+                        let name = node.name.clone();
+                        for (p, why) in d.iter() {
+                            top.acc.push((crate::browse::join(&name, p), why.clone()));
+                        }
+                    } else if on_stack.contains(subtree) {
+                        top.acc.push((node.name.clone(), "directory cycle".into()));
+                    } else {
+                        pending = Some(*subtree);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            top.next += 1;
+        }
+        memo.get(&root).cloned().unwrap_or_default()
+    }
+}
+
+fn pick_subset(packs: Vec<PackId>, percent: f64) -> Result<Vec<PackId>> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)?;
+    let mut keyed: Vec<([u8; 32], PackId)> = packs
+        .into_iter()
+        .map(|p| (*blake3::keyed_hash(&key, p.as_bytes()).as_bytes(), p))
+        .collect();
+    keyed.sort();
+    let n = ((keyed.len() as f64) * percent / 100.0).ceil() as usize;
+    Ok(keyed.into_iter().take(n).map(|(_, p)| p).collect())
+}
+
+/// Check the repository.
+pub fn check(
+    repo: &Repository,
+    opts: &CheckOptions,
+    progress: &dyn Progress,
+) -> Result<CheckReport> {
+    let store = repo.store();
+    let keys = repo.keys();
+    let mut report = CheckReport::default();
+
+    // Index objects, straight from the store.
+    progress.phase("index", None);
+    let listing = store.list(ObjectKind::Index)?;
+    let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
+    let fetched = store.get_many(ObjectKind::Index, &names, 16);
+    let mut blobs: HashMap<[u8; ID_LEN], Loc> = HashMap::new();
+    let mut packs: HashMap<PackId, (u64, Vec<PackEntry>)> = HashMap::new();
+    for (name, bytes) in names.iter().zip(fetched) {
+        let Ok(id) = IndexId::from_hex(name) else {
+            continue;
+        };
+        let index = match bytes.and_then(|b| IndexFile::open(keys, &id, &b)) {
+            Ok(i) => i,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("index object {}: {e}", id.short()));
+                continue;
+            }
+        };
+        for p in index.packs {
+            let entry = packs.entry(p.id).or_insert_with(|| (p.size, Vec::new()));
+            if entry.0 != p.size {
+                report.errors.push(format!(
+                    "pack {} is listed with sizes {} and {}",
+                    p.id.short(),
+                    entry.0,
+                    p.size
+                ));
+            }
+            for b in p.blobs {
+                blobs.entry(b.id).or_insert((b.kind, p.id, b));
+                if !entry.1.iter().any(|e| e.id == b.id) {
+                    entry.1.push(b);
+                }
+            }
+        }
+    }
+    for stray in listing.unrecognised {
+        report.warnings.push(format!("unrecognised object {stray}"));
+    }
+    report.packs = packs.len();
+    report.blobs = blobs.len();
+
+    // Packs: existence, size, header.
+    progress.phase("packs", None);
+    let pack_listing = store.list(ObjectKind::Pack)?;
+    let present: HashMap<PackId, u64> = pack_listing
+        .objects
+        .iter()
+        .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
+        .collect();
+    for stray in pack_listing.unrecognised {
+        report.warnings.push(format!(
+            "unrecognised file {stray} (an interrupted upload?)"
+        ));
+    }
+    let mut bad: HashMap<[u8; ID_LEN], String> = HashMap::new();
+    let mut readable_packs = Vec::new();
+    for (id, (size, entries)) in &packs {
+        match present.get(id) {
+            None => {
+                report.errors.push(format!(
+                    "pack {} is missing ({} blobs lost)",
+                    id.short(),
+                    entries.len()
+                ));
+                for e in entries {
+                    bad.insert(e.id, format!("in missing pack {}", id.short()));
+                }
+            }
+            Some(actual) if actual != size => {
+                report.errors.push(format!(
+                    "pack {} is {actual} bytes, the index says {size}",
+                    id.short()
+                ));
+                for e in entries {
+                    bad.insert(e.id, format!("in damaged pack {}", id.short()));
+                }
+            }
+            Some(_) => readable_packs.push((*id, *size)),
+        }
+    }
+    let unindexed = present.keys().filter(|p| !packs.contains_key(p)).count();
+    if unindexed > 0 {
+        report.warnings.push(format!(
+            "{unindexed} packs are not in any index (left by an interrupted backup; the next backup adopts them, prune removes what stays unused)"
+        ));
+    }
+    let header_results: Vec<(PackId, std::result::Result<(), String>)> = readable_packs
+        .par_iter()
+        .map(|(id, size)| {
+            let result = pack::read_header(store, keys, id, *size)
+                .map_err(|e| e.to_string())
+                .and_then(|header| {
+                    let (_, indexed) = &packs[id];
+                    for e in indexed {
+                        if !header.iter().any(|h| h == e) {
+                            return Err(format!(
+                                "blob {} is not where the index says",
+                                hex::encode(&e.id[..4])
+                            ));
+                        }
+                    }
+                    Ok(())
+                });
+            (*id, result)
+        })
+        .collect();
+    for (id, result) in header_results {
+        if let Err(e) = result {
+            report.errors.push(format!("pack {}: {e}", id.short()));
+            for e in &packs[&id].1 {
+                bad.insert(e.id, format!("in damaged pack {}", id.short()));
+            }
+        }
+    }
+
+    // Pack contents.
+    if opts.read_data {
+        let mut ids: Vec<PackId> = readable_packs.iter().map(|(id, _)| *id).collect();
+        ids.sort();
+        if let Some(p) = opts.subset_percent {
+            ids = pick_subset(ids, p)?;
+        }
+        progress.phase("read data", Some(ids.iter().map(|id| packs[id].0).sum()));
+        report.packs_read = ids.len();
+        let results: Vec<PackRead> = ids
+            .par_iter()
+            .map(|id| {
+                let bytes = match store.get(ObjectKind::Pack, &id.to_hex()) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return PackRead {
+                            id: *id,
+                            blob_errors: Vec::new(),
+                            pack_error: Some(e.to_string()),
+                        };
+                    }
+                };
+                progress.bytes(bytes.len() as u64);
+                if let Err(e) = pack::verify_pack(keys, id, &bytes) {
+                    return PackRead {
+                        id: *id,
+                        blob_errors: Vec::new(),
+                        pack_error: Some(e.to_string()),
+                    };
+                }
+                let mut blob_errors = Vec::new();
+                for e in &packs[id].1 {
+                    let start = e.offset as usize;
+                    let end = start + e.length as usize;
+                    let Some(stored) = bytes.get(start..end) else {
+                        blob_errors.push((e.id, "outside the pack".into()));
+                        continue;
+                    };
+                    if let Err(err) = crypto::decode_blob(keys, e.kind, &e.id, stored, e.raw_length)
+                    {
+                        blob_errors.push((e.id, err.to_string()));
+                    }
+                }
+                PackRead {
+                    id: *id,
+                    blob_errors,
+                    pack_error: None,
+                }
+            })
+            .collect();
+        for PackRead {
+            id,
+            blob_errors,
+            pack_error,
+        } in results
+        {
+            if let Some(e) = pack_error {
+                report.errors.push(format!("pack {}: {e}", id.short()));
+                for e in &packs[&id].1 {
+                    bad.insert(e.id, format!("in corrupt pack {}", id.short()));
+                }
+            }
+            for (blob, e) in blob_errors {
+                report.errors.push(format!(
+                    "pack {}: blob {}: {e}",
+                    id.short(),
+                    hex::encode(&blob[..4])
+                ));
+                bad.insert(blob, format!("corrupt ({e})"));
+            }
+        }
+    }
+
+    // Snapshots and their trees.
+    progress.phase("snapshots", None);
+    let (snapshots, unreadable) = repo.snapshots()?;
+    for (id, e) in unreadable {
+        report.errors.push(format!("snapshot {}: {e}", id.short()));
+    }
+    report.snapshots = snapshots.len();
+    let checker = Checker { repo, blobs, bad };
+    let mut memo = HashMap::new();
+    let mut warnings = Vec::new();
+    for (id, snap) in &snapshots {
+        let damage = checker.tree_damage(snap.tree, &mut memo, &mut warnings);
+        for (path, problem) in damage.iter() {
+            report.damaged.push(Damage {
+                snapshot: *id,
+                path: RawPath(path.clone()),
+                problem: problem.clone(),
+            });
+        }
+    }
+    report.trees = memo.len();
+    warnings.sort();
+    warnings.dedup();
+    report.warnings.extend(warnings);
+    progress.done();
+    Ok(report)
+}

@@ -1,0 +1,537 @@
+//! Keys, authenticated encryption, blob encoding and the sealed-object
+//! envelope. The byte layouts are specified in `docs/FORMAT.md`
+//! ("Encryption", "Blobs", "Sealed objects"); this module implements them.
+//!
+//! One random 32-byte master key per repository. Everything else is derived
+//! from it with BLAKE3 `derive_key` and the fixed context strings below, so a
+//! key file only has to protect those 32 bytes.
+
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, ChunkId, ID_LEN, TreeId};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use std::cell::RefCell;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Context strings for `blake3::derive_key`. Changing one makes every
+/// existing repository unreadable: they are part of the format.
+pub(crate) mod context {
+    pub const DATA_ID: &str = "cairn 2026-11-22 data blob id v1";
+    pub const TREE_ID: &str = "cairn 2026-11-22 tree blob id v1";
+    pub const ENCRYPTION: &str = "cairn 2026-11-22 xchacha20poly1305 v1";
+    pub const GEAR_SEED: &str = "cairn 2026-11-22 chunker gear seed v1";
+}
+
+/// Bytes of nonce before every ciphertext.
+pub const NONCE_LEN: usize = 24;
+/// Bytes of Poly1305 tag after every ciphertext.
+pub const TAG_LEN: usize = 16;
+/// Overhead of one sealed message: nonce and tag.
+pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+/// Largest blob plaintext accepted on decode (512 MiB): a bound on what a
+/// corrupt or hostile header can make a reader allocate.
+pub const MAX_BLOB_LEN: u32 = 512 << 20;
+
+/// The repository's master key. Never printed, zeroed on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// A fresh random key.
+    pub fn generate() -> Result<Self> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// The working keys derived from a [`MasterKey`].
+#[derive(Clone)]
+pub struct Keys {
+    data_id: [u8; 32],
+    tree_id: [u8; 32],
+    gear_seed: [u8; 32],
+    aead: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        self.data_id.zeroize();
+        self.tree_id.zeroize();
+        self.gear_seed.zeroize();
+    }
+}
+
+impl Keys {
+    /// Derive the working keys.
+    pub fn derive(master: &MasterKey) -> Self {
+        let mut enc = blake3::derive_key(context::ENCRYPTION, master.as_bytes());
+        let aead = XChaCha20Poly1305::new(&Key::from(enc));
+        enc.zeroize();
+        Self {
+            data_id: blake3::derive_key(context::DATA_ID, master.as_bytes()),
+            tree_id: blake3::derive_key(context::TREE_ID, master.as_bytes()),
+            gear_seed: blake3::derive_key(context::GEAR_SEED, master.as_bytes()),
+            aead,
+        }
+    }
+
+    /// The id of a data blob with this plaintext.
+    pub fn chunk_id(&self, plaintext: &[u8]) -> ChunkId {
+        ChunkId::from_bytes(*blake3::keyed_hash(&self.data_id, plaintext).as_bytes())
+    }
+
+    /// The id of a tree blob with this plaintext.
+    pub fn tree_id(&self, plaintext: &[u8]) -> TreeId {
+        TreeId::from_bytes(*blake3::keyed_hash(&self.tree_id, plaintext).as_bytes())
+    }
+
+    /// The raw id of a blob of either kind.
+    pub fn blob_id(&self, kind: BlobKind, plaintext: &[u8]) -> [u8; ID_LEN] {
+        let key = match kind {
+            BlobKind::Data => &self.data_id,
+            BlobKind::Tree => &self.tree_id,
+        };
+        *blake3::keyed_hash(key, plaintext).as_bytes()
+    }
+
+    /// The seed of this repository's chunker gear table (secret, so chunk
+    /// sizes do not reveal which known files the repository holds).
+    pub fn gear_seed(&self) -> &[u8; 32] {
+        &self.gear_seed
+    }
+
+    /// Encrypt `buf[NONCE_LEN..]` in place and append the tag. The caller
+    /// reserves the first `NONCE_LEN` bytes; a random nonce is written there.
+    pub(crate) fn seal_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)?;
+        buf[..NONCE_LEN].copy_from_slice(&nonce);
+        let tag = self
+            .aead
+            .encrypt_inout_detached(&XNonce::from(nonce), aad, (&mut buf[NONCE_LEN..]).into())
+            .map_err(|_| Error::invalid("message", "too long to encrypt"))?;
+        buf.extend_from_slice(tag.as_slice());
+        Ok(())
+    }
+
+    /// Decrypt and authenticate `nonce || ciphertext || tag`.
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(Error::corrupt(
+                what,
+                format!("{} bytes is shorter than nonce and tag", sealed.len()),
+            ));
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let mut plaintext = ciphertext.to_vec();
+        let nonce: [u8; NONCE_LEN] = nonce
+            .try_into()
+            .map_err(|_| Error::corrupt(what, "bad nonce"))?;
+        let tag = Tag::try_from(tag).map_err(|_| Error::corrupt(what, "bad tag"))?;
+        self.aead
+            .decrypt_inout_detached(
+                &XNonce::from(nonce),
+                aad,
+                plaintext.as_mut_slice().into(),
+                &tag,
+            )
+            .map_err(|_| {
+                Error::corrupt(
+                    what,
+                    "authentication failed (altered, truncated or written with another key)",
+                )
+            })?;
+        Ok(plaintext)
+    }
+}
+
+/// How blobs are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compression {
+    /// zstd level; 0 stores everything uncompressed.
+    pub level: i32,
+    /// Skip compression of data that looks incompressible (byte entropy of a
+    /// sample above 7.5 bits per byte).
+    pub skip_incompressible: bool,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self {
+            level: 3,
+            skip_incompressible: true,
+        }
+    }
+}
+
+impl Compression {
+    /// Check the level is one zstd accepts.
+    pub fn validate(&self) -> Result<()> {
+        if !(0..=22).contains(&self.level) {
+            return Err(Error::invalid(
+                "compression level",
+                format!("{} is not between 0 (off) and 22", self.level),
+            ));
+        }
+        Ok(())
+    }
+}
+
+const ENCODING_RAW: u8 = 0;
+const ENCODING_ZSTD: u8 = 1;
+
+/// Shannon entropy of a byte sample: up to 16 windows of 1 KiB spread over
+/// the data. Compressed and encrypted data sit near 8 bits per byte, text
+/// near 4.5, executables near 6.
+fn sample_entropy(data: &[u8]) -> f64 {
+    const WINDOW: usize = 1024;
+    const WINDOWS: usize = 16;
+    let mut counts = [0u32; 256];
+    let mut total = 0u32;
+    if data.len() <= WINDOW * WINDOWS {
+        for &b in data {
+            counts[usize::from(b)] += 1;
+        }
+        total = data.len() as u32;
+    } else {
+        let stride = data.len() / WINDOWS;
+        for w in 0..WINDOWS {
+            for &b in &data[w * stride..w * stride + WINDOW] {
+                counts[usize::from(b)] += 1;
+            }
+            total += WINDOW as u32;
+        }
+    }
+    let total = f64::from(total.max(1));
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// Compress with this thread's reusable zstd context; `None` when the
+/// result would not save at least 1/64 of the input.
+fn compress(level: i32, data: &[u8]) -> Result<Option<Vec<u8>>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().map(|(l, _)| *l) != Some(level) {
+            let c = zstd::bulk::Compressor::new(level)
+                .map_err(|e| Error::invalid("zstd compressor", e.to_string()))?;
+            *slot = Some((level, c));
+        }
+        let Some((_, compressor)) = slot.as_mut() else {
+            return Ok(None);
+        };
+        let out = compressor
+            .compress(data)
+            .map_err(|e| Error::invalid("zstd compression", e.to_string()))?;
+        Ok((out.len() + out.len() / 64 < data.len()).then_some(out))
+    })
+}
+
+fn decompress(data: &[u8], raw_len: usize, what: &str) -> Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(
+                zstd::bulk::Decompressor::new()
+                    .map_err(|e| Error::invalid("zstd decompressor", e.to_string()))?,
+            );
+        }
+        let Some(d) = slot.as_mut() else {
+            return Err(Error::invalid("zstd decompressor", "unavailable"));
+        };
+        // The capacity bounds the output: a frame that claims or produces
+        // more than the authenticated raw length is an error, not an
+        // allocation (no zstd bombs).
+        d.decompress(data, raw_len)
+            .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))
+    })
+}
+
+fn blob_aad(kind: BlobKind, id: &[u8; ID_LEN]) -> [u8; 46] {
+    let mut aad = [0u8; 46];
+    aad[..13].copy_from_slice(b"cairn blob v1");
+    aad[13] = kind.to_byte();
+    aad[14..].copy_from_slice(id);
+    aad
+}
+
+/// Compress (when worthwhile) and encrypt a blob whose id is already known.
+/// Returns the stored bytes: `nonce || seal(encoding || payload) || tag`.
+pub fn encode_blob(
+    keys: &Keys,
+    compression: &Compression,
+    kind: BlobKind,
+    id: &[u8; ID_LEN],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let compressed = if compression.level == 0
+        || plaintext.len() < 64
+        || (compression.skip_incompressible && sample_entropy(plaintext) > 7.5)
+    {
+        None
+    } else {
+        compress(compression.level, plaintext)?
+    };
+    let (encoding, payload) = match &compressed {
+        Some(c) => (ENCODING_ZSTD, c.as_slice()),
+        None => (ENCODING_RAW, plaintext),
+    };
+    let mut buf = Vec::with_capacity(payload.len() + 1 + SEAL_OVERHEAD);
+    buf.extend_from_slice(&[0u8; NONCE_LEN]);
+    buf.push(encoding);
+    buf.extend_from_slice(payload);
+    keys.seal_in_place(&blob_aad(kind, id), &mut buf)?;
+    Ok(buf)
+}
+
+/// Decrypt, decompress and verify a stored blob: the plaintext must be
+/// exactly `raw_len` bytes and hash to `id`.
+pub fn decode_blob(
+    keys: &Keys,
+    kind: BlobKind,
+    id: &[u8; ID_LEN],
+    stored: &[u8],
+    raw_len: u32,
+) -> Result<Vec<u8>> {
+    let what = || format!("{kind} blob {}", hex::encode(id));
+    if raw_len > MAX_BLOB_LEN {
+        return Err(Error::corrupt(
+            what(),
+            format!("recorded length {raw_len} exceeds the {MAX_BLOB_LEN}-byte limit"),
+        ));
+    }
+    let mut inner = keys.open(&blob_aad(kind, id), stored, &what())?;
+    let plaintext = match inner.first() {
+        Some(&ENCODING_RAW) => {
+            inner.remove(0);
+            inner
+        }
+        Some(&ENCODING_ZSTD) => decompress(&inner[1..], raw_len as usize, &what())?,
+        Some(other) => return Err(Error::corrupt(what(), format!("unknown encoding {other}"))),
+        None => return Err(Error::corrupt(what(), "empty payload")),
+    };
+    if plaintext.len() != raw_len as usize {
+        return Err(Error::corrupt(
+            what(),
+            format!(
+                "plaintext is {} bytes, index says {raw_len}",
+                plaintext.len()
+            ),
+        ));
+    }
+    if &keys.blob_id(kind, &plaintext) != id {
+        return Err(Error::corrupt(what(), "content does not match its id"));
+    }
+    Ok(plaintext)
+}
+
+/// Kinds of sealed objects; the tag byte is part of the envelope header and
+/// of the associated data, so an object cannot be passed off as another kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sealed {
+    Config = 1,
+    Index = 2,
+    Snapshot = 3,
+    Lock = 4,
+    PackHeader = 5,
+}
+
+/// Envelope header: magic, envelope version, kind tag, reserved zero.
+pub(crate) const ENVELOPE_MAGIC: &[u8; 5] = b"CAIRN";
+pub(crate) const ENVELOPE_VERSION: u8 = 1;
+pub(crate) const ENVELOPE_HEADER_LEN: usize = 8;
+
+fn envelope_header(kind: Sealed) -> [u8; ENVELOPE_HEADER_LEN] {
+    let mut h = [0u8; ENVELOPE_HEADER_LEN];
+    h[..5].copy_from_slice(ENVELOPE_MAGIC);
+    h[5] = ENVELOPE_VERSION;
+    h[6] = kind as u8;
+    h
+}
+
+/// Seal a plaintext as a `kind` object: `header || nonce || ct || tag`, the
+/// header being the associated data.
+pub(crate) fn seal_object(keys: &Keys, kind: Sealed, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let header = envelope_header(kind);
+    let mut buf = Vec::with_capacity(ENVELOPE_HEADER_LEN + plaintext.len() + SEAL_OVERHEAD);
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(&[0u8; NONCE_LEN]);
+    buf.extend_from_slice(plaintext);
+    // seal_in_place works on a buffer whose first NONCE_LEN bytes are the
+    // nonce; run it on the part after the header.
+    let mut body = buf.split_off(ENVELOPE_HEADER_LEN);
+    keys.seal_in_place(&header, &mut body)?;
+    buf.extend_from_slice(&body);
+    Ok(buf)
+}
+
+/// Open a sealed `kind` object.
+pub(crate) fn open_object(keys: &Keys, kind: Sealed, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+    if bytes.len() < ENVELOPE_HEADER_LEN + SEAL_OVERHEAD {
+        return Err(Error::corrupt(
+            what,
+            format!("{} bytes is too short for a sealed object", bytes.len()),
+        ));
+    }
+    let (header, body) = bytes.split_at(ENVELOPE_HEADER_LEN);
+    if &header[..5] != ENVELOPE_MAGIC {
+        return Err(Error::corrupt(what, "not a cairn object (bad magic)"));
+    }
+    if header[5] != ENVELOPE_VERSION {
+        return Err(Error::UnsupportedVersion {
+            what: what.to_string(),
+            found: u32::from(header[5]),
+            supported: u32::from(ENVELOPE_VERSION),
+        });
+    }
+    if header[6] != kind as u8 || header[7] != 0 {
+        return Err(Error::corrupt(
+            what,
+            format!("envelope says kind {}, expected {}", header[6], kind as u8),
+        ));
+    }
+    keys.open(header, body, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::derive(&MasterKey::from_bytes([3u8; 32]))
+    }
+
+    #[test]
+    fn blob_round_trip_compressed_and_raw() {
+        let keys = keys();
+        let c = Compression::default();
+        let text = b"the quick brown fox jumps over the lazy dog ".repeat(200);
+        let id = keys.blob_id(BlobKind::Data, &text);
+        let stored = encode_blob(&keys, &c, BlobKind::Data, &id, &text).unwrap();
+        assert!(stored.len() < text.len() / 4, "text should compress");
+        let back = decode_blob(&keys, BlobKind::Data, &id, &stored, text.len() as u32).unwrap();
+        assert_eq!(back, text);
+
+        let mut random = vec![0u8; 100_000];
+        getrandom::fill(&mut random).unwrap();
+        assert!(sample_entropy(&random) > 7.9);
+        assert!(sample_entropy(&text) < 5.0);
+        let id = keys.blob_id(BlobKind::Data, &random);
+        let stored = encode_blob(&keys, &c, BlobKind::Data, &id, &random).unwrap();
+        assert_eq!(stored.len(), random.len() + 1 + SEAL_OVERHEAD);
+        let back = decode_blob(&keys, BlobKind::Data, &id, &stored, random.len() as u32).unwrap();
+        assert_eq!(back, random);
+    }
+
+    #[test]
+    fn blobs_cannot_be_relabelled_or_altered() {
+        let keys = keys();
+        let c = Compression::default();
+        let data = b"some content".to_vec();
+        let id = keys.blob_id(BlobKind::Data, &data);
+        let stored = encode_blob(&keys, &c, BlobKind::Data, &id, &data).unwrap();
+        // Same bytes presented as a tree blob: the AAD differs.
+        assert!(decode_blob(&keys, BlobKind::Tree, &id, &stored, 12).is_err());
+        // Presented under another id.
+        let other = keys.blob_id(BlobKind::Data, b"other");
+        assert!(decode_blob(&keys, BlobKind::Data, &other, &stored, 12).is_err());
+        // One flipped bit.
+        let mut bad = stored.clone();
+        bad[30] ^= 1;
+        assert!(decode_blob(&keys, BlobKind::Data, &id, &bad, 12).is_err());
+        // Truncated.
+        assert!(decode_blob(&keys, BlobKind::Data, &id, &stored[..10], 12).is_err());
+        // Wrong key.
+        let other_keys = Keys::derive(&MasterKey::from_bytes([4u8; 32]));
+        assert!(decode_blob(&other_keys, BlobKind::Data, &id, &stored, 12).is_err());
+        // Lying length.
+        assert!(decode_blob(&keys, BlobKind::Data, &id, &stored, 11).is_err());
+    }
+
+    #[test]
+    fn zstd_bombs_are_bounded_by_the_recorded_length() {
+        let keys = keys();
+        let c = Compression::default();
+        let zeros = vec![0u8; 10 << 20];
+        let id = keys.blob_id(BlobKind::Data, &zeros);
+        let stored = encode_blob(&keys, &c, BlobKind::Data, &id, &zeros).unwrap();
+        assert!(stored.len() < 10_000);
+        // A reader told the blob is small must not inflate 10 MiB.
+        let err = decode_blob(&keys, BlobKind::Data, &id, &stored, 1000).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(decode_blob(&keys, BlobKind::Data, &id, &stored, MAX_BLOB_LEN + 1).is_err());
+    }
+
+    #[test]
+    fn sealed_objects_check_kind_and_integrity() {
+        let keys = keys();
+        let sealed = seal_object(&keys, Sealed::Snapshot, b"{}").unwrap();
+        assert_eq!(
+            open_object(&keys, Sealed::Snapshot, &sealed, "s").unwrap(),
+            b"{}"
+        );
+        assert!(open_object(&keys, Sealed::Index, &sealed, "s").is_err());
+        let mut relabelled = sealed.clone();
+        relabelled[6] = Sealed::Index as u8;
+        assert!(open_object(&keys, Sealed::Index, &relabelled, "s").is_err());
+        assert!(open_object(&keys, Sealed::Snapshot, &sealed[..20], "s").is_err());
+        assert!(open_object(&keys, Sealed::Snapshot, &[], "s").is_err());
+        let mut newer = sealed.clone();
+        newer[5] = 9;
+        assert!(matches!(
+            open_object(&keys, Sealed::Snapshot, &newer, "s"),
+            Err(Error::UnsupportedVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn derived_keys_differ_per_purpose() {
+        let keys = keys();
+        assert_ne!(
+            keys.blob_id(BlobKind::Data, b"x"),
+            keys.blob_id(BlobKind::Tree, b"x")
+        );
+        assert_eq!(
+            *keys.chunk_id(b"x").as_bytes(),
+            keys.blob_id(BlobKind::Data, b"x")
+        );
+        assert_ne!(keys.gear_seed(), &[0u8; 32]);
+        assert_eq!(format!("{keys:?}"), "Keys(..)");
+    }
+}

@@ -1,0 +1,150 @@
+//! The error type of the repository crate.
+
+use std::path::PathBuf;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in repository operations. Callers branch on
+/// the variants (the CLI maps [`Error::WrongPassword`] and
+/// [`Error::NoRepository`] to their own exit codes); the messages are meant
+/// for an operator and never contain key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No `config` object at the location.
+    #[error("there is no cairn repository at {0} (create one with `cairn init`)")]
+    NoRepository(String),
+    /// `init` on a location that already holds a repository.
+    #[error("a repository already exists at {0}")]
+    AlreadyInitialized(String),
+    /// No key file could be opened with the password.
+    #[error("the password does not open any key of this repository")]
+    WrongPassword,
+    /// The repository has no key files at all.
+    #[error("the repository has no key files, so it cannot be opened")]
+    NoKeys,
+    /// A named object or blob does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// An object exists but its bytes are wrong: truncated, altered, or not
+    /// what its name or the index says.
+    #[error("{what} is corrupt: {reason}")]
+    Corrupt {
+        /// The object or blob.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The object store failed (network, permissions, disk).
+    #[error("storage error on {location}: {source}")]
+    Storage {
+        /// The object path involved.
+        location: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The local path.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The repository is locked by another process in a conflicting way.
+    #[error("{0}")]
+    Locked(String),
+    /// The repository (or one of its objects) uses a newer format.
+    #[error("{what} has format version {found}; this cairn supports version {supported}")]
+    UnsupportedVersion {
+        /// The object.
+        what: String,
+        /// Version found.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// A parameter given by the caller is not acceptable.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// The parameter.
+        what: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The local index cache (redb) failed.
+    #[error("local index cache {}: {reason}", path.display())]
+    Cache {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// The operating system's random number generator failed.
+    #[error("the random number generator failed: {0}")]
+    Random(getrandom::Error),
+    /// The operation was stopped (by an earlier error in another thread, or on request).
+    #[error("operation aborted: {0}")]
+    Aborted(String),
+    /// Chunker parameters are not valid.
+    #[error(transparent)]
+    Chunker(#[from] cairn_chunker::ParamsError),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Corrupt`].
+    pub fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Map an object store error, turning "not found" into [`Error::NotFound`].
+    pub fn storage(location: impl Into<String>, source: object_store::Error) -> Self {
+        let location = location.into();
+        match source {
+            object_store::Error::NotFound { .. } => Error::NotFound { what: location },
+            source => Error::Storage { location, source },
+        }
+    }
+
+    /// Whether retrying the same operation might succeed (transient storage
+    /// trouble), as opposed to a permanent condition.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Storage { .. } | Error::Locked(_))
+    }
+
+    /// Whether this is a "not found" error.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+}
+
+impl From<getrandom::Error> for Error {
+    fn from(e: getrandom::Error) -> Self {
+        Error::Random(e)
+    }
+}

@@ -1,0 +1,27 @@
+//! How long operations report progress and warnings without knowing about
+//! terminals: the CLI implements [`Progress`] with a progress bar, tests and
+//! scripts pass [`NoProgress`]. Implementations must be cheap and
+//! thread-safe: backup calls them from every worker thread.
+
+use std::path::Path;
+
+/// Receives progress events.
+pub trait Progress: Send + Sync {
+    /// A phase begins (`"backup"`, `"restore"`, `"check"`), with the total
+    /// amount of work in bytes when known.
+    fn phase(&self, _name: &str, _total_bytes: Option<u64>) {}
+    /// Bytes processed.
+    fn bytes(&self, _n: u64) {}
+    /// One file finished.
+    fn file_done(&self, _path: &Path) {}
+    /// Something worth telling the operator that does not stop the work.
+    fn warn(&self, _message: &str) {}
+    /// The phase ended.
+    fn done(&self) {}
+}
+
+/// Ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,420 @@
+//! An open repository: the store, the keys, the configuration and the
+//! index cache, with typed access to the objects.
+
+use crate::cache::{IndexCache, SyncReport};
+use crate::config::{ChunkerConfig, DEFAULT_PACK_SIZE, GearSource, RepoConfig};
+use crate::crypto::{self, Compression, Keys, MasterKey, Sealed};
+use crate::error::{Error, Result};
+use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, KeyId, SnapshotId, TreeId};
+use crate::index::IndexFile;
+use crate::keyfile::{KdfCost, KeyFile};
+use crate::lock::LockGuard;
+use crate::snapshot::Snapshot;
+use crate::store::{ObjectKind, PutOutcome, Store};
+use crate::tree::Tree;
+use cairn_chunker::{Chunker, Gear};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Settings chosen at `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Chunker parameters.
+    pub chunker: ChunkerConfig,
+    /// Compression.
+    pub compression: Compression,
+    /// Target pack size in bytes.
+    pub pack_size: u32,
+    /// Cost of the password derivation in the first key file.
+    pub kdf: KdfCost,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            chunker: ChunkerConfig::default(),
+            compression: Compression::default(),
+            pack_size: DEFAULT_PACK_SIZE,
+            kdf: KdfCost::default(),
+        }
+    }
+}
+
+/// Where the redb index cache lives.
+#[derive(Debug, Clone)]
+pub enum CacheLocation {
+    /// `<dir>/<repository id>/index.redb`.
+    Directory(PathBuf),
+    /// In memory, rebuilt by every process (`--no-cache`).
+    InMemory,
+}
+
+/// An open repository.
+pub struct Repository {
+    store: Store,
+    /// Kept (zeroed on drop) to wrap new key files.
+    master: MasterKey,
+    keys: Keys,
+    config: RepoConfig,
+    chunker: Chunker,
+    key_id: KeyId,
+    cache_location: CacheLocation,
+    cache: OnceLock<IndexCache>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.store.location())
+            .field("id", &self.config.id)
+            .finish_non_exhaustive()
+    }
+}
+
+const CONFIG_NAME: &str = "config";
+
+/// A snapshot and its id.
+pub type SnapshotEntry = (SnapshotId, Snapshot);
+/// A snapshot that could not be read, and why.
+pub type UnreadableSnapshot = (SnapshotId, Error);
+
+impl Repository {
+    /// Create a repository in an empty store.
+    pub fn init(
+        store: Store,
+        password: &[u8],
+        opts: &InitOptions,
+        cache: CacheLocation,
+    ) -> Result<Self> {
+        if store.has_config()? {
+            return Err(Error::AlreadyInitialized(store.location().to_string()));
+        }
+        opts.kdf.validate()?;
+        let config = RepoConfig::new(opts.chunker, opts.compression, opts.pack_size)?;
+        let master = MasterKey::generate()?;
+        let keys = Keys::derive(&master);
+        // The key file first: a config without a key would be a repository
+        // nobody can open. The config is written last and only if absent,
+        // so of two concurrent inits exactly one wins.
+        let key_id = write_key_file(&store, &master, password, opts.kdf)?;
+        let json =
+            serde_json::to_vec(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
+        let sealed = crypto::seal_object(&keys, Sealed::Config, &json)?;
+        if store.put_new(ObjectKind::Config, CONFIG_NAME, sealed.into())?
+            == PutOutcome::AlreadyExisted
+        {
+            store.delete(ObjectKind::Key, &key_id.to_hex())?;
+            return Err(Error::AlreadyInitialized(store.location().to_string()));
+        }
+        Self::assemble(store, master, config, key_id, cache)
+    }
+
+    /// Open a repository with a password.
+    pub fn open(store: Store, password: &[u8], cache: CacheLocation) -> Result<Self> {
+        if !store.has_config()? {
+            return Err(Error::NoRepository(store.location().to_string()));
+        }
+        let (key_id, master) = unlock_any(&store, password)?;
+        let keys = Keys::derive(&master);
+        let sealed = store.get(ObjectKind::Config, CONFIG_NAME)?;
+        let json = crypto::open_object(&keys, Sealed::Config, &sealed, "repository config")?;
+        let config: RepoConfig = serde_json::from_slice(&json)
+            .map_err(|e| Error::corrupt("repository config", e.to_string()))?;
+        config.validate()?;
+        drop(keys);
+        Self::assemble(store, master, config, key_id, cache)
+    }
+
+    fn assemble(
+        store: Store,
+        master: MasterKey,
+        config: RepoConfig,
+        key_id: KeyId,
+        cache_location: CacheLocation,
+    ) -> Result<Self> {
+        let keys = Keys::derive(&master);
+        let gear = match config.chunker.gear {
+            GearSource::Keyed => Gear::from_seed(keys.gear_seed()),
+            GearSource::Public => Gear::public(),
+        };
+        let chunker = Chunker::new(config.chunker.params()?, gear);
+        Ok(Self {
+            store,
+            master,
+            keys,
+            config,
+            chunker,
+            key_id,
+            cache_location,
+            cache: OnceLock::new(),
+        })
+    }
+
+    /// The object store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The working keys.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// The chunker configured for this repository.
+    pub fn chunker(&self) -> &Chunker {
+        &self.chunker
+    }
+
+    /// The key file this session was opened with.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The index cache, opened and brought up to date on first use.
+    pub fn index(&self) -> Result<&IndexCache> {
+        if let Some(cache) = self.cache.get() {
+            return Ok(cache);
+        }
+        let cache = match &self.cache_location {
+            CacheLocation::Directory(dir) => {
+                IndexCache::open(&dir.join(self.config.id.to_hex()).join("index.redb"))?
+            }
+            CacheLocation::InMemory => IndexCache::in_memory()?,
+        };
+        cache.sync(&self.store, &self.keys)?;
+        Ok(self.cache.get_or_init(|| cache))
+    }
+
+    /// Bring the index cache up to date with the store now.
+    pub fn refresh_index(&self) -> Result<SyncReport> {
+        let cache = self.index()?;
+        cache.sync(&self.store, &self.keys)
+    }
+
+    /// Throw the index cache away and rebuild it from the index objects.
+    pub fn rebuild_index_cache(&self) -> Result<SyncReport> {
+        self.index()?.rebuild(&self.store, &self.keys)
+    }
+
+    /// Read, decrypt and verify one blob.
+    pub fn read_blob_raw(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<Vec<u8>> {
+        let loc = self
+            .index()?
+            .lookup(id)?
+            .filter(|l| l.kind == kind)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("{kind} blob {} (not in the index)", hex::encode(id)),
+            })?;
+        let stored = self.store.get_range(
+            ObjectKind::Pack,
+            &loc.pack.to_hex(),
+            u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length),
+        )?;
+        crypto::decode_blob(&self.keys, kind, id, &stored, loc.raw_length)
+    }
+
+    /// Read a blob by typed id.
+    pub fn read_blob<B: BlobId>(&self, id: &B) -> Result<Vec<u8>> {
+        self.read_blob_raw(B::KIND, id.raw())
+    }
+
+    /// Load and decode a tree.
+    pub fn load_tree(&self, id: &TreeId) -> Result<Tree> {
+        let plain = self.read_blob(id)?;
+        Tree::decode(&plain, &format!("tree {}", id.to_hex()))
+    }
+
+    /// Store an index object and merge it into the cache.
+    pub fn save_index(&self, index: IndexFile) -> Result<IndexId> {
+        let (id, bytes) = index.seal(&self.keys)?;
+        self.store
+            .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
+        self.index()?.merge(&[(id, index)])?;
+        Ok(id)
+    }
+
+    /// Store a snapshot manifest.
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+        let (id, bytes) = snapshot.seal(&self.keys)?;
+        self.store
+            .put(ObjectKind::Snapshot, &id.to_hex(), bytes.into())?;
+        Ok(id)
+    }
+
+    /// Load one snapshot manifest.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let bytes = self.store.get(ObjectKind::Snapshot, &id.to_hex())?;
+        Snapshot::open(&self.keys, id, &bytes)
+    }
+
+    /// Every snapshot, oldest first, and the ones that could not be read.
+    pub fn snapshots(&self) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
+        let listing = self.store.list(ObjectKind::Snapshot)?;
+        let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
+        let fetched = self.store.get_many(ObjectKind::Snapshot, &names, 16);
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for (name, bytes) in names.iter().zip(fetched) {
+            let Ok(id) = SnapshotId::from_hex(name) else {
+                continue;
+            };
+            match bytes.and_then(|b| Snapshot::open(&self.keys, &id, &b)) {
+                Ok(s) => good.push((id, s)),
+                // Deleted between list and get (a concurrent forget).
+                Err(e) if e.is_not_found() => {}
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        good.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok((good, bad))
+    }
+
+    /// Resolve `latest`, a full id or a unique prefix (4+ hex digits) among
+    /// the snapshots accepted by `filter`.
+    pub fn find_snapshot(
+        &self,
+        spec: &str,
+        filter: &dyn Fn(&Snapshot) -> bool,
+    ) -> Result<(SnapshotId, Snapshot)> {
+        let (all, _) = self.snapshots()?;
+        let mut candidates: Vec<(SnapshotId, Snapshot)> =
+            all.into_iter().filter(|(_, s)| filter(s)).collect();
+        if spec == "latest" {
+            return candidates.pop().ok_or_else(|| Error::NotFound {
+                what: "a snapshot (the repository has none that match)".into(),
+            });
+        }
+        let spec_lower = spec.to_ascii_lowercase();
+        if spec_lower.len() < 4 || !spec_lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid(
+                "snapshot",
+                format!("{spec:?} is neither `latest` nor an id or id prefix of 4+ hex digits"),
+            ));
+        }
+        candidates.retain(|(id, _)| id.to_hex().starts_with(&spec_lower));
+        match candidates.len() {
+            0 => Err(Error::NotFound {
+                what: format!("snapshot {spec}"),
+            }),
+            1 => candidates.pop().ok_or_else(|| Error::NotFound {
+                what: format!("snapshot {spec}"),
+            }),
+            n => Err(Error::invalid(
+                "snapshot",
+                format!("prefix {spec} matches {n} snapshots; give more digits"),
+            )),
+        }
+    }
+
+    /// Take a lock on the repository.
+    pub fn lock(&self, exclusive: bool, operation: &str) -> Result<LockGuard> {
+        LockGuard::acquire(&self.store, &self.keys, exclusive, operation)
+    }
+}
+
+/// Write a key file wrapping `master`; returns its id.
+fn write_key_file(
+    store: &Store,
+    master: &MasterKey,
+    password: &[u8],
+    cost: KdfCost,
+) -> Result<KeyId> {
+    let kf = KeyFile::create(master, password, cost)?;
+    let bytes = kf.to_bytes()?;
+    let id = KeyId::of_bytes(&bytes);
+    store.put(ObjectKind::Key, &id.to_hex(), bytes.into())?;
+    Ok(id)
+}
+
+/// Try every key file with the password.
+fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
+    let listing = store.list(ObjectKind::Key)?;
+    if listing.objects.is_empty() {
+        return Err(Error::NoKeys);
+    }
+    let mut malformed = Vec::new();
+    for obj in &listing.objects {
+        let Ok(id) = KeyId::from_hex(&obj.name) else {
+            continue;
+        };
+        let what = format!("key file {}", id.short());
+        let parsed = store
+            .get(ObjectKind::Key, &obj.name)
+            .and_then(|bytes| KeyFile::parse(&bytes, &what));
+        match parsed.and_then(|kf| kf.unlock(password, &what)) {
+            Ok(Some(master)) => return Ok((id, master)),
+            Ok(None) => {}
+            Err(e) => malformed.push(e.to_string()),
+        }
+    }
+    if malformed.len() == listing.objects.len() {
+        // Not one usable key file: say why rather than "wrong password".
+        return Err(Error::corrupt("every key file", malformed.join("; ")));
+    }
+    for m in malformed {
+        tracing::warn!("skipped {m}");
+    }
+    Err(Error::WrongPassword)
+}
+
+/// Key management (`cairn key ...`).
+impl Repository {
+    /// Add a key file for another password.
+    pub fn add_key(&self, password: &[u8], cost: KdfCost) -> Result<KeyId> {
+        write_key_file(&self.store, &self.master, password, cost)
+    }
+
+    /// List key files with their metadata.
+    pub fn list_keys(&self) -> Result<Vec<(KeyId, std::result::Result<KeyFile, String>)>> {
+        let listing = self.store.list(ObjectKind::Key)?;
+        let mut out = Vec::new();
+        for obj in listing.objects {
+            let Ok(id) = KeyId::from_hex(&obj.name) else {
+                continue;
+            };
+            let what = format!("key file {}", id.short());
+            let kf = self
+                .store
+                .get(ObjectKind::Key, &obj.name)
+                .and_then(|b| KeyFile::parse(&b, &what))
+                .map_err(|e| e.to_string());
+            out.push((id, kf));
+        }
+        Ok(out)
+    }
+
+    /// Remove a key file. Refuses the key this session was opened with and
+    /// the last key.
+    pub fn remove_key(&self, id: &KeyId) -> Result<()> {
+        if id == &self.key_id {
+            return Err(Error::invalid(
+                "key",
+                "refusing to remove the key in use; open the repository with another key first",
+            ));
+        }
+        let keys = self.list_keys()?;
+        if !keys.iter().any(|(k, _)| k == id) {
+            return Err(Error::NotFound {
+                what: format!("key {}", id.short()),
+            });
+        }
+        if keys.len() <= 1 {
+            return Err(Error::invalid("key", "refusing to remove the last key"));
+        }
+        self.store.delete(ObjectKind::Key, &id.to_hex())
+    }
+
+    /// Replace the key in use with one for a new password.
+    pub fn change_password(&mut self, new_password: &[u8], cost: KdfCost) -> Result<KeyId> {
+        let new_id = self.add_key(new_password, cost)?;
+        let old = self.key_id;
+        self.key_id = new_id;
+        self.store.delete(ObjectKind::Key, &old.to_hex())?;
+        Ok(new_id)
+    }
+}

@@ -1,0 +1,622 @@
+//! Restore a snapshot (or one path of it) into a target directory.
+//!
+//! Safety rules, because a snapshot is untrusted input:
+//! - every name is checked before use ([`crate::tree::check_name`]: one
+//!   path component, not `.` or `..`, no `/`, no NUL) and a tree with two
+//!   entries of the same name is refused;
+//! - directories are created one component at a time and each is checked to
+//!   be a real directory (never a symlink), so nothing is written through a
+//!   symlink, whether it came from the snapshot or was already in the target;
+//! - files are created with `O_NOFOLLOW | O_EXCL` after removing whatever
+//!   non-directory stood there;
+//! - symlinks are created last, after every file and directory, and hard
+//!   links only ever point at files this restore wrote;
+//! - an entry that breaks a rule is skipped with an error naming it and the
+//!   reason; the rest is restored and the run ends with an error status.
+//!
+//! Files are written by several threads; chunks that are all zeros become
+//! holes (sparse files).
+
+use crate::browse::{self, Located};
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, ChunkId};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::snapshot::{RawPath, Snapshot};
+use crate::store::ObjectKind;
+use crate::tree::{Metadata, Node, NodeData, check_name};
+use crossbeam_channel::bounded;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Directory to restore into (created if missing).
+    pub target: PathBuf,
+    /// Restore only entries whose snapshot path (with a leading `/`) or name
+    /// matches one of these globs, and everything under them.
+    pub include: Vec<String>,
+    /// Read every restored file back and compare it with the snapshot.
+    pub verify: bool,
+    /// Threads writing files.
+    pub threads: usize,
+}
+
+impl RestoreOptions {
+    /// Defaults for a target.
+    pub fn new(target: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            target,
+            include: Vec::new(),
+            verify: false,
+            threads: (2 * cores).max(2),
+        }
+    }
+}
+
+/// One entry that was not restored, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreError {
+    /// The entry's path in the snapshot.
+    pub path: RawPath,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestoreSummary {
+    /// Regular files written.
+    pub files: u64,
+    /// Directories created or reused.
+    pub dirs: u64,
+    /// Symlinks, hard links, fifos and devices created.
+    pub other: u64,
+    /// Content bytes restored (holes included).
+    pub bytes: u64,
+    /// Files read back and found identical (with `verify`).
+    pub verified: u64,
+    /// Entries recorded but deliberately not recreated (sockets; fifos and
+    /// devices when not running as root).
+    pub skipped: Vec<RestoreError>,
+    /// Entries that could not be restored.
+    pub errors: Vec<RestoreError>,
+}
+
+struct FileJob {
+    snap_path: Vec<u8>,
+    dest: PathBuf,
+    node: Node,
+}
+
+struct Restorer<'a> {
+    repo: &'a Repository,
+    progress: &'a dyn Progress,
+    target: PathBuf,
+    include: Option<GlobSet>,
+    include_names: Option<GlobSet>,
+    verify: bool,
+    as_root: bool,
+    errors: Mutex<Vec<RestoreError>>,
+    skipped: Mutex<Vec<RestoreError>>,
+    created_dirs: Mutex<HashSet<PathBuf>>,
+    written: Mutex<HashMap<Vec<u8>, PathBuf>>,
+    files: AtomicU64,
+    bytes: AtomicU64,
+    verified: AtomicU64,
+}
+
+fn build_globs(patterns: &[String]) -> Result<(Option<GlobSet>, Option<GlobSet>)> {
+    if patterns.is_empty() {
+        return Ok((None, None));
+    }
+    let mut paths = GlobSetBuilder::new();
+    let mut names = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::invalid("include pattern", format!("{p:?}: {e}")))?;
+        if p.contains('/') {
+            paths.add(glob);
+        } else {
+            names.add(glob);
+        }
+    }
+    let build = |b: GlobSetBuilder| {
+        b.build()
+            .map_err(|e| Error::invalid("include patterns", e.to_string()))
+    };
+    Ok((Some(build(paths)?), Some(build(names)?)))
+}
+
+impl Restorer<'_> {
+    fn error(&self, path: &[u8], reason: impl Into<String>) {
+        let reason = reason.into();
+        self.progress.warn(&format!(
+            "not restoring {}: {reason}",
+            String::from_utf8_lossy(path)
+        ));
+        self.errors.lock().push(RestoreError {
+            path: RawPath(path.to_vec()),
+            reason,
+        });
+    }
+
+    fn skip(&self, path: &[u8], reason: &str) {
+        self.skipped.lock().push(RestoreError {
+            path: RawPath(path.to_vec()),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn included(&self, snap_path: &[u8], name: &[u8]) -> bool {
+        let (Some(paths), Some(names)) = (&self.include, &self.include_names) else {
+            return true;
+        };
+        let mut full = Vec::with_capacity(snap_path.len() + 1);
+        full.push(b'/');
+        full.extend_from_slice(snap_path);
+        paths.is_match(Path::new(OsStr::from_bytes(&full)))
+            || names.is_match(Path::new(OsStr::from_bytes(name)))
+    }
+
+    /// Make sure `dest` (under the target) exists as a real directory,
+    /// creating missing components one at a time.
+    fn ensure_dir(&self, dest: &Path) -> std::result::Result<(), String> {
+        if self.created_dirs.lock().contains(dest) {
+            return Ok(());
+        }
+        let rel = dest
+            .strip_prefix(&self.target)
+            .map_err(|_| "outside the target".to_string())?;
+        let mut cur = self.target.clone();
+        for comp in rel.components() {
+            cur.push(comp);
+            if self.created_dirs.lock().contains(&cur) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&cur) {
+                Ok(md) if md.is_dir() => {}
+                Ok(md) if md.file_type().is_symlink() => {
+                    return Err(format!(
+                        "{} is a symlink; refusing to write through it",
+                        cur.display()
+                    ));
+                }
+                Ok(_) => {
+                    return Err(format!("{} exists and is not a directory", cur.display()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+                }
+                Err(e) => return Err(format!("{}: {e}", cur.display())),
+            }
+            self.created_dirs.lock().insert(cur.clone());
+        }
+        Ok(())
+    }
+
+    /// Remove a non-directory at `dest` so a new entry can be created.
+    fn clear_spot(dest: &Path) -> std::result::Result<(), String> {
+        match std::fs::symlink_metadata(dest) {
+            Ok(md) if md.is_dir() => Err(format!("{} exists and is a directory", dest.display())),
+            Ok(_) => std::fs::remove_file(dest).map_err(|e| format!("{}: {e}", dest.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("{}: {e}", dest.display())),
+        }
+    }
+
+    fn restore_file(&self, job: &FileJob) -> std::result::Result<(), String> {
+        if let Some(parent) = job.dest.parent() {
+            self.ensure_dir(parent)?;
+        }
+        Self::clear_spot(&job.dest)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&job.dest)
+            .map_err(|e| format!("{}: {e}", job.dest.display()))?;
+        let result = self.write_content(&mut file, job.node.chunks());
+        let written = match result {
+            Ok(n) => n,
+            Err(e) => {
+                drop(file);
+                let _ = std::fs::remove_file(&job.dest);
+                return Err(e);
+            }
+        };
+        if written != job.node.meta.size {
+            self.progress.warn(&format!(
+                "{}: restored {written} bytes, snapshot recorded {}",
+                String::from_utf8_lossy(&job.snap_path),
+                job.node.meta.size
+            ));
+        }
+        drop(file);
+        if self.verify {
+            self.verify_file(&job.dest, job.node.chunks())?;
+            self.verified.fetch_add(1, Ordering::Relaxed);
+        }
+        self.apply_metadata(&job.dest, &job.node.meta, false)?;
+        self.written
+            .lock()
+            .insert(job.snap_path.clone(), job.dest.clone());
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.progress.file_done(&job.dest);
+        Ok(())
+    }
+
+    fn write_content(
+        &self,
+        file: &mut File,
+        chunks: &[ChunkId],
+    ) -> std::result::Result<u64, String> {
+        let index = self.repo.index().map_err(|e| e.to_string())?;
+        let mut pos = 0u64;
+        let mut hole = false;
+        for chunk in chunks {
+            let loc = index
+                .find(chunk)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("chunk {} is missing from the repository", chunk.short()))?;
+            let stored = self
+                .repo
+                .store()
+                .get_range(
+                    ObjectKind::Pack,
+                    &loc.pack.to_hex(),
+                    u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length),
+                )
+                .map_err(|e| format!("chunk {}: {e}", chunk.short()))?;
+            let plain = crypto::decode_blob(
+                self.repo.keys(),
+                ChunkId::KIND,
+                chunk.raw(),
+                &stored,
+                loc.raw_length,
+            )
+            .map_err(|e| e.to_string())?;
+            if plain.len() >= 4096 && plain.iter().all(|b| *b == 0) {
+                file.seek(SeekFrom::Current(plain.len() as i64))
+                    .map_err(|e| e.to_string())?;
+                hole = true;
+            } else {
+                file.write_all(&plain).map_err(|e| e.to_string())?;
+                hole = false;
+            }
+            pos += plain.len() as u64;
+            self.bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
+            self.progress.bytes(plain.len() as u64);
+        }
+        if hole {
+            file.set_len(pos).map_err(|e| e.to_string())?;
+        }
+        Ok(pos)
+    }
+
+    fn verify_file(&self, dest: &Path, chunks: &[ChunkId]) -> std::result::Result<(), String> {
+        let file = File::open(dest).map_err(|e| format!("verify {}: {e}", dest.display()))?;
+        let mut stream = self.repo.chunker().stream(file);
+        let keys = self.repo.keys();
+        let mut i = 0;
+        while let Some(piece) = stream
+            .next_chunk()
+            .map_err(|e| format!("verify {}: {e}", dest.display()))?
+        {
+            if chunks.get(i) != Some(&keys.chunk_id(piece)) {
+                return Err(format!(
+                    "verify {}: content differs from the snapshot at chunk {i}",
+                    dest.display()
+                ));
+            }
+            i += 1;
+        }
+        if i != chunks.len() {
+            return Err(format!(
+                "verify {}: file is shorter than the snapshot",
+                dest.display()
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply_metadata(
+        &self,
+        dest: &Path,
+        meta: &Metadata,
+        is_symlink: bool,
+    ) -> std::result::Result<(), String> {
+        if self.as_root {
+            std::os::unix::fs::lchown(dest, Some(meta.uid), Some(meta.gid))
+                .map_err(|e| format!("chown {}: {e}", dest.display()))?;
+        }
+        if !is_symlink {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dest, std::fs::Permissions::from_mode(meta.mode & 0o7777))
+                .map_err(|e| format!("chmod {}: {e}", dest.display()))?;
+        }
+        let mtime = filetime::FileTime::from_unix_time(meta.mtime.sec, meta.mtime.nsec);
+        filetime::set_symlink_file_times(dest, mtime, mtime)
+            .map_err(|e| format!("set times of {}: {e}", dest.display()))?;
+        Ok(())
+    }
+}
+
+/// Restore `snapshot` (or the entry at `subpath` in it) into `opts.target`.
+pub fn restore(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    subpath: Option<&[u8]>,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreSummary> {
+    let (include, include_names) = build_globs(&opts.include)?;
+    std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
+    let target = std::path::absolute(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let r = Restorer {
+        repo,
+        progress,
+        target: target.clone(),
+        include,
+        include_names,
+        verify: opts.verify,
+        as_root,
+        errors: Mutex::new(Vec::new()),
+        skipped: Mutex::new(Vec::new()),
+        created_dirs: Mutex::new(HashSet::from([target.clone()])),
+        written: Mutex::new(HashMap::new()),
+        files: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        verified: AtomicU64::new(0),
+    };
+    progress.phase("restore", Some(snapshot.summary.bytes_total));
+
+    // What to restore: the children of a directory, or one entry.
+    let subpath = subpath.unwrap_or(b"");
+    let base: Vec<u8> = browse::components(subpath)?.join(&b'/');
+    let (start_tree, single) = match browse::locate(repo, &snapshot.tree, &base)? {
+        Located::Dir { tree, node } => (Some((tree, node)), None),
+        Located::Entry(node) => (None, Some(node)),
+    };
+
+    let mut dirs_meta: Vec<(PathBuf, Metadata)> = Vec::new();
+    let mut links: Vec<(Vec<u8>, PathBuf, Node)> = Vec::new();
+    let mut specials: Vec<(Vec<u8>, PathBuf, Node)> = Vec::new();
+    let mut dir_count = 0u64;
+
+    let threads = opts.threads.max(1);
+    let walked: Result<()> = std::thread::scope(|s| {
+        let (tx, rx) = bounded::<FileJob>(4 * threads);
+        for _ in 0..threads {
+            let (rx, r) = (rx.clone(), &r);
+            s.spawn(move || {
+                for job in rx {
+                    if let Err(e) = r.restore_file(&job) {
+                        r.error(&job.snap_path, e);
+                    }
+                }
+            });
+        }
+        drop(rx);
+        let mut dispatch = |snap_path: Vec<u8>, dest: PathBuf, node: Node| -> Result<()> {
+            match &node.data {
+                NodeData::File { .. } => tx
+                    .send(FileJob {
+                        snap_path,
+                        dest,
+                        node,
+                    })
+                    .map_err(|_| Error::Aborted("restore workers stopped".into())),
+                NodeData::Symlink { .. } | NodeData::Hardlink { .. } => {
+                    links.push((snap_path, dest, node));
+                    Ok(())
+                }
+                _ => {
+                    specials.push((snap_path, dest, node));
+                    Ok(())
+                }
+            }
+        };
+        if let Some(node) = single {
+            let name_ok = check_name(&node.name);
+            match name_ok {
+                Ok(()) => {
+                    let dest = target.join(OsStr::from_bytes(&node.name));
+                    dispatch(base.clone(), dest, node)?;
+                }
+                Err(why) => r.error(&base, why),
+            }
+        }
+        if let Some((tree, _)) = start_tree {
+            // Depth-first over trees; a directory's own entry is restored
+            // when any entry under it is.
+            let mut stack = vec![(tree, base.clone(), target.clone(), false)];
+            while let Some((tree_id, snap_dir, dest_dir, parent_included)) = stack.pop() {
+                let tree = match repo.load_tree(&tree_id) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        r.error(&snap_dir, format!("directory unreadable: {e}"));
+                        continue;
+                    }
+                };
+                if let Some(dup) = tree.duplicate_name() {
+                    r.error(
+                        &browse::join(&snap_dir, dup),
+                        "the directory lists this name twice; refusing the whole directory",
+                    );
+                    continue;
+                }
+                for node in tree.nodes {
+                    let snap_path = browse::join(&snap_dir, &node.name);
+                    if let Err(why) = check_name(&node.name) {
+                        r.error(
+                            &snap_path,
+                            format!("refusing to write outside the target: {why}"),
+                        );
+                        continue;
+                    }
+                    let dest = dest_dir.join(OsStr::from_bytes(&node.name));
+                    let included = parent_included || r.included(&snap_path, &node.name);
+                    if let NodeData::Dir { subtree } = node.data {
+                        if included {
+                            match r.ensure_dir(&dest) {
+                                Ok(()) => {
+                                    dir_count += 1;
+                                    dirs_meta.push((dest.clone(), node.meta));
+                                }
+                                Err(e) => {
+                                    r.error(&snap_path, e);
+                                    continue;
+                                }
+                            }
+                        }
+                        stack.push((subtree, snap_path, dest, included));
+                    } else if included {
+                        dispatch(snap_path, dest, node)?;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        Ok(())
+    });
+    walked?;
+
+    // Hard links: to a file this restore wrote, else a copy of the target's
+    // content; symlinks after that, so nothing above was written through one.
+    links.sort_by_key(|(_, _, n)| matches!(n.data, NodeData::Symlink { .. }));
+    let mut other = 0u64;
+    for (snap_path, dest, node) in links {
+        let result = (|| -> std::result::Result<(), String> {
+            if let Some(parent) = dest.parent() {
+                r.ensure_dir(parent)?;
+            }
+            Restorer::clear_spot(&dest)?;
+            match &node.data {
+                NodeData::Hardlink {
+                    target: link_target,
+                } => {
+                    let existing = r.written.lock().get(link_target).cloned();
+                    match existing {
+                        Some(first) => std::fs::hard_link(&first, &dest)
+                            .map_err(|e| format!("link {}: {e}", dest.display())),
+                        None => {
+                            let first = browse::find_node(repo, &snapshot.tree, link_target)
+                                .map_err(|e| e.to_string())?
+                                .filter(|n| matches!(n.data, NodeData::File { .. }))
+                                .ok_or_else(|| {
+                                    format!(
+                                        "hard link target {} is not a file in the snapshot",
+                                        String::from_utf8_lossy(link_target)
+                                    )
+                                })?;
+                            r.restore_file(&FileJob {
+                                snap_path: snap_path.clone(),
+                                dest: dest.clone(),
+                                node: Node {
+                                    name: node.name.clone(),
+                                    meta: first.meta,
+                                    data: first.data,
+                                },
+                            })
+                        }
+                    }
+                }
+                NodeData::Symlink {
+                    target: link_target,
+                } => {
+                    std::os::unix::fs::symlink(OsStr::from_bytes(link_target), &dest)
+                        .map_err(|e| format!("symlink {}: {e}", dest.display()))?;
+                    r.apply_metadata(&dest, &node.meta, true)
+                }
+                _ => Ok(()),
+            }
+        })();
+        match result {
+            Ok(()) => other += 1,
+            Err(e) => r.error(&snap_path, e),
+        }
+    }
+    for (snap_path, dest, node) in specials {
+        let kind = match node.data {
+            NodeData::Fifo => libc::S_IFIFO,
+            NodeData::CharDevice => libc::S_IFCHR,
+            NodeData::BlockDevice => libc::S_IFBLK,
+            _ => {
+                r.skip(&snap_path, "sockets are recorded but never recreated");
+                continue;
+            }
+        };
+        if !as_root {
+            r.skip(
+                &snap_path,
+                "fifos and devices are recreated only when restoring as root",
+            );
+            continue;
+        }
+        let result = (|| -> std::result::Result<(), String> {
+            if let Some(parent) = dest.parent() {
+                r.ensure_dir(parent)?;
+            }
+            Restorer::clear_spot(&dest)?;
+            let c_path = std::ffi::CString::new(dest.as_os_str().as_bytes())
+                .map_err(|_| "path contains NUL".to_string())?;
+            #[allow(unsafe_code)]
+            // SAFETY: c_path is a valid NUL-terminated string.
+            let rc = unsafe {
+                libc::mknod(
+                    c_path.as_ptr(),
+                    kind | (node.meta.mode & 0o7777),
+                    node.meta.rdev as libc::dev_t,
+                )
+            };
+            if rc != 0 {
+                return Err(format!(
+                    "mknod {}: {}",
+                    dest.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
+            r.apply_metadata(&dest, &node.meta, false)
+        })();
+        match result {
+            Ok(()) => other += 1,
+            Err(e) => r.error(&snap_path, e),
+        }
+    }
+    // Directory metadata last, deepest first (writing into a directory
+    // changes its mtime, and a read-only mode would stop the writes).
+    dirs_meta.sort_by(|a, b| b.0.cmp(&a.0));
+    for (dest, meta) in &dirs_meta {
+        if let Err(e) = r.apply_metadata(dest, meta, false) {
+            r.error(dest.as_os_str().as_bytes(), e);
+        }
+    }
+    progress.done();
+    Ok(RestoreSummary {
+        files: r.files.load(Ordering::Relaxed),
+        dirs: dir_count,
+        other,
+        bytes: r.bytes.load(Ordering::Relaxed),
+        verified: r.verified.load(Ordering::Relaxed),
+        skipped: r.skipped.into_inner(),
+        errors: r.errors.into_inner(),
+    })
+}

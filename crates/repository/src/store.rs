@@ -1,0 +1,442 @@
+//! The storage contract: where each kind of object lives on an
+//! [`ObjectStore`], and a blocking interface to it for the rest of the crate.
+//!
+//! What the repository relies on from the store, and nothing more:
+//! - `put` is atomic: an object is either absent or complete, never partly
+//!   written (object_store guarantees this for every backend; the local one
+//!   writes a staging file, fsyncs it and renames it).
+//! - Objects are immutable once written. Content-addressed objects (packs,
+//!   index, snapshots, keys) may be written twice with identical bytes; only
+//!   `config` is created with a create-if-absent put, so two `init`s cannot
+//!   both succeed.
+//! - `list` may be slow or paginated but returns every complete object;
+//!   names that are not valid object names (staging files, strangers) are
+//!   reported separately and never parsed as ids.
+//! - `delete` of a missing object is not an error.
+//!
+//! Layout (see `docs/FORMAT.md`, "Object layout"): `config`, `keys/<id>`,
+//! `data/<first two hex digits>/<id>`, `index/<id>`, `snapshots/<id>`,
+//! `locks/<id>`. Ids are 64 lower-case hex digits.
+
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The kinds of object a repository stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    /// The single `config` object.
+    Config,
+    /// Key files.
+    Key,
+    /// Packs of blobs.
+    Pack,
+    /// Index objects.
+    Index,
+    /// Snapshot manifests.
+    Snapshot,
+    /// Lock objects.
+    Lock,
+}
+
+impl ObjectKind {
+    /// Every kind, in the order a consistent copy writes them (data first,
+    /// manifests last).
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::Config,
+        ObjectKind::Key,
+        ObjectKind::Pack,
+        ObjectKind::Index,
+        ObjectKind::Snapshot,
+        ObjectKind::Lock,
+    ];
+
+    /// The directory of this kind (`""` for config).
+    pub const fn dir(self) -> &'static str {
+        match self {
+            ObjectKind::Config => "",
+            ObjectKind::Key => "keys",
+            ObjectKind::Pack => "data",
+            ObjectKind::Index => "index",
+            ObjectKind::Snapshot => "snapshots",
+            ObjectKind::Lock => "locks",
+        }
+    }
+
+    /// A human name for messages.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Config => "config",
+            ObjectKind::Key => "key file",
+            ObjectKind::Pack => "pack",
+            ObjectKind::Index => "index object",
+            ObjectKind::Snapshot => "snapshot",
+            ObjectKind::Lock => "lock",
+        }
+    }
+
+    /// The store path of object `name` of this kind.
+    pub fn path(self, name: &str) -> StorePath {
+        match self {
+            ObjectKind::Config => StorePath::from("config"),
+            ObjectKind::Pack => {
+                let fan = name.get(..2).unwrap_or("00");
+                StorePath::from(format!("data/{fan}/{name}"))
+            }
+            other => StorePath::from(format!("{}/{name}", other.dir())),
+        }
+    }
+
+    /// Parse a listed path back into an object name of this kind; `None` for
+    /// anything that is not exactly a valid name (staging files, strangers).
+    fn name_from_path(self, path: &StorePath) -> Option<String> {
+        let s = path.as_ref();
+        let rest = s.strip_prefix(self.dir())?.strip_prefix('/')?;
+        let name = match self {
+            ObjectKind::Config => return None,
+            ObjectKind::Pack => {
+                let (fan, name) = rest.split_once('/')?;
+                if name.get(..2) != Some(fan) {
+                    return None;
+                }
+                name
+            }
+            _ => rest,
+        };
+        let valid = name.len() == 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        valid.then(|| name.to_string())
+    }
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The object's name (64 hex digits).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The result of listing one kind.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Valid objects.
+    pub objects: Vec<Listed>,
+    /// Paths under the kind's directory that are not valid object names.
+    pub unrecognised: Vec<String>,
+}
+
+/// Whether a create-if-absent put created the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object was written.
+    Created,
+    /// An object already existed under that name; nothing was written.
+    AlreadyExisted,
+}
+
+/// A repository's object store, with a blocking interface.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    runtime: Arc<tokio::runtime::Runtime>,
+    location: String,
+    local_root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cairn-io")
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::io("tokio runtime", e))
+}
+
+impl Store {
+    /// A repository in a local directory. With `create`, the directory is
+    /// made if missing.
+    pub fn local(path: &Path, create: bool) -> Result<Self> {
+        if create {
+            std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        }
+        let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        if !root.is_dir() {
+            return Err(Error::NoRepository(root.display().to_string()));
+        }
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| Error::storage(root.display().to_string(), e))?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        Ok(Self {
+            inner: Arc::new(fs),
+            runtime: runtime()?,
+            location: root.display().to_string(),
+            local_root: Some(root),
+        })
+    }
+
+    /// An in-memory store, for unit tests.
+    pub fn memory() -> Result<Self> {
+        Self::from_object_store(
+            Arc::new(object_store::memory::InMemory::new()),
+            "memory:".to_string(),
+        )
+    }
+
+    /// Wrap any object store (S3, or a fault-injecting wrapper in tests).
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, location: String) -> Result<Self> {
+        Ok(Self {
+            inner,
+            runtime: runtime()?,
+            location,
+            local_root: None,
+        })
+    }
+
+    /// Where the repository is, for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The directory of a local repository.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
+    /// The underlying object store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// Run a future on this store's runtime from a synchronous thread.
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.runtime.block_on(fut)
+    }
+
+    /// Write (or overwrite) an object.
+    pub fn put(&self, kind: ObjectKind, name: &str, bytes: Bytes) -> Result<()> {
+        let path = kind.path(name);
+        self.block_on(self.inner.put(&path, PutPayload::from(bytes)))
+            .map_err(|e| Error::storage(path.to_string(), e))?;
+        self.restrict_permissions(kind, &path)?;
+        Ok(())
+    }
+
+    /// Write an object only if nothing exists under its name.
+    pub fn put_new(&self, kind: ObjectKind, name: &str, bytes: Bytes) -> Result<PutOutcome> {
+        let path = kind.path(name);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.block_on(self.inner.put_opts(&path, PutPayload::from(bytes), opts)) {
+            Ok(_) => {
+                self.restrict_permissions(kind, &path)?;
+                Ok(PutOutcome::Created)
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyExisted),
+            Err(e) => Err(Error::storage(path.to_string(), e)),
+        }
+    }
+
+    /// Key files hold the wrapped master key: readable by the owner only.
+    fn restrict_permissions(&self, kind: ObjectKind, path: &StorePath) -> Result<()> {
+        #[cfg(unix)]
+        if let (ObjectKind::Key, Some(root)) = (kind, &self.local_root) {
+            use std::os::unix::fs::PermissionsExt;
+            let file = root.join(path.as_ref());
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io(&file, e))?;
+        }
+        Ok(())
+    }
+
+    /// Read a whole object.
+    pub fn get(&self, kind: ObjectKind, name: &str) -> Result<Bytes> {
+        let path = kind.path(name);
+        self.block_on(async {
+            let result = self.inner.get(&path).await?;
+            result.bytes().await
+        })
+        .map_err(|e| Error::storage(path.to_string(), e))
+    }
+
+    /// Read a byte range of an object.
+    pub fn get_range(&self, kind: ObjectKind, name: &str, range: Range<u64>) -> Result<Bytes> {
+        let path = kind.path(name);
+        let want = range.end.saturating_sub(range.start);
+        let bytes = self
+            .block_on(self.inner.get_range(&path, range))
+            .map_err(|e| Error::storage(path.to_string(), e))?;
+        if bytes.len() as u64 != want {
+            return Err(Error::corrupt(
+                path.to_string(),
+                format!(
+                    "range read returned {} bytes, asked for {want}",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Read several whole objects concurrently; results in input order.
+    pub fn get_many(
+        &self,
+        kind: ObjectKind,
+        names: &[String],
+        concurrency: usize,
+    ) -> Vec<Result<Bytes>> {
+        let inner = &self.inner;
+        self.block_on(
+            futures::stream::iter(names.iter().map(|name| async move {
+                let path = kind.path(name);
+                async {
+                    let result = inner.get(&path).await?;
+                    result.bytes().await
+                }
+                .await
+                .map_err(|e| Error::storage(path.to_string(), e))
+            }))
+            .buffered(concurrency.max(1))
+            .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The size of an object, or `None` if it does not exist.
+    pub fn head(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>> {
+        let path = kind.path(name);
+        match self.block_on(self.inner.head(&path)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(path.to_string(), e)),
+        }
+    }
+
+    /// Whether the repository's `config` exists.
+    pub fn has_config(&self) -> Result<bool> {
+        Ok(self.head(ObjectKind::Config, "config")?.is_some())
+    }
+
+    /// List every object of a kind.
+    pub fn list(&self, kind: ObjectKind) -> Result<Listing> {
+        let prefix = StorePath::from(kind.dir());
+        let metas: Vec<object_store::ObjectMeta> = self
+            .block_on(self.inner.list(Some(&prefix)).try_collect())
+            .map_err(|e| Error::storage(prefix.to_string(), e))?;
+        let mut listing = Listing::default();
+        for meta in metas {
+            match kind.name_from_path(&meta.location) {
+                Some(name) => listing.objects.push(Listed {
+                    name,
+                    size: meta.size,
+                }),
+                None => listing.unrecognised.push(meta.location.to_string()),
+            }
+        }
+        listing.objects.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listing)
+    }
+
+    /// Delete an object; deleting a missing object succeeds.
+    pub fn delete(&self, kind: ObjectKind, name: &str) -> Result<()> {
+        let path = kind.path(name);
+        match self.block_on(self.inner.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::storage(path.to_string(), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_names() {
+        let name = "ab".repeat(32);
+        assert_eq!(
+            ObjectKind::Pack.path(&name).as_ref(),
+            format!("data/ab/{name}")
+        );
+        assert_eq!(
+            ObjectKind::Snapshot.path(&name).as_ref(),
+            format!("snapshots/{name}")
+        );
+        assert_eq!(ObjectKind::Config.path("config").as_ref(), "config");
+        for kind in ObjectKind::ALL {
+            if kind != ObjectKind::Config {
+                assert_eq!(kind.name_from_path(&kind.path(&name)), Some(name.clone()));
+            }
+        }
+        assert_eq!(
+            ObjectKind::Pack.name_from_path(&StorePath::from(format!("data/cd/{name}"))),
+            None
+        );
+        assert_eq!(
+            ObjectKind::Index.name_from_path(&StorePath::from("index/short")),
+            None
+        );
+        assert_eq!(
+            ObjectKind::Index
+                .name_from_path(&StorePath::from(format!("index/{}", "AB".repeat(32)))),
+            None
+        );
+    }
+
+    #[test]
+    fn memory_store_round_trip() {
+        let store = Store::memory().unwrap();
+        let name = "cd".repeat(32);
+        store
+            .put(ObjectKind::Index, &name, Bytes::from_static(b"hello"))
+            .unwrap();
+        assert_eq!(&store.get(ObjectKind::Index, &name).unwrap()[..], b"hello");
+        assert_eq!(
+            &store.get_range(ObjectKind::Index, &name, 1..3).unwrap()[..],
+            b"el"
+        );
+        assert!(store.get_range(ObjectKind::Index, &name, 1..30).is_err());
+        let listing = store.list(ObjectKind::Index).unwrap();
+        assert_eq!(listing.objects.len(), 1);
+        assert_eq!(listing.objects[0].size, 5);
+        store.delete(ObjectKind::Index, &name).unwrap();
+        store.delete(ObjectKind::Index, &name).unwrap();
+        assert!(
+            store
+                .get(ObjectKind::Index, &name)
+                .unwrap_err()
+                .is_not_found()
+        );
+        assert_eq!(
+            store
+                .put_new(ObjectKind::Config, "config", Bytes::from_static(b"a"))
+                .unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(
+            store
+                .put_new(ObjectKind::Config, "config", Bytes::from_static(b"b"))
+                .unwrap(),
+            PutOutcome::AlreadyExisted
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! The blob writer: deduplicates blobs, packs them, uploads packs in the
+//! background and writes index objects for what was uploaded.
+//!
+//! The write protocol (principle 2 of the brief; `docs/FORMAT.md`,
+//! "Write protocol"):
+//! 1. a blob goes into an in-memory pack; a full pack is uploaded by an
+//!    uploader thread;
+//! 2. only after a pack is stored does its content enter an index object,
+//!    so "an index object lists it" always implies "the pack exists";
+//! 3. callers write the snapshot (or other manifest) only after
+//!    [`BlobWriter::finish`] returned, i.e. after every pack and index
+//!    object it depends on is stored.
+//!
+//! A crash between 1 and 2 leaves packs no index lists. The next backup
+//! adopts them ([`adopt_orphan_packs`]) so their blobs are reused; prune
+//! collects what stays unreferenced.
+
+use crate::cache::IndexCache;
+use crate::crypto::{self, Compression, Keys};
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, ID_LEN, IndexId, PackId};
+use crate::index::{IndexFile, IndexedPack};
+use crate::pack::{self, FinishedPack, PackBuilder};
+use crate::repo::Repository;
+use crate::store::{ObjectKind, Store};
+use crate::util::failpoint;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use parking_lot::Mutex;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+/// An index object is written after this many packs have been uploaded
+/// (and once more at the end).
+pub const INDEX_FLUSH_PACKS: usize = 32;
+/// Uploads running at once.
+pub const UPLOADERS: usize = 2;
+
+/// What a writer stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// New blobs stored.
+    pub blobs_added: u64,
+    /// Their plaintext bytes.
+    pub raw_bytes_added: u64,
+    /// Their stored (compressed, encrypted) bytes.
+    pub bytes_added: u64,
+    /// Packs uploaded.
+    pub packs_written: u64,
+    /// Index objects written.
+    pub indexes_written: u64,
+}
+
+struct Shared {
+    store: Store,
+    keys: Keys,
+    pending: Mutex<IndexFile>,
+    written: Mutex<Vec<(IndexId, IndexFile)>>,
+    error: Mutex<Option<Error>>,
+    failed: AtomicBool,
+    packs_written: AtomicU64,
+}
+
+impl Shared {
+    fn fail(&self, e: Error) {
+        let mut slot = self.error.lock();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// Seal and store the pending index, if any packs are waiting.
+    fn flush_index(&self) -> Result<()> {
+        let index = std::mem::take(&mut *self.pending.lock());
+        if index.packs.is_empty() {
+            return Ok(());
+        }
+        let (id, bytes) = index.seal(&self.keys)?;
+        self.store
+            .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
+        self.written.lock().push((id, index));
+        Ok(())
+    }
+
+    fn upload(&self, pack: FinishedPack) -> Result<()> {
+        let size = pack.bytes.len() as u64;
+        failpoint("backup-before-pack-upload");
+        self.store
+            .put(ObjectKind::Pack, &pack.id.to_hex(), pack.bytes)?;
+        let n = self.packs_written.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == 2 {
+            failpoint("backup-after-second-pack");
+        }
+        let flush = {
+            let mut pending = self.pending.lock();
+            pending.packs.push(IndexedPack {
+                id: pack.id,
+                size,
+                blobs: pack.entries,
+            });
+            pending.packs.len() >= INDEX_FLUSH_PACKS
+        };
+        if flush {
+            self.flush_index()?;
+        }
+        Ok(())
+    }
+}
+
+fn uploader(shared: Arc<Shared>, packs: Receiver<FinishedPack>) {
+    for pack in packs {
+        // After a failure, keep draining so senders never block forever.
+        if shared.failed.load(Ordering::SeqCst) {
+            continue;
+        }
+        if let Err(e) = shared.upload(pack) {
+            shared.fail(e);
+        }
+    }
+}
+
+/// Deduplicating, packing, uploading blob writer. Shared by reference
+/// between threads.
+pub struct BlobWriter<'a> {
+    index: &'a IndexCache,
+    keys: &'a Keys,
+    compression: Compression,
+    pack_size: usize,
+    seen: Mutex<HashSet<[u8; ID_LEN]>>,
+    packers: [Mutex<PackBuilder>; 2],
+    upload_tx: Mutex<Option<Sender<FinishedPack>>>,
+    uploaders: Mutex<Vec<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    blobs_added: AtomicU64,
+    raw_bytes_added: AtomicU64,
+    bytes_added: AtomicU64,
+}
+
+impl std::fmt::Debug for BlobWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter").finish_non_exhaustive()
+    }
+}
+
+impl<'a> BlobWriter<'a> {
+    /// A writer for `repo`. Blobs the repository already holds are not
+    /// stored again.
+    pub fn new(repo: &'a Repository) -> Result<Self> {
+        let index = repo.index()?;
+        let pack_size = repo.config().pack_size as usize;
+        let shared = Arc::new(Shared {
+            store: repo.store().clone(),
+            keys: repo.keys().clone(),
+            pending: Mutex::new(IndexFile::default()),
+            written: Mutex::new(Vec::new()),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            packs_written: AtomicU64::new(0),
+        });
+        // A rendezvous channel: a finished pack waits in the hands of the
+        // thread that filled it until an uploader is free, so at most
+        // UPLOADERS packs are in flight besides the two being filled.
+        let (tx, rx) = bounded::<FinishedPack>(0);
+        let mut uploaders = Vec::new();
+        for i in 0..UPLOADERS {
+            let shared = Arc::clone(&shared);
+            let rx = rx.clone();
+            uploaders.push(
+                std::thread::Builder::new()
+                    .name(format!("cairn-upload-{i}"))
+                    .spawn(move || uploader(shared, rx))
+                    .map_err(|e| Error::io("uploader thread", e))?,
+            );
+        }
+        Ok(Self {
+            index,
+            keys: repo.keys(),
+            compression: repo.config().compression,
+            pack_size,
+            seen: Mutex::new(HashSet::new()),
+            packers: [
+                Mutex::new(PackBuilder::new(0)),
+                Mutex::new(PackBuilder::new(0)),
+            ],
+            upload_tx: Mutex::new(Some(tx)),
+            uploaders: Mutex::new(uploaders),
+            shared,
+            blobs_added: AtomicU64::new(0),
+            raw_bytes_added: AtomicU64::new(0),
+            bytes_added: AtomicU64::new(0),
+        })
+    }
+
+    /// The repository's keys.
+    pub fn keys(&self) -> &Keys {
+        self.keys
+    }
+
+    /// Fail fast if an upload already failed.
+    pub fn check(&self) -> Result<()> {
+        if self.shared.failed.load(Ordering::SeqCst) {
+            return Err(Error::Aborted("an upload failed".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the repository (or this session) already holds the blob.
+    pub fn has(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<bool> {
+        if self.seen.lock().contains(id) {
+            return Ok(true);
+        }
+        Ok(self.index.lookup(id)?.is_some_and(|l| l.kind == kind))
+    }
+
+    /// Store a blob whose id the caller computed. Returns whether it was new.
+    pub fn store(&self, kind: BlobKind, id: [u8; ID_LEN], plaintext: &[u8]) -> Result<bool> {
+        self.check()?;
+        if self.index.lookup(&id)?.is_some_and(|l| l.kind == kind) {
+            return Ok(false);
+        }
+        // Claim the id before the (slow) encoding, so a second worker with
+        // the same chunk does not encode it again.
+        if !self.seen.lock().insert(id) {
+            return Ok(false);
+        }
+        let stored = crypto::encode_blob(self.keys, &self.compression, kind, &id, plaintext)?;
+        let raw_len = u32::try_from(plaintext.len())
+            .map_err(|_| Error::invalid("blob", "larger than 4 GiB"))?;
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.raw_bytes_added
+            .fetch_add(plaintext.len() as u64, Ordering::Relaxed);
+        self.bytes_added
+            .fetch_add(stored.len() as u64, Ordering::Relaxed);
+        let full = {
+            let mut packer = self.packers[usize::from(kind.to_byte())].lock();
+            if packer.is_empty() && packer.size() == 0 {
+                *packer = PackBuilder::new(self.pack_size + self.pack_size / 8);
+            }
+            packer.add(kind, id, &stored, raw_len)?;
+            if packer.size() >= self.pack_size {
+                Some(std::mem::replace(&mut *packer, PackBuilder::new(0)))
+            } else {
+                None
+            }
+        };
+        if let Some(full) = full {
+            self.send(full)?;
+        }
+        Ok(true)
+    }
+
+    /// Store a blob, computing its id. Returns the id and whether it was new.
+    pub fn store_plain(&self, kind: BlobKind, plaintext: &[u8]) -> Result<([u8; ID_LEN], bool)> {
+        let id = self.keys.blob_id(kind, plaintext);
+        let added = self.store(kind, id, plaintext)?;
+        Ok((id, added))
+    }
+
+    fn send(&self, builder: PackBuilder) -> Result<()> {
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let pack = builder.finish(self.keys)?;
+        let tx = self.upload_tx.lock().clone();
+        match tx {
+            Some(tx) => tx
+                .send(pack)
+                .map_err(|_| Error::Aborted("the uploaders stopped".into())),
+            None => Err(Error::Aborted("the writer is finished".into())),
+        }
+    }
+
+    /// Blobs stored so far.
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            blobs_added: self.blobs_added.load(Ordering::Relaxed),
+            raw_bytes_added: self.raw_bytes_added.load(Ordering::Relaxed),
+            bytes_added: self.bytes_added.load(Ordering::Relaxed),
+            packs_written: self.shared.packs_written.load(Ordering::Relaxed),
+            indexes_written: self.shared.written.lock().len() as u64,
+        }
+    }
+
+    /// Upload the partly filled packs, wait for every upload, write the last
+    /// index object and merge the new index objects into the cache. After
+    /// this returns `Ok`, every blob stored is durable and indexed.
+    pub fn finish(&self) -> Result<WriteStats> {
+        let mut first_error = None;
+        for kind in [BlobKind::Data, BlobKind::Tree] {
+            let builder = std::mem::replace(
+                &mut *self.packers[usize::from(kind.to_byte())].lock(),
+                PackBuilder::new(0),
+            );
+            if let Err(e) = self.send(builder) {
+                first_error.get_or_insert(e);
+            }
+        }
+        drop(self.upload_tx.lock().take());
+        for handle in self.uploaders.lock().drain(..) {
+            if handle.join().is_err() {
+                first_error.get_or_insert(Error::Aborted("an uploader panicked".into()));
+            }
+        }
+        if let Some(e) = self.shared.error.lock().take() {
+            return Err(e);
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        failpoint("backup-after-packs");
+        self.shared.flush_index()?;
+        let written = self.shared.written.lock().clone();
+        self.index.merge(&written)?;
+        Ok(self.stats())
+    }
+
+    /// Abandon the session: stop the uploaders without writing an index for
+    /// what is still pending (those packs become orphans, adopted later).
+    pub fn abandon(&self) {
+        for packer in &self.packers {
+            *packer.lock() = PackBuilder::new(0);
+        }
+        self.shared.failed.store(true, Ordering::SeqCst);
+        drop(self.upload_tx.lock().take());
+        for handle in self.uploaders.lock().drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if !self.uploaders.lock().is_empty() {
+            self.abandon();
+        }
+    }
+}
+
+/// Find packs that no index object lists (left by an interrupted backup),
+/// read their headers and write an index object for them, so their blobs
+/// count as stored. Returns the number of packs adopted and the packs whose
+/// header could not be read (left alone for `check` and prune to report).
+pub fn adopt_orphan_packs(repo: &Repository) -> Result<(usize, Vec<(PackId, String)>)> {
+    let index = repo.index()?;
+    let known: HashSet<PackId> = index.packs().into_iter().map(|(id, _)| id).collect();
+    let listing = repo.store().list(ObjectKind::Pack)?;
+    let mut adopted = IndexFile::default();
+    let mut unreadable = Vec::new();
+    for obj in listing.objects {
+        let Ok(id) = PackId::from_hex(&obj.name) else {
+            continue;
+        };
+        if known.contains(&id) {
+            continue;
+        }
+        match pack::read_header(repo.store(), repo.keys(), &id, obj.size) {
+            Ok(blobs) => adopted.packs.push(IndexedPack {
+                id,
+                size: obj.size,
+                blobs,
+            }),
+            Err(e) => unreadable.push((id, e.to_string())),
+        }
+    }
+    let n = adopted.packs.len();
+    if n > 0 {
+        tracing::info!("adopting {n} packs left by an interrupted run");
+        repo.save_index(adopted)?;
+    }
+    Ok((n, unreadable))
+}
