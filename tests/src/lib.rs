@@ -275,10 +275,12 @@ pub struct EntryInfo {
     pub link_group: Option<PathBuf>,
 }
 
-/// Describe every entry under `root`.
+/// Describe every entry under `root`. Hard-link groups count only names
+/// inside `root` (a folder restored on its own cannot share an inode with
+/// a file outside it).
 pub fn describe(root: &Path) -> BTreeMap<PathBuf, EntryInfo> {
     let mut out = BTreeMap::new();
-    let mut inodes: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
+    let mut inodes: BTreeMap<(u64, u64), Vec<PathBuf>> = BTreeMap::new();
     for rel in walk(root) {
         let full = root.join(&rel);
         let md = fs::symlink_metadata(&full).unwrap();
@@ -300,12 +302,12 @@ pub fn describe(root: &Path) -> BTreeMap<PathBuf, EntryInfo> {
         } else {
             ("other", Vec::new())
         };
-        let link_group = (ft.is_file() && md.nlink() > 1).then(|| {
+        if ft.is_file() && md.nlink() > 1 {
             inodes
                 .entry((md.dev(), md.ino()))
-                .or_insert_with(|| rel.clone())
-                .clone()
-        });
+                .or_default()
+                .push(rel.clone());
+        }
         out.insert(
             rel,
             EntryInfo {
@@ -317,9 +319,17 @@ pub fn describe(root: &Path) -> BTreeMap<PathBuf, EntryInfo> {
                     (md.mtime(), md.mtime_nsec())
                 },
                 content,
-                link_group,
+                link_group: None,
             },
         );
+    }
+    for group in inodes.into_values().filter(|g| g.len() > 1) {
+        let first = group.iter().min().cloned();
+        for p in &group {
+            if let Some(e) = out.get_mut(p) {
+                e.link_group = first.clone();
+            }
+        }
     }
     out
 }

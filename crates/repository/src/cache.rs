@@ -334,10 +334,7 @@ impl IndexCache {
         let pack_no = u32_at(v, 0);
         let kind = BlobKind::from_byte(v[16])
             .ok_or_else(|| self.cache_err("unknown blob kind in cache"))?;
-        let pack = match self.packs.read().get(&pack_no) {
-            Some((id, _)) => *id,
-            None => return Err(self.cache_err(format!("pack number {pack_no} unknown"))),
-        };
+        let pack = self.pack_by_number(pack_no)?;
         Ok(Some(BlobLocation {
             pack,
             kind,
@@ -345,6 +342,19 @@ impl IndexCache {
             length: u32_at(v, 8),
             raw_length: u32_at(v, 12),
         }))
+    }
+
+    /// The pack with this number. Another process sharing the cache file
+    /// may have added packs since our mirror was loaded: reload on a miss.
+    fn pack_by_number(&self, n: u32) -> Result<PackId> {
+        if let Some((id, _)) = self.packs.read().get(&n) {
+            return Ok(*id);
+        }
+        self.reload_packs()?;
+        match self.packs.read().get(&n) {
+            Some((id, _)) => Ok(*id),
+            None => Err(self.cache_err(format!("pack number {n} unknown"))),
+        }
     }
 
     /// Lookup by typed id, checking the kind.
@@ -365,14 +375,16 @@ impl IndexCache {
     }
 
     /// Every indexed pack with its size.
-    pub fn packs(&self) -> Vec<(PackId, u64)> {
+    pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        self.reload_packs()?;
         let mut v: Vec<_> = self.packs.read().values().copied().collect();
         v.sort();
-        v
+        Ok(v)
     }
 
     /// Visit every blob: (id, location).
     pub fn for_each_blob(&self, mut f: impl FnMut(&[u8; ID_LEN], BlobLocation)) -> Result<()> {
+        self.reload_packs()?;
         let packs = self.packs.read().clone();
         let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
         let table = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
@@ -475,7 +487,35 @@ mod tests {
         drop(cache);
         let cache = IndexCache::open(&dir.path().join("index.redb")).unwrap();
         assert!(cache.lookup(&[3; 32]).unwrap().is_some());
-        assert_eq!(cache.packs().len(), 1);
+        assert_eq!(cache.packs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn two_handles_on_one_file_see_each_others_packs() {
+        let keys = Keys::derive(&MasterKey::generate().unwrap());
+        let store = Store::memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        let a = IndexCache::open(&path).unwrap();
+        let b = IndexCache::open(&path).unwrap();
+        a.sync(&store, &keys).unwrap();
+        let (id, bytes) = index_with(5, &[9]).seal(&keys).unwrap();
+        store
+            .put(ObjectKind::Index, &id.to_hex(), bytes.into())
+            .unwrap();
+        let idx = IndexFile::open(
+            &keys,
+            &id,
+            &store.get(ObjectKind::Index, &id.to_hex()).unwrap(),
+        )
+        .unwrap();
+        b.merge(&[(id, idx)]).unwrap();
+        // `a` never loaded pack 5's number, but finds it.
+        assert_eq!(
+            a.lookup(&[9; 32]).unwrap().unwrap().pack,
+            PackId::of_bytes(&[5])
+        );
+        assert_eq!(a.packs().unwrap().len(), 1);
     }
 
     #[test]

@@ -620,3 +620,7 @@ pub fn restore(
         errors: r.errors.into_inner(),
     })
 }
+
+#[cfg(test)]
+#[path = "restore_tests.rs"]
+mod tests;

@@ -47,7 +47,7 @@ pub fn stats(repo: &Repository) -> Result<RepoStats> {
         s.raw_bytes += u64::from(loc.raw_length);
         s.stored_bytes += u64::from(loc.length);
     })?;
-    let packs = index.packs();
+    let packs = index.packs()?;
     s.packs = packs.len();
     s.pack_bytes = packs.iter().map(|(_, size)| size).sum();
     let (snaps, _) = repo.snapshots()?;

@@ -24,13 +24,30 @@ pub fn username() -> String {
 /// Crash-consistency tests kill the process at named points in the write
 /// protocol: when `CAIRN_FAILPOINT` equals `name`, the process sends itself
 /// SIGKILL, exactly as an operator's `kill -9` or a power loss would stop it
-/// (no destructors, no flushing). The variable is read once; with it unset
-/// this is a single atomic load.
+/// (no destructors, no flushing). With `CAIRN_FAILPOINT_PAUSE_MS` also set,
+/// it sleeps that long instead (so a test can observe the repository while
+/// an operation is in flight). The variables are read once; unset, this is
+/// a single atomic load.
 pub fn failpoint(name: &str) {
     use std::sync::OnceLock;
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    let armed = ARMED.get_or_init(|| std::env::var("CAIRN_FAILPOINT").ok());
-    if armed.as_deref() == Some(name) {
+    static ARMED: OnceLock<(Option<String>, Option<u64>)> = OnceLock::new();
+    let (armed, pause) = ARMED.get_or_init(|| {
+        (
+            std::env::var("CAIRN_FAILPOINT").ok(),
+            std::env::var("CAIRN_FAILPOINT_PAUSE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        )
+    });
+    if armed.as_deref() != Some(name) {
+        return;
+    }
+    if let Some(ms) = pause {
+        tracing::warn!("failpoint {name}: pausing {ms} ms");
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
+        return;
+    }
+    {
         tracing::warn!("failpoint {name}: killing the process");
         #[allow(unsafe_code)]
         // SAFETY: kill(2) on our own pid with a valid signal number.

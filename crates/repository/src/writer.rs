@@ -344,7 +344,7 @@ impl Drop for BlobWriter<'_> {
 /// header could not be read (left alone for `check` and prune to report).
 pub fn adopt_orphan_packs(repo: &Repository) -> Result<(usize, Vec<(PackId, String)>)> {
     let index = repo.index()?;
-    let known: HashSet<PackId> = index.packs().into_iter().map(|(id, _)| id).collect();
+    let known: HashSet<PackId> = index.packs()?.into_iter().map(|(id, _)| id).collect();
     let listing = repo.store().list(ObjectKind::Pack)?;
     let mut adopted = IndexFile::default();
     let mut unreadable = Vec::new();

@@ -1,0 +1,389 @@
+//! Command-line syntax. Parsing and validation only: values arrive typed
+//! (sizes, times, percentages) and the commands build the real objects.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0   success
+  1   fatal error (including check or restore finding problems)
+  2   usage error
+  3   backup finished, but some files could not be read
+  10  no repository at the given location
+  11  the repository is locked by another process
+  12  wrong password, or no usable key file
+
+Without --repo or CAIRN_REPOSITORY, cairn uses a default local repository in
+your data directory (~/.local/share/cairn/default-repo), protected by a
+random password kept in ~/.local/share/cairn/default-repo.password (mode
+0600); `cairn backup` creates both on first use.";
+
+/// cairn: deduplicating, compressed, encrypted backups of directory trees.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Repository location: a local directory (later also s3://bucket/prefix).
+    #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from this file (first line).
+    #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run this shell command and use its output as the password.
+    #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
+    pub password_command: Option<String>,
+    /// Directory for the local index cache (default: the user's cache directory).
+    #[arg(long, env = "CAIRN_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep the index cache in memory only (rebuilt by every run).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Print machine-readable JSON on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a repository.
+    Init(InitArgs),
+    /// Back up files and directories into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// List the entries of a snapshot.
+    Ls(LsArgs),
+    /// Find which snapshots hold paths matching a pattern.
+    Find(FindArgs),
+    /// Restore a snapshot, a folder or a single file.
+    Restore(RestoreArgs),
+    /// Show what changed between two snapshots.
+    Diff(DiffArgs),
+    /// Check the repository for damage.
+    Check(CheckArgs),
+    /// Show repository size, deduplication and compression.
+    Stats,
+    /// Manage the key files that protect the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Remove stale locks.
+    Unlock(UnlockArgs),
+    /// The local index cache.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Repair the repository.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+    /// Print a decrypted repository object (for debugging).
+    Cat(CatArgs),
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Minimum chunk size.
+    #[arg(long, value_parser = parse_size, default_value = "512KiB")]
+    pub chunk_min: u64,
+    /// Average chunk size (a power of two).
+    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    pub chunk_avg: u64,
+    /// Maximum chunk size.
+    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    pub chunk_max: u64,
+    /// zstd level 1-22, or 0 to store everything uncompressed.
+    #[arg(long, default_value_t = 3)]
+    pub compression: i32,
+    /// Target pack size.
+    #[arg(long, value_parser = parse_size, default_value = "16MiB")]
+    pub pack_size: u64,
+    /// Memory cost of the password derivation (argon2id), in KiB.
+    #[arg(long, default_value_t = 65536)]
+    pub kdf_memory_kib: u32,
+    /// Time cost of the password derivation (argon2id passes).
+    #[arg(long, default_value_t = 3)]
+    pub kdf_iterations: u32,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files and directories to back up, in the order they are read.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Account the snapshot belongs to.
+    #[arg(long, default_value = "default")]
+    pub account: String,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Record the snapshot under this time (RFC 3339, or local `YYYY-MM-DD[ HH:MM[:SS]]`).
+    #[arg(long, value_parser = parse_time)]
+    pub time: Option<jiff::Timestamp>,
+    /// Exclude entries matching a glob (repeatable; see README for the rules).
+    #[arg(long = "exclude")]
+    pub excludes: Vec<String>,
+    /// Read exclude globs from a file, one per line (repeatable).
+    #[arg(long = "exclude-file")]
+    pub exclude_files: Vec<PathBuf>,
+    /// Skip the contents of directories tagged with CACHEDIR.TAG.
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Compare with this snapshot instead of the newest matching one.
+    #[arg(long, conflicts_with = "force")]
+    pub parent: Option<String>,
+    /// Read every file, ignoring earlier snapshots.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Filters shared by snapshot listings.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SnapshotFilter {
+    /// Only snapshots of this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only snapshots from this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// `snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: SnapshotFilter,
+}
+
+/// `ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Snapshot id (or prefix), or `latest`.
+    pub snapshot: String,
+    /// Only entries under this path.
+    pub path: Option<String>,
+    /// Show mode, size and modification time.
+    #[arg(short, long)]
+    pub long: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: SnapshotFilter,
+}
+
+/// `find`.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Glob; without `/` it matches names, with `/` whole paths.
+    pub pattern: String,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: SnapshotFilter,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// `SNAPSHOT` or `SNAPSHOT:PATH` (a folder or a single file inside it).
+    pub snapshot: String,
+    /// Directory to restore into.
+    #[arg(long, short = 't')]
+    pub target: PathBuf,
+    /// Restore only entries matching a glob, and what is under them (repeatable).
+    #[arg(long = "include")]
+    pub include: Vec<String>,
+    /// Read every restored file back and compare it with the snapshot.
+    #[arg(long)]
+    pub verify: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: SnapshotFilter,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Older snapshot.
+    pub first: String,
+    /// Newer snapshot.
+    pub second: String,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Download every pack and verify every blob.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Verify a random subset of packs, e.g. `10%`.
+    #[arg(long, value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
+}
+
+/// `key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List key files.
+    List,
+    /// Add a key file for another password.
+    Add(NewPassword),
+    /// Remove a key file.
+    Remove {
+        /// Key id or prefix.
+        id: String,
+    },
+    /// Replace the key in use with one for a new password.
+    Passwd(NewPassword),
+}
+
+/// Where a new password comes from.
+#[derive(Debug, Args)]
+pub struct NewPassword {
+    /// Read the new password from this file (otherwise it is asked for).
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+}
+
+/// `unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove every lock, not only stale ones.
+    #[arg(long)]
+    pub remove_all: bool,
+}
+
+/// `index ...`.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Throw the local cache away and rebuild it from the index objects.
+    Rebuild,
+}
+
+/// `repair ...`.
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index objects from the packs that exist (forgets lost blobs).
+    Index,
+}
+
+/// `cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// config, key, snapshot, index, pack, tree, blob or lock.
+    pub kind: String,
+    /// The object's id (not needed for config).
+    pub id: Option<String>,
+}
+
+/// Parse `123`, `64K`, `256KiB`, `16MiB`, `1G`... (binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 4096, 256KiB, 16MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        "t" | "tib" | "tb" => 1 << 40,
+        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Parse RFC 3339 (`2026-11-20T10:00:00Z`), or a local date and time
+/// (`2026-11-20 10:00[:00]`, `2026-11-20`).
+pub fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    let tz = jiff::tz::TimeZone::system();
+    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
+        return dt
+            .to_zoned(tz)
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string());
+    }
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        return d
+            .to_zoned(tz)
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "{s:?} is not a time (examples: 2026-11-20T10:00:00Z, \"2026-11-20 10:00\", 2026-11-20)"
+    ))
+}
+
+/// Parse `10%` or `10` into a percentage in (0, 100].
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    if n > 0.0 && n <= 100.0 {
+        Ok(n)
+    } else {
+        Err(format!("{s:?} must be above 0% and at most 100%"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1XB").is_err());
+        assert!(parse_size("99999999999999999T").is_err());
+    }
+
+    #[test]
+    fn times_and_percentages() {
+        assert!(parse_time("2026-11-20T10:00:00Z").is_ok());
+        assert!(parse_time("2026-11-20 10:00").is_ok());
+        assert!(parse_time("2026-11-20").is_ok());
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(parse_percent("10%"), Ok(10.0));
+        assert!(parse_percent("0").is_err());
+        assert!(parse_percent("101%").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,95 @@
+//! `cairn backup`.
+
+use crate::cli::BackupArgs;
+use crate::context::Context;
+use crate::exit;
+use crate::output::{self, size};
+use crate::progress::CliProgress;
+use anyhow::{Context as _, Result};
+use cairn_repository::exclude::Excludes;
+use cairn_repository::{BackupOptions, ParentChoice, backup, snapshot};
+
+/// Back up paths into a new snapshot.
+pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
+    snapshot::validate_account(&args.account)?;
+    for t in &args.tags {
+        snapshot::validate_tag(t)?;
+    }
+    let mut opts = BackupOptions::new(args.paths.clone());
+    opts.account = args.account.clone();
+    opts.tags = args.tags.clone();
+    if let Some(h) = &args.host {
+        opts.host = h.clone();
+    }
+    opts.time = args.time;
+    opts.excludes = args.excludes.clone();
+    for f in &args.exclude_files {
+        opts.excludes.extend(Excludes::read_pattern_file(f)?);
+    }
+    Excludes::new(&opts.excludes, args.exclude_caches)?;
+    opts.exclude_caches = args.exclude_caches;
+
+    let repo = ctx.open(true)?;
+    opts.parent = if args.force {
+        ParentChoice::None
+    } else if let Some(p) = &args.parent {
+        let (id, _) = super::find_snapshot(&repo, p, &Default::default())?;
+        ParentChoice::Snapshot(id)
+    } else {
+        ParentChoice::Auto
+    };
+    let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+    let outcome = backup(&repo, &opts, &progress).context("backup failed")?;
+    let s = &outcome.snapshot.summary;
+    if ctx.global.json {
+        output::json(&serde_json::json!({
+            "id": outcome.id,
+            "short_id": outcome.id.short(),
+            "parent": outcome.snapshot.parent,
+            "adopted_packs": outcome.adopted_packs,
+            "summary": s,
+        }))?;
+    } else if !ctx.global.quiet {
+        if outcome.adopted_packs > 0 {
+            eprintln!(
+                "reused {} packs left by an interrupted backup",
+                outcome.adopted_packs
+            );
+        }
+        println!(
+            "snapshot {} saved ({} account, {})",
+            outcome.id.short(),
+            outcome.snapshot.account,
+            output::local_time(outcome.snapshot.time)
+        );
+        println!(
+            "files: {} new, {} changed, {} unchanged; {} directories, {} other entries",
+            s.files_new, s.files_changed, s.files_unmodified, s.dirs, s.other_entries
+        );
+        println!(
+            "read {} of {}; added {} ({} before compression) in {} blobs; took {:.1}s",
+            size(s.bytes_read),
+            size(s.bytes_total),
+            size(s.bytes_added),
+            size(s.raw_bytes_added),
+            s.blobs_added,
+            s.duration_secs
+        );
+    }
+    if s.changed_during_read_count > 0 && !ctx.global.quiet {
+        eprintln!(
+            "warning: {} files changed while they were being read (listed in the snapshot summary)",
+            s.changed_during_read_count
+        );
+    }
+    if s.unreadable_count > 0 {
+        if !ctx.global.quiet {
+            eprintln!(
+                "warning: {} entries could not be read and are not in the snapshot",
+                s.unreadable_count
+            );
+        }
+        return Ok(exit::INCOMPLETE);
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,112 @@
+//! `cairn key list|add|remove|passwd`.
+
+use crate::cli::{KeyCommand, NewPassword};
+use crate::context::{Context, Password, prompt_password};
+use crate::output;
+use anyhow::{Result, bail};
+use cairn_repository::{KdfCost, KeyId, Repository};
+use zeroize::Zeroizing;
+
+fn new_password(args: &NewPassword) -> Result<Password> {
+    match &args.new_password_file {
+        Some(f) => {
+            let text = Zeroizing::new(std::fs::read(f)?);
+            let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+            if line.is_empty() {
+                bail!("new password file {} is empty", f.display());
+            }
+            Ok(Zeroizing::new(line.to_vec()))
+        }
+        None => prompt_password("new password: ", true),
+    }
+}
+
+/// The cost of the key in use, so new keys are as strong (and as quick).
+fn current_cost(repo: &Repository) -> Result<KdfCost> {
+    let current = repo.key_id();
+    for (id, kf) in repo.list_keys()? {
+        if id == current
+            && let Ok(kf) = kf
+        {
+            return Ok(kf.cost);
+        }
+    }
+    Ok(KdfCost::default())
+}
+
+fn resolve(repo: &Repository, prefix: &str) -> Result<KeyId> {
+    let p = prefix.to_ascii_lowercase();
+    let matches: Vec<KeyId> = repo
+        .list_keys()?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.to_hex().starts_with(&p))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no key {prefix}"),
+        _ => bail!("key prefix {prefix} is ambiguous"),
+    }
+}
+
+/// Run a key subcommand.
+pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
+    let mut repo = ctx.open(false)?;
+    match cmd {
+        KeyCommand::List => {
+            let current = repo.key_id();
+            let keys = repo.list_keys()?;
+            if ctx.global.json {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|(id, kf)| match kf {
+                        Ok(kf) => serde_json::json!({
+                            "id": id, "current": *id == current, "username": kf.username,
+                            "host": kf.host, "created": kf.created, "kdf": kf.kdf, "cost": kf.cost,
+                        }),
+                        Err(e) => {
+                            serde_json::json!({ "id": id, "current": *id == current, "error": e })
+                        }
+                    })
+                    .collect();
+                output::json(&rows)?;
+            } else {
+                println!(
+                    "   {:<8}  {:<20}  {:<19}  kdf",
+                    "id", "user@host", "created"
+                );
+                for (id, kf) in &keys {
+                    let mark = if *id == current { "*" } else { " " };
+                    match kf {
+                        Ok(kf) => println!(
+                            "{mark}  {:<8}  {:<20}  {:<19}  argon2id {} MiB x{}",
+                            id.short(),
+                            format!("{}@{}", kf.username, kf.host),
+                            output::local_time(kf.created),
+                            kf.cost.memory_kib / 1024,
+                            kf.cost.iterations
+                        ),
+                        Err(e) => println!("{mark}  {:<8}  unreadable: {e}", id.short()),
+                    }
+                }
+            }
+        }
+        KeyCommand::Add(args) => {
+            let pw = new_password(args)?;
+            let id = repo.add_key(&pw, current_cost(&repo)?)?;
+            ctx.note(&format!("added key {}", id.short()));
+        }
+        KeyCommand::Remove { id } => {
+            let id = resolve(&repo, id)?;
+            repo.remove_key(&id)?;
+            ctx.note(&format!("removed key {}", id.short()));
+        }
+        KeyCommand::Passwd(args) => {
+            let pw = new_password(args)?;
+            let cost = current_cost(&repo)?;
+            let id = repo.change_password(&pw, cost)?;
+            ctx.note(&format!("password changed; the key is now {}", id.short()));
+        }
+    }
+    Ok(crate::exit::OK)
+}

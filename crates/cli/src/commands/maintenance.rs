@@ -1,0 +1,103 @@
+//! `cairn stats`, `unlock`, `index rebuild` and `repair index`.
+
+use crate::cli::{IndexCommand, RepairCommand, UnlockArgs};
+use crate::context::Context;
+use crate::output::{self, size};
+use anyhow::Result;
+use cairn_repository::{lock, repair_index, stats as repo_stats};
+
+/// Repository size figures.
+pub fn stats(ctx: &Context) -> Result<u8> {
+    let repo = ctx.open(false)?;
+    let s = repo_stats(&repo)?;
+    if ctx.global.json {
+        output::json(&s)?;
+    } else {
+        println!("snapshots:          {}", s.snapshots);
+        println!("packs:              {} ({})", s.packs, size(s.pack_bytes));
+        println!(
+            "blobs:              {} data, {} tree",
+            s.data_blobs, s.tree_blobs
+        );
+        println!(
+            "unique data:        {} ({} stored)",
+            size(s.raw_bytes),
+            size(s.stored_bytes)
+        );
+        println!("all snapshots hold: {}", size(s.snapshot_bytes));
+        println!("deduplication:      {:.2}x", s.dedup_ratio);
+        println!("compression:        {:.2}x", s.compression_ratio);
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Remove stale locks (or all).
+pub fn unlock(ctx: &Context, args: &UnlockArgs) -> Result<u8> {
+    let repo = ctx.open(false)?;
+    let removed = lock::unlock(repo.store(), repo.keys(), args.remove_all)?;
+    if ctx.global.json {
+        let rows: Vec<_> = removed
+            .iter()
+            .map(|(id, why)| serde_json::json!({ "id": id, "lock": why }))
+            .collect();
+        output::json(&rows)?;
+    } else {
+        for (_, why) in &removed {
+            ctx.note(&format!("removed {why}"));
+        }
+        ctx.note(&format!("{} locks removed", removed.len()));
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Rebuild the local index cache.
+pub fn index(ctx: &Context, cmd: &IndexCommand) -> Result<u8> {
+    match cmd {
+        IndexCommand::Rebuild => {
+            let repo = ctx.open(false)?;
+            let report = repo.rebuild_index_cache()?;
+            for (id, e) in &report.unreadable {
+                eprintln!("warning: index object {} unreadable: {e}", id.short());
+            }
+            let blobs = repo.index()?.blob_count()?;
+            if ctx.global.json {
+                output::json(&serde_json::json!({
+                    "index_objects": report.loaded, "blobs": blobs,
+                    "unreadable": report.unreadable.len(),
+                }))?;
+            } else {
+                ctx.note(&format!(
+                    "index cache rebuilt from {} index objects: {blobs} blobs",
+                    report.loaded
+                ));
+            }
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Repair the repository.
+pub fn repair(ctx: &Context, cmd: &RepairCommand) -> Result<u8> {
+    match cmd {
+        RepairCommand::Index => {
+            let repo = ctx.open(false)?;
+            let report = repair_index(&repo)?;
+            if ctx.global.json {
+                output::json(&report)?;
+            } else {
+                for (pack, e) in &report.unreadable_packs {
+                    eprintln!("warning: pack {} left out: {e}", &pack[..8]);
+                }
+                ctx.note(&format!(
+                    "index rebuilt from {} packs ({} blobs); {} blobs forgotten; {} index objects written, {} removed",
+                    report.packs,
+                    report.blobs,
+                    report.blobs_forgotten,
+                    report.indexes_written,
+                    report.indexes_removed
+                ));
+            }
+        }
+    }
+    Ok(crate::exit::OK)
+}

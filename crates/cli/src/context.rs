@@ -1,0 +1,237 @@
+//! From global options to an open repository: where it is, which password
+//! opens it, where its cache lives, and the embedded default repository.
+
+use crate::cli::Global;
+use anyhow::{Context as _, Result, bail};
+use cairn_repository::{CacheLocation, InitOptions, Repository, Store};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// A password, zeroed when dropped, never printed.
+pub type Password = Zeroizing<Vec<u8>>;
+
+/// Where the repository is.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// Given with `--repo` or `CAIRN_REPOSITORY`.
+    Explicit(String),
+    /// The embedded default in the user's data directory.
+    Default {
+        /// The repository directory.
+        repo: PathBuf,
+        /// Its password file.
+        password_file: PathBuf,
+    },
+}
+
+/// Everything commands need from the global options.
+#[derive(Debug)]
+pub struct Context {
+    /// The global options.
+    pub global: Global,
+    /// Resolved location.
+    pub location: Location,
+}
+
+fn default_location() -> Result<Location> {
+    let data = dirs::data_dir().context(
+        "no repository given (--repo or CAIRN_REPOSITORY) and no data directory to hold the default one",
+    )?;
+    let base = data.join("cairn");
+    Ok(Location::Default {
+        repo: base.join("default-repo"),
+        password_file: base.join("default-repo.password"),
+    })
+}
+
+/// Read the first line of a password file.
+fn read_password_file(path: &Path) -> Result<Password> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?,
+    );
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        bail!("password file {} is empty", path.display());
+    }
+    Ok(Zeroizing::new(line.to_vec()))
+}
+
+fn run_password_command(cmd: &str) -> Result<Password> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running the password command")?;
+    let stdout = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        bail!("the password command failed with {}", out.status);
+    }
+    let line = stdout.split(|b| *b == b'\n').next().unwrap_or_default();
+    if line.is_empty() {
+        bail!("the password command printed nothing");
+    }
+    Ok(Zeroizing::new(line.to_vec()))
+}
+
+/// Ask on the terminal.
+pub fn prompt_password(prompt: &str, confirm: bool) -> Result<Password> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no password given: use --password-file, CAIRN_PASSWORD_FILE, --password-command or CAIRN_PASSWORD_COMMAND"
+        );
+    }
+    let first = Zeroizing::new(rpassword::prompt_password(prompt).context("reading the password")?);
+    if first.is_empty() {
+        bail!("empty password");
+    }
+    if confirm {
+        let second = Zeroizing::new(
+            rpassword::prompt_password("enter it again: ").context("reading the password")?,
+        );
+        if *first != *second {
+            bail!("the passwords do not match");
+        }
+    }
+    Ok(Zeroizing::new(first.as_bytes().to_vec()))
+}
+
+impl Context {
+    /// Resolve the location from the options.
+    pub fn new(global: Global) -> Result<Self> {
+        let location = match &global.repo {
+            Some(r) if !r.is_empty() => Location::Explicit(r.clone()),
+            _ => default_location()?,
+        };
+        Ok(Self { global, location })
+    }
+
+    /// Print to stderr unless quiet.
+    pub fn note(&self, msg: &str) {
+        if !self.global.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// Open the object store.
+    pub fn store(&self, create: bool) -> Result<Store> {
+        match &self.location {
+            Location::Explicit(loc) => {
+                if loc.starts_with("s3://") {
+                    bail!(
+                        "S3 repositories ({loc}) are not supported by this build yet; use a local directory"
+                    );
+                }
+                let path = loc.strip_prefix("file://").unwrap_or(loc);
+                Ok(Store::local(Path::new(path), create)?)
+            }
+            Location::Default { repo, .. } => {
+                if create {
+                    std::fs::create_dir_all(repo)
+                        .with_context(|| format!("creating {}", repo.display()))?;
+                }
+                Ok(Store::local(repo, false)?)
+            }
+        }
+    }
+
+    /// The password: file, command, the default repository's file, or a prompt.
+    pub fn password(&self, confirm: bool) -> Result<Password> {
+        if let Some(f) = &self.global.password_file {
+            return read_password_file(f);
+        }
+        if let Some(c) = &self.global.password_command {
+            return run_password_command(c);
+        }
+        if let Location::Default { password_file, .. } = &self.location {
+            return read_password_file(password_file);
+        }
+        prompt_password("repository password: ", confirm)
+    }
+
+    /// Where the index cache lives.
+    pub fn cache(&self) -> Result<CacheLocation> {
+        if self.global.no_cache {
+            return Ok(CacheLocation::InMemory);
+        }
+        let dir = match &self.global.cache_dir {
+            Some(d) => d.clone(),
+            None => dirs::cache_dir()
+                .map(|d| d.join("cairn"))
+                .context("no cache directory; give --cache-dir or --no-cache")?,
+        };
+        Ok(CacheLocation::Directory(dir))
+    }
+
+    /// Explain the embedded default, once per run.
+    fn explain_default(&self) {
+        if let Location::Default {
+            repo,
+            password_file,
+        } = &self.location
+            && self.global.password_file.is_none()
+            && self.global.password_command.is_none()
+        {
+            self.note(&format!(
+                "cairn: using the default repository {} (no --repo or CAIRN_REPOSITORY given);\n\
+                 cairn: its key is protected by the random password in {} (readable only by you).\n\
+                 cairn: keep a copy of that file somewhere safe: without it these backups cannot be read.",
+                repo.display(),
+                password_file.display()
+            ));
+        }
+    }
+
+    /// Open the repository. With `create_default`, the default repository
+    /// and its password file are created on first use.
+    pub fn open(&self, create_default: bool) -> Result<Repository> {
+        self.explain_default();
+        if let Location::Default {
+            repo,
+            password_file,
+        } = &self.location
+            && create_default
+            && !repo.join("config").exists()
+            && self.global.password_file.is_none()
+            && self.global.password_command.is_none()
+        {
+            create_default_repo(self, repo, password_file)?;
+        }
+        let store = self.store(false)?;
+        let password = self.password(false)?;
+        Ok(Repository::open(store, &password, self.cache()?)?)
+    }
+}
+
+/// Create the default repository with a random password stored next to it.
+fn create_default_repo(ctx: &Context, repo: &Path, password_file: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = password_file.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if !password_file.exists() {
+        let mut raw = Zeroizing::new([0u8; 24]);
+        getrandom::fill(raw.as_mut()).context("generating a password")?;
+        let text = Zeroizing::new(format!("{}\n", hex::encode(raw.as_ref())));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(password_file)
+            .with_context(|| format!("creating {}", password_file.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .with_context(|| format!("writing {}", password_file.display()))?;
+    }
+    let store = ctx.store(true)?;
+    let password = read_password_file(password_file)?;
+    Repository::init(store, &password, &InitOptions::default(), ctx.cache()?)?;
+    ctx.note(&format!(
+        "cairn: created the default repository {}",
+        repo.display()
+    ));
+    Ok(())
+}

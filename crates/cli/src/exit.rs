@@ -1,0 +1,44 @@
+//! Exit codes (documented in `cairn --help` and the README).
+
+use cairn_repository::Error;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Fatal error.
+pub const FATAL: u8 = 1;
+/// Backup finished but some files could not be read.
+pub const INCOMPLETE: u8 = 3;
+/// No repository at the location.
+pub const NO_REPOSITORY: u8 = 10;
+/// Locked by another process.
+pub const LOCKED: u8 = 11;
+/// Wrong password or no usable key.
+pub const WRONG_PASSWORD: u8 = 12;
+
+/// The exit code for an error that ended the program.
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return match e {
+                Error::NoRepository(_) => NO_REPOSITORY,
+                Error::WrongPassword | Error::NoKeys => WRONG_PASSWORD,
+                Error::Locked(_) => LOCKED,
+                _ => FATAL,
+            };
+        }
+    }
+    FATAL
+}
+
+/// An error that carries its own exit code and has already been reported
+/// (for example, a check that found damage).
+#[derive(Debug)]
+pub struct Reported(pub u8);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}

@@ -1,0 +1,47 @@
+//! The `cairn` command line.
+//!
+//! This crate owns argument parsing, password and repository resolution
+//! (including the embedded default repository), output formatting (text,
+//! `--json`, progress bars) and exit codes. It holds no backup logic: every
+//! command parses and validates its arguments, then calls
+//! `cairn-repository`. Errors are `anyhow` here and only here.
+
+mod cli;
+mod commands;
+mod context;
+mod exit;
+mod output;
+mod progress;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.global.verbose);
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if let Some(exit::Reported(code)) = err.downcast_ref::<exit::Reported>() {
+                return ExitCode::from(*code);
+            }
+            eprintln!("cairn: error: {err:#}");
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Formatting shared by commands: sizes, times, JSON, snapshot rows.
+
+use anyhow::Result;
+use cairn_repository::{Snapshot, SnapshotId};
+use serde::Serialize;
+
+/// Bytes in binary units (`1.5 MiB`).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A timestamp in the local time zone, to the second.
+pub fn local_time(ts: jiff::Timestamp) -> String {
+    ts.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// Seconds and nanoseconds as a local time.
+pub fn unix_time(sec: i64, nsec: u32) -> String {
+    match jiff::Timestamp::new(sec, nsec as i32) {
+        Ok(ts) => local_time(ts),
+        Err(_) => format!("@{sec}"),
+    }
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A snapshot as listed in JSON.
+#[derive(Debug, Serialize)]
+pub struct SnapshotRow<'a> {
+    /// Full id.
+    pub id: SnapshotId,
+    /// First 8 hex digits.
+    pub short_id: String,
+    /// The manifest.
+    #[serde(flatten)]
+    pub snapshot: &'a Snapshot,
+}
+
+impl<'a> SnapshotRow<'a> {
+    /// Row for a snapshot.
+    pub fn new(id: SnapshotId, snapshot: &'a Snapshot) -> Self {
+        Self {
+            id,
+            short_id: id.short(),
+            snapshot,
+        }
+    }
+}
+
+/// Format a Unix mode like `ls -l` (`drwxr-x---`).
+pub fn mode_string(kind: char, mode: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(size(10), "10 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(5 << 30), "5.0 GiB");
+        assert_eq!(mode_string('d', 0o750), "drwxr-x---");
+        assert_eq!(mode_string('-', 0o644), "-rw-r--r--");
+    }
+}

@@ -1,0 +1,92 @@
+//! Progress bars (indicatif) on stderr when it is a terminal; warnings on
+//! stderr unless `--quiet`.
+
+use cairn_repository::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The CLI's progress reporter.
+#[derive(Debug)]
+pub struct CliProgress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    files: AtomicU64,
+}
+
+impl CliProgress {
+    /// A bar when stderr is a terminal and output is neither quiet nor JSON.
+    pub fn new(quiet: bool, json: bool) -> Self {
+        let show = !quiet && !json && std::io::stderr().is_terminal();
+        let bar = show.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+            bar
+        });
+        Self {
+            bar,
+            quiet,
+            files: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        let Some(bar) = &self.bar else { return };
+        bar.reset();
+        bar.set_prefix(name.to_string());
+        match total {
+            Some(t) => {
+                bar.set_length(t);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>9} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+            }
+            None => {
+                bar.unset_length();
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>9} [{elapsed_precise}] {spinner} {bytes} {binary_bytes_per_sec} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+            }
+        }
+    }
+
+    fn bytes(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    fn file_done(&self, _path: &Path) {
+        let n = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar
+            && n.is_multiple_of(64)
+        {
+            bar.set_message(format!("{n} files"));
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
