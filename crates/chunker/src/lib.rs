@@ -251,46 +251,66 @@ impl Chunker {
     /// The result is always at least 1 for non-empty input, at most
     /// `max_size`, and at least `min_size` unless `data` is shorter.
     pub fn cut(&self, data: &[u8]) -> usize {
+        self.scan(data, &mut ScanState::new(), true)
+            .unwrap_or(data.len())
+    }
+
+    /// Resumable form of [`Chunker::cut`] for data that arrives in pieces.
+    ///
+    /// `data` is everything read so far from the start of the current chunk;
+    /// `state` remembers how far it has been hashed, so each byte is hashed
+    /// once however many times `scan` is called. Returns the chunk length
+    /// once it is decided: a boundary was found, `data` reached `max_size`,
+    /// or `eof` says no more data will come. `None` means "read more".
+    /// Start each chunk with a fresh [`ScanState`]. The result equals
+    /// [`Chunker::cut`] on the complete input.
+    pub fn scan(&self, data: &[u8], state: &mut ScanState, eof: bool) -> Option<usize> {
         let min = self.params.min_size as usize;
         let max = self.params.max_size as usize;
         let avg = self.params.avg_size as usize;
-        if data.len() <= min {
-            return data.len();
-        }
+        let decided = eof || data.len() >= max;
         let n = data.len().min(max);
-        let center = avg.min(n);
-        // Both regions are scanned two bytes per step; an odd final byte of
-        // a short input is never a cut candidate (the input ends there anyway).
-        let strict_end = min + ((center - min) & !1);
-        let relaxed_end = strict_end + ((n - strict_end) & !1);
+        if n <= min {
+            return decided.then_some(n);
+        }
+        // Pairs start at `min` (even); a pair is scanned once both its bytes
+        // are in. Positions before `avg` use the strict mask (for inputs
+        // that end before `avg`, every position is before it).
+        let limit = min + ((n - min) & !1);
+        if state.pos < min {
+            state.pos = min;
+            state.hash = 0;
+        }
         let gear = &self.gear.table;
         let gear_ls = &self.gear.table_ls;
-
-        let mut hash = 0u64;
-        let mut pos = min;
-        for pair in data[min..strict_end].chunks_exact(2) {
+        let mut hash = state.hash;
+        let mut pos = state.pos;
+        let strict_end = avg.min(limit).max(pos);
+        for pair in data[pos..strict_end].chunks_exact(2) {
             hash = (hash << 2).wrapping_add(gear_ls[usize::from(pair[0])]);
             if hash & self.mask_s_ls == 0 {
-                return pos + 1;
+                return Some(pos + 1);
             }
             hash = hash.wrapping_add(gear[usize::from(pair[1])]);
             if hash & self.mask_s == 0 {
-                return pos + 2;
+                return Some(pos + 2);
             }
             pos += 2;
         }
-        for pair in data[strict_end..relaxed_end].chunks_exact(2) {
+        for pair in data[pos..limit].chunks_exact(2) {
             hash = (hash << 2).wrapping_add(gear_ls[usize::from(pair[0])]);
             if hash & self.mask_l_ls == 0 {
-                return pos + 1;
+                return Some(pos + 1);
             }
             hash = hash.wrapping_add(gear[usize::from(pair[1])]);
             if hash & self.mask_l == 0 {
-                return pos + 2;
+                return Some(pos + 2);
             }
             pos += 2;
         }
-        n
+        state.pos = pos;
+        state.hash = hash;
+        decided.then_some(n)
     }
 
     /// Iterate over the chunks of an in-memory buffer.
@@ -322,6 +342,20 @@ impl Chunker {
             eof: false,
             offset: 0,
         }
+    }
+}
+
+/// Progress of [`Chunker::scan`] through the current chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanState {
+    pos: usize,
+    hash: u64,
+}
+
+impl ScanState {
+    /// State for the start of a chunk.
+    pub const fn new() -> Self {
+        Self { pos: 0, hash: 0 }
     }
 }
 

@@ -306,8 +306,40 @@ fn reference_cut(c: &Chunker, data: &[u8]) -> usize {
     n
 }
 
+/// Cut a whole input with `scan`, feeding it in pieces of `step` bytes.
+fn scan_lengths(chunker: &Chunker, data: &[u8], step: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let mut state = ScanState::new();
+        let mut avail = 0;
+        let len = loop {
+            avail = (avail + step).min(data.len() - start);
+            let eof = start + avail == data.len();
+            if let Some(len) = chunker.scan(&data[start..start + avail], &mut state, eof) {
+                break len;
+            }
+        };
+        out.push(len);
+        start += len;
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn scanning_in_pieces_equals_cutting(
+        params in arb_params(),
+        seed in any::<u64>(),
+        len in 0usize..200_000,
+        step in 1usize..40_000,
+    ) {
+        let data = pseudo_random(len, seed);
+        let chunker = Chunker::new(params, Gear::from_seed(&[seed as u8; 32]));
+        prop_assert_eq!(scan_lengths(&chunker, &data, step), lengths(&chunker, &data));
+    }
 
     #[test]
     fn optimized_cut_equals_the_reference_rule(

@@ -135,8 +135,15 @@ impl Keys {
         Ok(())
     }
 
-    /// Decrypt and authenticate `nonce || ciphertext || tag`.
-    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
+    /// Decrypt and authenticate `nonce || ciphertext || tag` into `out`
+    /// (cleared first; its capacity is reused).
+    pub(crate) fn open_into(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        what: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         if sealed.len() < SEAL_OVERHEAD {
             return Err(Error::corrupt(
                 what,
@@ -145,25 +152,27 @@ impl Keys {
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let mut plaintext = ciphertext.to_vec();
+        out.clear();
+        out.extend_from_slice(ciphertext);
         let nonce: [u8; NONCE_LEN] = nonce
             .try_into()
             .map_err(|_| Error::corrupt(what, "bad nonce"))?;
         let tag = Tag::try_from(tag).map_err(|_| Error::corrupt(what, "bad tag"))?;
         self.aead
-            .decrypt_inout_detached(
-                &XNonce::from(nonce),
-                aad,
-                plaintext.as_mut_slice().into(),
-                &tag,
-            )
+            .decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag)
             .map_err(|_| {
                 Error::corrupt(
                     what,
                     "authentication failed (altered, truncated or written with another key)",
                 )
-            })?;
-        Ok(plaintext)
+            })
+    }
+
+    /// Decrypt and authenticate `nonce || ciphertext || tag`.
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.open_into(aad, sealed, what, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -239,8 +248,7 @@ fn sample_entropy(data: &[u8]) -> f64 {
 thread_local! {
     static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
         const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { RefCell::new(None) };
+    static DECODER: RefCell<Decoder> = RefCell::new(Decoder::default());
 }
 
 /// Compress with this thread's reusable zstd context; `None` when the
@@ -260,26 +268,6 @@ fn compress(level: i32, data: &[u8]) -> Result<Option<Vec<u8>>> {
             .compress(data)
             .map_err(|e| Error::invalid("zstd compression", e.to_string()))?;
         Ok((out.len() + out.len() / 64 < data.len()).then_some(out))
-    })
-}
-
-fn decompress(data: &[u8], raw_len: usize, what: &str) -> Result<Vec<u8>> {
-    DECOMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(
-                zstd::bulk::Decompressor::new()
-                    .map_err(|e| Error::invalid("zstd decompressor", e.to_string()))?,
-            );
-        }
-        let Some(d) = slot.as_mut() else {
-            return Err(Error::invalid("zstd decompressor", "unavailable"));
-        };
-        // The capacity bounds the output: a frame that claims or produces
-        // more than the authenticated raw length is an error, not an
-        // allocation (no zstd bombs).
-        d.decompress(data, raw_len)
-            .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))
     })
 }
 
@@ -320,8 +308,96 @@ pub fn encode_blob(
     Ok(buf)
 }
 
-/// Decrypt, decompress and verify a stored blob: the plaintext must be
-/// exactly `raw_len` bytes and hash to `id`.
+/// Per-thread buffers and zstd context for decoding blobs: restoring a
+/// gigabyte allocates nothing per blob.
+#[derive(Default)]
+struct Decoder {
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+    sealed: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Decoder {
+    fn decode(
+        &mut self,
+        keys: &Keys,
+        kind: BlobKind,
+        id: &[u8; ID_LEN],
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<&[u8]> {
+        let what = || format!("{kind} blob {}", hex::encode(id));
+        if raw_len > MAX_BLOB_LEN {
+            return Err(Error::corrupt(
+                what(),
+                format!("recorded length {raw_len} exceeds the {MAX_BLOB_LEN}-byte limit"),
+            ));
+        }
+        keys.open_into(&blob_aad(kind, id), stored, &what(), &mut self.sealed)?;
+        let plaintext: &[u8] = match self.sealed.first() {
+            Some(&ENCODING_RAW) => &self.sealed[1..],
+            Some(&ENCODING_ZSTD) => {
+                if self.zstd.is_none() {
+                    self.zstd = Some(
+                        zstd::bulk::Decompressor::new()
+                            .map_err(|e| Error::invalid("zstd decompressor", e.to_string()))?,
+                    );
+                }
+                let Some(d) = self.zstd.as_mut() else {
+                    return Err(Error::invalid("zstd decompressor", "unavailable"));
+                };
+                // The output capacity bounds decompression: a frame that
+                // claims or produces more than the authenticated raw length
+                // fails instead of allocating (no zstd bombs).
+                self.out.clear();
+                if self.out.capacity() > 2 * raw_len as usize + (1 << 20) {
+                    self.out = Vec::new();
+                }
+                self.out.reserve_exact(raw_len as usize);
+                d.decompress_to_buffer(&self.sealed[1..], &mut self.out)
+                    .map_err(|e| Error::corrupt(what(), format!("zstd: {e}")))?;
+                &self.out
+            }
+            Some(other) => return Err(Error::corrupt(what(), format!("unknown encoding {other}"))),
+            None => return Err(Error::corrupt(what(), "empty payload")),
+        };
+        if plaintext.len() != raw_len as usize {
+            return Err(Error::corrupt(
+                what(),
+                format!(
+                    "plaintext is {} bytes, index says {raw_len}",
+                    plaintext.len()
+                ),
+            ));
+        }
+        if &keys.blob_id(kind, plaintext) != id {
+            return Err(Error::corrupt(what(), "content does not match its id"));
+        }
+        Ok(plaintext)
+    }
+}
+
+/// Decrypt, decompress and verify a stored blob (the plaintext must be
+/// exactly `raw_len` bytes and hash to `id`), and hand it to `f` without
+/// copying it.
+pub fn with_blob<R>(
+    keys: &Keys,
+    kind: BlobKind,
+    id: &[u8; ID_LEN],
+    stored: &[u8],
+    raw_len: u32,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R> {
+    DECODER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut decoder) => decoder.decode(keys, kind, id, stored, raw_len).map(f),
+        // Re-entered from `f`: use a fresh decoder.
+        Err(_) => Decoder::default()
+            .decode(keys, kind, id, stored, raw_len)
+            .map(f),
+    })
+}
+
+/// Decrypt, decompress and verify a stored blob into a new vector.
 pub fn decode_blob(
     keys: &Keys,
     kind: BlobKind,
@@ -329,36 +405,7 @@ pub fn decode_blob(
     stored: &[u8],
     raw_len: u32,
 ) -> Result<Vec<u8>> {
-    let what = || format!("{kind} blob {}", hex::encode(id));
-    if raw_len > MAX_BLOB_LEN {
-        return Err(Error::corrupt(
-            what(),
-            format!("recorded length {raw_len} exceeds the {MAX_BLOB_LEN}-byte limit"),
-        ));
-    }
-    let mut inner = keys.open(&blob_aad(kind, id), stored, &what())?;
-    let plaintext = match inner.first() {
-        Some(&ENCODING_RAW) => {
-            inner.remove(0);
-            inner
-        }
-        Some(&ENCODING_ZSTD) => decompress(&inner[1..], raw_len as usize, &what())?,
-        Some(other) => return Err(Error::corrupt(what(), format!("unknown encoding {other}"))),
-        None => return Err(Error::corrupt(what(), "empty payload")),
-    };
-    if plaintext.len() != raw_len as usize {
-        return Err(Error::corrupt(
-            what(),
-            format!(
-                "plaintext is {} bytes, index says {raw_len}",
-                plaintext.len()
-            ),
-        ));
-    }
-    if &keys.blob_id(kind, &plaintext) != id {
-        return Err(Error::corrupt(what(), "content does not match its id"));
-    }
-    Ok(plaintext)
+    with_blob(keys, kind, id, stored, raw_len, <[u8]>::to_vec)
 }
 
 /// Kinds of sealed objects; the tag byte is part of the envelope header and

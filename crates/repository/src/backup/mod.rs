@@ -14,8 +14,8 @@
 //!   readers. Paths given on the command line are read in the order given:
 //!   every file of one path has been read before the next path starts
 //!   (seed 001: a matched set of files, in the user's order).
-//! - Readers chunk files (small files in one read, large ones streamed with
-//!   a reused buffer) and detect files that change while being read.
+//! - Readers chunk files, reading straight into each chunk's own buffer,
+//!   and detect files that change while being read.
 //! - Workers hash, deduplicate, compress and encrypt chunks.
 //! - Channels are bounded, so memory does not grow with file sizes or file
 //!   counts: at most a few chunks per worker and two packs per direction.
@@ -35,6 +35,7 @@ use crate::tree::{Metadata, Node, NodeData, Time, Tree};
 use crate::util::failpoint;
 use crate::writer::{self, BlobWriter};
 use assemble::{Assembler, DirRef};
+use cairn_chunker::ScanState;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashMap};
@@ -670,7 +671,6 @@ impl Run<'_> {
     // --------------------------------------------------------------- readers
 
     fn reader(&self, files: Receiver<FileJob>, chunks: Sender<ChunkJob>) {
-        let mut buf = Vec::new();
         for job in files {
             let state = Arc::new(FileState {
                 job,
@@ -679,7 +679,7 @@ impl Run<'_> {
                 failure: Mutex::new(None),
             });
             if !self.is_aborted() {
-                buf = self.read_file(&state, &chunks, buf);
+                self.read_file(&state, &chunks);
             }
             self.read_done();
             self.release(&state);
@@ -702,62 +702,67 @@ impl Run<'_> {
         }
     }
 
-    /// Read and chunk one file; returns the stream buffer for reuse.
-    fn read_file(
-        &self,
-        state: &Arc<FileState>,
-        chunks: &Sender<ChunkJob>,
-        buf: Vec<u8>,
-    ) -> Vec<u8> {
+    /// Read and chunk one file. Bytes are read straight into the buffer of
+    /// the chunk they belong to (at most `max_size` plus one read block per
+    /// reader), and a finished chunk's buffer goes to a worker as it is;
+    /// only the few bytes read past a boundary are copied.
+    fn read_file(&self, state: &Arc<FileState>, chunks: &Sender<ChunkJob>) {
+        const BLOCK: usize = 1 << 20;
         let path = &state.job.path;
         let mut file = match Self::open_source(path) {
             Ok(f) => f,
             Err(e) => {
                 *state.failure.lock() = Some(e.to_string());
-                return buf;
+                return;
             }
         };
         let chunker = self.repo.chunker();
         let max = chunker.params().max_size() as usize;
         let expected = state.job.node.meta.size;
+        let capacity_for = |left: u64| (left.saturating_add(1)).min(max as u64) as usize;
+        let mut cur: Vec<u8> = Vec::with_capacity(capacity_for(expected));
+        let mut scan = ScanState::new();
         let mut total = 0u64;
-        let mut result: std::io::Result<()> = Ok(());
-        let mut buf = buf;
-        if expected <= max as u64 {
-            // Small file: one read into an exactly sized buffer.
-            let mut data = Vec::with_capacity(expected as usize + 1);
-            match (&mut file).take(max as u64 + 1).read_to_end(&mut data) {
-                Ok(_) if data.len() <= max => {
-                    total = data.len() as u64;
-                    self.counters.bytes_read.fetch_add(total, Ordering::Relaxed);
-                    self.progress.bytes(total);
-                    if !data.is_empty() && chunker.cut(&data) == data.len() {
-                        self.send_chunk(state, data, chunks);
-                    } else {
-                        for piece in chunker.chunks(&data) {
-                            self.send_chunk(state, piece.to_vec(), chunks);
-                        }
+        let mut eof = false;
+        loop {
+            if self.is_aborted() {
+                return;
+            }
+            if !eof && cur.len() < max {
+                let want = BLOCK.min(max - cur.len());
+                match (&mut file).take(want as u64).read_to_end(&mut cur) {
+                    Ok(n) => {
+                        eof = n < want;
+                        total += n as u64;
+                        self.counters
+                            .bytes_read
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                        self.progress.bytes(n as u64);
+                    }
+                    Err(e) => {
+                        *state.failure.lock() = Some(e.to_string());
+                        return;
                     }
                 }
-                Ok(_) => {
-                    // It grew past one chunk while we read: stream the rest.
-                    let head = std::io::Cursor::new(data);
-                    let (r, b) = self.stream(state, head.chain(&mut file), chunks, buf);
-                    buf = b;
-                    total = r.as_ref().map_or(0, |n| *n);
-                    result = r.map(|_| ());
-                }
-                Err(e) => result = Err(e),
             }
-        } else {
-            let (r, b) = self.stream(state, &mut file, chunks, buf);
-            buf = b;
-            total = r.as_ref().map_or(0, |n| *n);
-            result = r.map(|_| ());
-        }
-        if let Err(e) = result {
-            *state.failure.lock() = Some(e.to_string());
-            return buf;
+            if cur.is_empty() {
+                break;
+            }
+            if let Some(len) = chunker.scan(&cur, &mut scan, eof) {
+                let rest = &cur[len..];
+                let mut next = Vec::with_capacity(if eof {
+                    rest.len()
+                } else {
+                    capacity_for(expected.saturating_sub(total)).max(rest.len())
+                });
+                next.extend_from_slice(rest);
+                cur.truncate(len);
+                self.send_chunk(state, std::mem::replace(&mut cur, next), chunks);
+                scan = ScanState::new();
+                if eof && cur.is_empty() {
+                    break;
+                }
+            }
         }
         // A file that changed while being read is kept (the data is what
         // was read) and reported; its recorded metadata is from before the
@@ -785,38 +790,6 @@ impl Run<'_> {
                     .push(RawPath(path.as_os_str().as_bytes().to_vec()));
             }
         }
-        buf
-    }
-
-    fn stream<R: Read>(
-        &self,
-        state: &Arc<FileState>,
-        reader: R,
-        chunks: &Sender<ChunkJob>,
-        buf: Vec<u8>,
-    ) -> (std::io::Result<u64>, Vec<u8>) {
-        let mut stream = self.repo.chunker().stream_with_buffer(reader, buf);
-        let mut total = 0u64;
-        let result = loop {
-            if self.is_aborted() {
-                break Ok(total);
-            }
-            match stream.next_chunk() {
-                Ok(Some(piece)) => {
-                    total += piece.len() as u64;
-                    self.counters
-                        .bytes_read
-                        .fetch_add(piece.len() as u64, Ordering::Relaxed);
-                    self.progress.bytes(piece.len() as u64);
-                    let owned = piece.to_vec();
-                    self.send_chunk(state, owned, chunks);
-                }
-                Ok(None) => break Ok(total),
-                Err(e) => break Err(e),
-            }
-        };
-        let (_, buf) = stream.into_parts();
-        (result, buf)
     }
 
     fn send_chunk(&self, state: &Arc<FileState>, data: Vec<u8>, chunks: &Sender<ChunkJob>) {

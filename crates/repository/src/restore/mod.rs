@@ -14,27 +14,26 @@
 //! - an entry that breaks a rule is skipped with an error naming it and the
 //!   reason; the rest is restored and the run ends with an error status.
 //!
-//! Files are written by several threads; chunks that are all zeros become
-//! holes (sparse files).
+//! File contents are written pack by pack by several threads ([`files`]);
+//! chunks that are all zeros become holes (sparse files).
+
+mod files;
+
+use files::Plan;
 
 use crate::browse::{self, Located};
-use crate::crypto;
 use crate::error::{Error, Result};
-use crate::id::{BlobId, ChunkId};
+use crate::id::ChunkId;
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::{RawPath, Snapshot};
-use crate::store::ObjectKind;
 use crate::tree::{Metadata, Node, NodeData, check_name};
-use crossbeam_channel::bounded;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -92,12 +91,6 @@ pub struct RestoreSummary {
     pub skipped: Vec<RestoreError>,
     /// Entries that could not be restored.
     pub errors: Vec<RestoreError>,
-}
-
-struct FileJob {
-    snap_path: Vec<u8>,
-    dest: PathBuf,
-    node: Node,
 }
 
 struct Restorer<'a> {
@@ -218,96 +211,6 @@ impl Restorer<'_> {
         }
     }
 
-    fn restore_file(&self, job: &FileJob) -> std::result::Result<(), String> {
-        if let Some(parent) = job.dest.parent() {
-            self.ensure_dir(parent)?;
-        }
-        Self::clear_spot(&job.dest)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&job.dest)
-            .map_err(|e| format!("{}: {e}", job.dest.display()))?;
-        let result = self.write_content(&mut file, job.node.chunks());
-        let written = match result {
-            Ok(n) => n,
-            Err(e) => {
-                drop(file);
-                let _ = std::fs::remove_file(&job.dest);
-                return Err(e);
-            }
-        };
-        if written != job.node.meta.size {
-            self.progress.warn(&format!(
-                "{}: restored {written} bytes, snapshot recorded {}",
-                String::from_utf8_lossy(&job.snap_path),
-                job.node.meta.size
-            ));
-        }
-        drop(file);
-        if self.verify {
-            self.verify_file(&job.dest, job.node.chunks())?;
-            self.verified.fetch_add(1, Ordering::Relaxed);
-        }
-        self.apply_metadata(&job.dest, &job.node.meta, false)?;
-        self.written
-            .lock()
-            .insert(job.snap_path.clone(), job.dest.clone());
-        self.files.fetch_add(1, Ordering::Relaxed);
-        self.progress.file_done(&job.dest);
-        Ok(())
-    }
-
-    fn write_content(
-        &self,
-        file: &mut File,
-        chunks: &[ChunkId],
-    ) -> std::result::Result<u64, String> {
-        let index = self.repo.index().map_err(|e| e.to_string())?;
-        let mut pos = 0u64;
-        let mut hole = false;
-        for chunk in chunks {
-            let loc = index
-                .find(chunk)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("chunk {} is missing from the repository", chunk.short()))?;
-            let stored = self
-                .repo
-                .store()
-                .get_range(
-                    ObjectKind::Pack,
-                    &loc.pack.to_hex(),
-                    u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length),
-                )
-                .map_err(|e| format!("chunk {}: {e}", chunk.short()))?;
-            let plain = crypto::decode_blob(
-                self.repo.keys(),
-                ChunkId::KIND,
-                chunk.raw(),
-                &stored,
-                loc.raw_length,
-            )
-            .map_err(|e| e.to_string())?;
-            if plain.len() >= 4096 && plain.iter().all(|b| *b == 0) {
-                file.seek(SeekFrom::Current(plain.len() as i64))
-                    .map_err(|e| e.to_string())?;
-                hole = true;
-            } else {
-                file.write_all(&plain).map_err(|e| e.to_string())?;
-                hole = false;
-            }
-            pos += plain.len() as u64;
-            self.bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
-            self.progress.bytes(plain.len() as u64);
-        }
-        if hole {
-            file.set_len(pos).map_err(|e| e.to_string())?;
-        }
-        Ok(pos)
-    }
-
     fn verify_file(&self, dest: &Path, chunks: &[ChunkId]) -> std::result::Result<(), String> {
         let file = File::open(dest).map_err(|e| format!("verify {}: {e}", dest.display()))?;
         let mut stream = self.repo.chunker().stream(file);
@@ -401,42 +304,21 @@ pub fn restore(
     let mut specials: Vec<(Vec<u8>, PathBuf, Node)> = Vec::new();
     let mut dir_count = 0u64;
 
-    let threads = opts.threads.max(1);
-    let walked: Result<()> = std::thread::scope(|s| {
-        let (tx, rx) = bounded::<FileJob>(4 * threads);
-        for _ in 0..threads {
-            let (rx, r) = (rx.clone(), &r);
-            s.spawn(move || {
-                for job in rx {
-                    if let Err(e) = r.restore_file(&job) {
-                        r.error(&job.snap_path, e);
-                    }
-                }
-            });
-        }
-        drop(rx);
+    let clock = std::time::Instant::now();
+    let mut plan = Plan::default();
+    {
         let mut dispatch = |snap_path: Vec<u8>, dest: PathBuf, node: Node| -> Result<()> {
             match &node.data {
-                NodeData::File { .. } => tx
-                    .send(FileJob {
-                        snap_path,
-                        dest,
-                        node,
-                    })
-                    .map_err(|_| Error::Aborted("restore workers stopped".into())),
+                NodeData::File { .. } => plan.add(&r, snap_path, dest, node)?,
                 NodeData::Symlink { .. } | NodeData::Hardlink { .. } => {
-                    links.push((snap_path, dest, node));
-                    Ok(())
+                    links.push((snap_path, dest, node))
                 }
-                _ => {
-                    specials.push((snap_path, dest, node));
-                    Ok(())
-                }
+                _ => specials.push((snap_path, dest, node)),
             }
+            Ok(())
         };
         if let Some(node) = single {
-            let name_ok = check_name(&node.name);
-            match name_ok {
+            match check_name(&node.name) {
                 Ok(()) => {
                     let dest = target.join(OsStr::from_bytes(&node.name));
                     dispatch(base.clone(), dest, node)?;
@@ -494,10 +376,11 @@ pub fn restore(
                 }
             }
         }
-        drop(tx);
-        Ok(())
-    });
-    walked?;
+    }
+    tracing::info!("restore: planned in {:?}", clock.elapsed());
+    let threads = opts.threads.max(1);
+    plan.execute(&r, threads);
+    tracing::info!("restore: contents written after {:?}", clock.elapsed());
 
     // Hard links: to a file this restore wrote, else a copy of the target's
     // content; symlinks after that, so nothing above was written through one.
@@ -527,15 +410,20 @@ pub fn restore(
                                         String::from_utf8_lossy(link_target)
                                     )
                                 })?;
-                            r.restore_file(&FileJob {
-                                snap_path: snap_path.clone(),
-                                dest: dest.clone(),
-                                node: Node {
+                            let mut one = Plan::default();
+                            one.add(
+                                &r,
+                                snap_path.clone(),
+                                dest.clone(),
+                                Node {
                                     name: node.name.clone(),
                                     meta: first.meta,
                                     data: first.data,
                                 },
-                            })
+                            )
+                            .map_err(|e| e.to_string())?;
+                            one.execute(&r, 1);
+                            Ok(())
                         }
                     }
                 }
@@ -609,6 +497,7 @@ pub fn restore(
             r.error(dest.as_os_str().as_bytes(), e);
         }
     }
+    tracing::info!("restore: finished after {:?}", clock.elapsed());
     progress.done();
     Ok(RestoreSummary {
         files: r.files.load(Ordering::Relaxed),
@@ -622,5 +511,4 @@ pub fn restore(
 }
 
 #[cfg(test)]
-#[path = "restore_tests.rs"]
 mod tests;

@@ -1,0 +1,279 @@
+//! File contents, restored pack by pack.
+//!
+//! The plan lists, for every pack, the blobs that restored files need and
+//! where each goes (file, offset). Workers take one pack at a time, read the
+//! needed byte ranges (neighbouring blobs coalesced into one read, so a pack
+//! of small files costs a few reads instead of one per file; the same plan
+//! serves an S3 repository), decrypt each blob once and write it with
+//! `pwrite` into every file that needs it. Files are created on first write,
+//! pre-sized, so chunks that are all zeros are left as holes. The last write
+//! into a file finishes it: verification (if asked), then metadata.
+
+use super::Restorer;
+use crate::crypto;
+use crate::error::Result;
+use crate::id::{BlobId, ChunkId, PackId};
+use crate::store::ObjectKind;
+use crate::tree::Node;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Neighbouring blobs closer than this are read together.
+const MAX_GAP: u64 = 256 << 10;
+/// One read covers at most this much of a pack.
+const MAX_READ: u64 = 8 << 20;
+
+/// One file to write.
+pub(super) struct PlannedFile {
+    pub snap_path: Vec<u8>,
+    pub dest: PathBuf,
+    pub node: Node,
+    /// Sum of the chunks' lengths (may differ from the recorded size when
+    /// the file changed while it was backed up: the content wins).
+    size: u64,
+    remaining: AtomicUsize,
+    created: OnceLock<std::result::Result<(), String>>,
+    failure: Mutex<Option<String>>,
+}
+
+/// Where one blob's plaintext goes.
+struct BlobUse {
+    offset: u32,
+    length: u32,
+    raw_length: u32,
+    id: ChunkId,
+    targets: Vec<(usize, u64)>,
+}
+
+/// Every file to restore and, per pack, what to read from it.
+#[derive(Default)]
+pub(super) struct Plan {
+    files: Vec<PlannedFile>,
+    packs: HashMap<PackId, Vec<BlobUse>>,
+    /// (pack, offset) -> index into that pack's uses: each blob is decoded
+    /// once however many files (or places in a file) hold it.
+    seen: HashMap<(PackId, u32), usize>,
+}
+
+impl Plan {
+    /// Add a file; chunks not in the index fail the file right away.
+    pub(super) fn add(
+        &mut self,
+        r: &Restorer<'_>,
+        snap_path: Vec<u8>,
+        dest: PathBuf,
+        node: Node,
+    ) -> Result<()> {
+        let index = r.repo.index()?;
+        let file_idx = self.files.len();
+        let mut offset = 0u64;
+        let mut uses = Vec::with_capacity(node.chunks().len());
+        for chunk in node.chunks() {
+            match index.find(chunk)? {
+                Some(loc) => {
+                    uses.push((loc, *chunk, offset));
+                    offset += u64::from(loc.raw_length);
+                }
+                None => {
+                    r.error(
+                        &snap_path,
+                        format!("chunk {} is missing from the repository", chunk.short()),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        self.files.push(PlannedFile {
+            snap_path,
+            dest,
+            size: offset,
+            remaining: AtomicUsize::new(uses.len()),
+            created: OnceLock::new(),
+            failure: Mutex::new(None),
+            node,
+        });
+        for (loc, id, at) in uses {
+            let slot = *self.seen.entry((loc.pack, loc.offset)).or_insert_with(|| {
+                let list = self.packs.entry(loc.pack).or_default();
+                list.push(BlobUse {
+                    offset: loc.offset,
+                    length: loc.length,
+                    raw_length: loc.raw_length,
+                    id,
+                    targets: Vec::new(),
+                });
+                list.len() - 1
+            });
+            if let Some(u) = self.packs.get_mut(&loc.pack).and_then(|l| l.get_mut(slot)) {
+                u.targets.push((file_idx, at));
+            }
+        }
+        Ok(())
+    }
+
+    /// Write everything with `threads` workers.
+    pub(super) fn execute(self, r: &Restorer<'_>, threads: usize) {
+        let Plan { files, packs, .. } = self;
+        // Empty files have nothing to wait for.
+        for f in files.iter().filter(|f| f.node.chunks().is_empty()) {
+            finish(r, f);
+        }
+        let queue = Mutex::new(packs.into_iter().collect::<Vec<_>>());
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| {
+                    loop {
+                        // Bind first: a guard in the `while let` scrutinee
+                        // would stay locked for the whole loop body.
+                        let next = queue.lock().pop();
+                        let Some((pack, uses)) = next else { break };
+                        restore_pack(r, &files, &pack, uses);
+                    }
+                });
+            }
+        });
+    }
+}
+
+/// Create the file (once, whichever worker gets there first), pre-sized.
+fn create(r: &Restorer<'_>, f: &PlannedFile) -> std::result::Result<(), String> {
+    f.created
+        .get_or_init(|| {
+            if let Some(parent) = f.dest.parent() {
+                r.ensure_dir(parent)?;
+            }
+            Restorer::clear_spot(&f.dest)?;
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&f.dest)
+                .map_err(|e| format!("{}: {e}", f.dest.display()))?;
+            file.set_len(f.size)
+                .map_err(|e| format!("{}: {e}", f.dest.display()))
+        })
+        .clone()
+}
+
+fn write_blob(
+    r: &Restorer<'_>,
+    f: &PlannedFile,
+    at: u64,
+    data: &[u8],
+) -> std::result::Result<(), String> {
+    create(r, f)?;
+    // Zero runs stay holes in the pre-sized file.
+    if data.len() >= 4096 && data.iter().all(|b| *b == 0) {
+        return Ok(());
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&f.dest)
+        .map_err(|e| format!("{}: {e}", f.dest.display()))?;
+    file.write_all_at(data, at)
+        .map_err(|e| format!("{}: {e}", f.dest.display()))
+}
+
+/// One part of a file is done (or failed); the last part finishes it.
+fn part_done(r: &Restorer<'_>, f: &PlannedFile, result: std::result::Result<(), String>) {
+    if let Err(e) = result {
+        f.failure.lock().get_or_insert(e);
+    }
+    if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        finish(r, f);
+    }
+}
+
+fn finish(r: &Restorer<'_>, f: &PlannedFile) {
+    let result = f.failure.lock().take().map_or_else(
+        || {
+            create(r, f)?;
+            if r.verify {
+                r.verify_file(&f.dest, f.node.chunks())?;
+                r.verified.fetch_add(1, Ordering::Relaxed);
+            }
+            r.apply_metadata(&f.dest, &f.node.meta, false)
+        },
+        Err,
+    );
+    match result {
+        Ok(()) => {
+            r.written.lock().insert(f.snap_path.clone(), f.dest.clone());
+            r.files.fetch_add(1, Ordering::Relaxed);
+            r.progress.file_done(&f.dest);
+        }
+        Err(e) => {
+            // No partial files: what is there is whole or absent.
+            if f.created.get().is_some_and(|c| c.is_ok()) {
+                let _ = std::fs::remove_file(&f.dest);
+            }
+            r.error(&f.snap_path, e);
+        }
+    }
+}
+
+fn restore_pack(r: &Restorer<'_>, files: &[PlannedFile], pack: &PackId, mut uses: Vec<BlobUse>) {
+    uses.sort_by_key(|u| u.offset);
+    let name = pack.to_hex();
+    let mut start = 0;
+    while start < uses.len() {
+        // Coalesce neighbours into one read.
+        let first = u64::from(uses[start].offset);
+        let mut end = start + 1;
+        let mut last = first + u64::from(uses[start].length);
+        while let Some(next) = uses.get(end) {
+            let next_end = u64::from(next.offset) + u64::from(next.length);
+            if u64::from(next.offset) > last + MAX_GAP || next_end - first > MAX_READ {
+                break;
+            }
+            last = last.max(next_end);
+            end += 1;
+        }
+        let range = r
+            .repo
+            .store()
+            .get_range(ObjectKind::Pack, &name, first..last);
+        for u in &uses[start..end] {
+            let targets = || {
+                u.targets
+                    .iter()
+                    .filter_map(|&(i, at)| files.get(i).map(|f| (f, at)))
+            };
+            let decoded = range.as_ref().map_err(|e| e.to_string()).and_then(|bytes| {
+                let from = (u64::from(u.offset) - first) as usize;
+                let stored = bytes
+                    .get(from..from + u.length as usize)
+                    .ok_or_else(|| "short read".to_string())?;
+                crypto::with_blob(
+                    r.repo.keys(),
+                    ChunkId::KIND,
+                    u.id.raw(),
+                    stored,
+                    u.raw_length,
+                    |data| {
+                        for (f, at) in targets() {
+                            let result = write_blob(r, f, at, data);
+                            r.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                            r.progress.bytes(data.len() as u64);
+                            part_done(r, f, result);
+                        }
+                    },
+                )
+                .map_err(|e| e.to_string())
+            });
+            if let Err(e) = decoded {
+                for (f, _) in targets() {
+                    part_done(r, f, Err(format!("chunk {}: {e}", u.id.short())));
+                }
+            }
+        }
+        start = end;
+    }
+}
