@@ -313,3 +313,41 @@ fn excludes_follow_the_documented_rules() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("exclude pattern"));
 }
+
+#[test]
+fn fifos_are_recorded_and_recreated_only_as_root() {
+    let env = Env::with_repo();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("file"), b"x").unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(src.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    env.ok(&["backup", s(&src)]);
+    let ls = env.json(&["ls", "latest", s(&src)]);
+    assert!(
+        ls.as_array().unwrap().iter().any(|e| e["type"] == "fifo"),
+        "{ls}"
+    );
+    let r = env.path("r");
+    let out = env.json(&["restore", &format!("latest:{}", s(&src)), "--target", s(&r)]);
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let md = std::fs::symlink_metadata(r.join("pipe"));
+    if root {
+        use std::os::unix::fs::FileTypeExt;
+        assert!(md.unwrap().file_type().is_fifo());
+    } else {
+        assert!(md.is_err());
+        assert_eq!(
+            out["summary"]["skipped"][0]["path"]
+                .as_str()
+                .map(|p| p.ends_with("pipe")),
+            Some(true)
+        );
+    }
+    assert_eq!(std::fs::read(r.join("file")).unwrap(), b"x");
+}

@@ -546,6 +546,35 @@ mod tests {
     }
 
     #[test]
+    fn bad_zstd_frames_inside_authentic_blobs_are_errors() {
+        // Someone holding the key writes a blob whose payload claims to be
+        // zstd but is garbage, or a valid frame of the wrong length.
+        let keys = keys();
+        let id = [5u8; 32];
+        let seal = |payload: &[u8]| {
+            let mut buf = vec![0u8; NONCE_LEN];
+            buf.push(ENCODING_ZSTD);
+            buf.extend_from_slice(payload);
+            keys.seal_in_place(&blob_aad(BlobKind::Data, &id), &mut buf)
+                .unwrap();
+            buf
+        };
+        for payload in [
+            &b""[..],
+            b"not a zstd frame at all",
+            &[0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            let err = decode_blob(&keys, BlobKind::Data, &id, &seal(payload), 100).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        }
+        let frame = zstd::bulk::compress(&[7u8; 5000], 3).unwrap();
+        let err = decode_blob(&keys, BlobKind::Data, &id, &seal(&frame), 4000).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        let err = decode_blob(&keys, BlobKind::Data, &id, &seal(&frame), 6000).unwrap_err();
+        assert!(err.to_string().contains("5000 bytes"), "{err}");
+    }
+
+    #[test]
     fn sealed_objects_check_kind_and_integrity() {
         let keys = keys();
         let sealed = seal_object(&keys, Sealed::Snapshot, b"{}").unwrap();

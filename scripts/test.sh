@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, property and end-to-end
+# tests, a short run of every fuzz target, and a build of the benchmarks.
+# This is what CI runs (.ci/run calls exactly this script).
+#
+# Environment:
+#   CARGO_TARGET_DIR   build cache (default ~/.cache/cairn-target, outside the clone)
+#   FUZZ_SECONDS       seconds per fuzz target (default 20; 0 builds them only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn-target}"
+FUZZ_TARGET_DIR="${CARGO_TARGET_DIR}-fuzz"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+start=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "what the tests need"
+# The unreadable-file test runs cairn as an unprivileged user when the
+# suite runs as root: it needs setpriv (util-linux).
+if ! command -v setpriv >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y util-linux >/dev/null || {
+        echo "cannot install util-linux (setpriv), which the tests need" >&2; exit 1; }
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+    cargo install cargo-fuzz --locked --quiet || {
+        echo "cannot install cargo-fuzz, which the fuzz step needs" >&2; exit 1; }
+fi
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --bins --locked
+
+step "unit, property and end-to-end tests"
+cargo test --workspace --locked
+
+step "benchmarks build"
+cargo bench --workspace --no-run --locked --quiet
+
+step "fuzz targets (${FUZZ_SECONDS}s each)"
+(
+    cd fuzz
+    export CARGO_TARGET_DIR="$FUZZ_TARGET_DIR"
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    if ! RUSTC_BOOTSTRAP=1 cargo fuzz build >"$log" 2>&1; then
+        cat "$log"; echo "the fuzz targets do not build" >&2; exit 1
+    fi
+    if [ "$FUZZ_SECONDS" -gt 0 ]; then
+        for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+            if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- \
+                -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 >"$log" 2>&1; then
+                tail -40 "$log"
+                echo "fuzz target $target failed; the input is in fuzz/artifacts/$target" >&2
+                exit 1
+            fi
+            echo "$target: $(grep -E '^Done' "$log")"
+        done
+    fi
+)
+
+step "all green"
