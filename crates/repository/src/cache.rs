@@ -59,6 +59,44 @@ pub struct SyncReport {
     pub unreadable: Vec<(IndexId, String)>,
 }
 
+/// A read view of the cache; see [`IndexCache::view`]. Shareable between
+/// threads.
+pub struct IndexView<'a> {
+    cache: &'a IndexCache,
+    blobs: redb::ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8; 17]>,
+}
+
+impl std::fmt::Debug for IndexView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexView").finish_non_exhaustive()
+    }
+}
+
+impl IndexView<'_> {
+    /// Where a blob is, if the repository has it.
+    pub fn lookup(&self, id: &[u8; ID_LEN]) -> Result<Option<BlobLocation>> {
+        let Some(guard) = self.blobs.get(id).map_err(|e| self.cache.cache_err(e))? else {
+            return Ok(None);
+        };
+        let v = guard.value();
+        let kind = BlobKind::from_byte(v[16])
+            .ok_or_else(|| self.cache.cache_err("unknown blob kind in cache"))?;
+        let pack = self.cache.pack_by_number(u32_at(v, 0))?;
+        Ok(Some(BlobLocation {
+            pack,
+            kind,
+            offset: u32_at(v, 4),
+            length: u32_at(v, 8),
+            raw_length: u32_at(v, 12),
+        }))
+    }
+
+    /// Lookup by typed id, checking the kind.
+    pub fn find<B: BlobId>(&self, id: &B) -> Result<Option<BlobLocation>> {
+        Ok(self.lookup(id.raw())?.filter(|loc| loc.kind == B::KIND))
+    }
+}
+
 /// The redb-backed blob index.
 pub struct IndexCache {
     db: redb::Database,
@@ -323,25 +361,19 @@ impl IndexCache {
         Ok(())
     }
 
+    /// A consistent view for many lookups: one read transaction instead of
+    /// one per lookup (with several processes sharing the file, each
+    /// transaction costs file-lock system calls). The view does not see
+    /// index objects merged after it was taken.
+    pub fn view(&self) -> Result<IndexView<'_>> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let blobs = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
+        Ok(IndexView { cache: self, blobs })
+    }
+
     /// Where a blob is, if the repository has it.
     pub fn lookup(&self, id: &[u8; ID_LEN]) -> Result<Option<BlobLocation>> {
-        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
-        let table = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
-        let Some(guard) = table.get(id).map_err(|e| self.cache_err(e))? else {
-            return Ok(None);
-        };
-        let v = guard.value();
-        let pack_no = u32_at(v, 0);
-        let kind = BlobKind::from_byte(v[16])
-            .ok_or_else(|| self.cache_err("unknown blob kind in cache"))?;
-        let pack = self.pack_by_number(pack_no)?;
-        Ok(Some(BlobLocation {
-            pack,
-            kind,
-            offset: u32_at(v, 4),
-            length: u32_at(v, 8),
-            raw_length: u32_at(v, 12),
-        }))
+        self.view()?.lookup(id)
     }
 
     /// The pack with this number. Another process sharing the cache file

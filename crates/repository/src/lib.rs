@@ -45,7 +45,7 @@ mod wire;
 pub mod writer;
 
 pub use backup::{BackupOptions, BackupOutcome, ParentChoice, backup};
-pub use cache::{BlobLocation, IndexCache, SyncReport};
+pub use cache::{BlobLocation, IndexCache, IndexView, SyncReport};
 pub use check::{CheckOptions, CheckReport, Damage, check};
 pub use config::{ChunkerConfig, GearSource, RepoConfig};
 pub use crypto::{Compression, Keys};

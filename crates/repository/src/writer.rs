@@ -15,7 +15,7 @@
 //! adopts them ([`adopt_orphan_packs`]) so their blobs are reused; prune
 //! collects what stays unreferenced.
 
-use crate::cache::IndexCache;
+use crate::cache::IndexView;
 use crate::crypto::{self, Compression, Keys};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId};
@@ -124,7 +124,8 @@ fn uploader(shared: Arc<Shared>, packs: Receiver<FinishedPack>) {
 /// Deduplicating, packing, uploading blob writer. Shared by reference
 /// between threads.
 pub struct BlobWriter<'a> {
-    index: &'a IndexCache,
+    index: IndexView<'a>,
+    repo_index: &'a crate::cache::IndexCache,
     keys: &'a Keys,
     compression: Compression,
     pack_size: usize,
@@ -148,7 +149,7 @@ impl<'a> BlobWriter<'a> {
     /// A writer for `repo`. Blobs the repository already holds are not
     /// stored again.
     pub fn new(repo: &'a Repository) -> Result<Self> {
-        let index = repo.index()?;
+        let index = repo.index()?.view()?;
         let pack_size = repo.config().pack_size as usize;
         let shared = Arc::new(Shared {
             store: repo.store().clone(),
@@ -176,6 +177,7 @@ impl<'a> BlobWriter<'a> {
         }
         Ok(Self {
             index,
+            repo_index: repo.index()?,
             keys: repo.keys(),
             compression: repo.config().compression,
             pack_size,
@@ -312,7 +314,7 @@ impl<'a> BlobWriter<'a> {
         failpoint("backup-after-packs");
         self.shared.flush_index()?;
         let written = self.shared.written.lock().clone();
-        self.index.merge(&written)?;
+        self.repo_index.merge(&written)?;
         Ok(self.stats())
     }
 

@@ -10,6 +10,7 @@
 //! into a file finishes it: verification (if asked), then metadata.
 
 use super::Restorer;
+use crate::cache::IndexView;
 use crate::crypto;
 use crate::error::Result;
 use crate::id::{BlobId, ChunkId, PackId};
@@ -65,11 +66,11 @@ impl Plan {
     pub(super) fn add(
         &mut self,
         r: &Restorer<'_>,
+        index: &IndexView<'_>,
         snap_path: Vec<u8>,
         dest: PathBuf,
         node: Node,
     ) -> Result<()> {
-        let index = r.repo.index()?;
         let file_idx = self.files.len();
         let mut offset = 0u64;
         let mut uses = Vec::with_capacity(node.chunks().len());

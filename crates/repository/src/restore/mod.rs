@@ -306,10 +306,11 @@ pub fn restore(
 
     let clock = std::time::Instant::now();
     let mut plan = Plan::default();
+    let view = repo.index()?.view()?;
     {
         let mut dispatch = |snap_path: Vec<u8>, dest: PathBuf, node: Node| -> Result<()> {
             match &node.data {
-                NodeData::File { .. } => plan.add(&r, snap_path, dest, node)?,
+                NodeData::File { .. } => plan.add(&r, &view, snap_path, dest, node)?,
                 NodeData::Symlink { .. } | NodeData::Hardlink { .. } => {
                     links.push((snap_path, dest, node))
                 }
@@ -387,7 +388,8 @@ pub fn restore(
     links.sort_by_key(|(_, _, n)| matches!(n.data, NodeData::Symlink { .. }));
     let mut other = 0u64;
     for (snap_path, dest, node) in links {
-        let result = (|| -> std::result::Result<(), String> {
+        // Ok(false): the entry failed and the plan already reported why.
+        let result = (|| -> std::result::Result<bool, String> {
             if let Some(parent) = dest.parent() {
                 r.ensure_dir(parent)?;
             }
@@ -399,8 +401,11 @@ pub fn restore(
                     let existing = r.written.lock().get(link_target).cloned();
                     match existing {
                         Some(first) => std::fs::hard_link(&first, &dest)
+                            .map(|()| true)
                             .map_err(|e| format!("link {}: {e}", dest.display())),
                         None => {
+                            // The first name is not part of this restore:
+                            // restore the content under this name.
                             let first = browse::find_node(repo, &snapshot.tree, link_target)
                                 .map_err(|e| e.to_string())?
                                 .filter(|n| matches!(n.data, NodeData::File { .. }))
@@ -413,6 +418,7 @@ pub fn restore(
                             let mut one = Plan::default();
                             one.add(
                                 &r,
+                                &view,
                                 snap_path.clone(),
                                 dest.clone(),
                                 Node {
@@ -423,7 +429,7 @@ pub fn restore(
                             )
                             .map_err(|e| e.to_string())?;
                             one.execute(&r, 1);
-                            Ok(())
+                            Ok(r.written.lock().contains_key(&snap_path))
                         }
                     }
                 }
@@ -432,13 +438,14 @@ pub fn restore(
                 } => {
                     std::os::unix::fs::symlink(OsStr::from_bytes(link_target), &dest)
                         .map_err(|e| format!("symlink {}: {e}", dest.display()))?;
-                    r.apply_metadata(&dest, &node.meta, true)
+                    r.apply_metadata(&dest, &node.meta, true).map(|()| true)
                 }
-                _ => Ok(()),
+                _ => Ok(false),
             }
         })();
         match result {
-            Ok(()) => other += 1,
+            Ok(true) => other += 1,
+            Ok(false) => {}
             Err(e) => r.error(&snap_path, e),
         }
     }
