@@ -81,15 +81,7 @@ fn the_password_never_appears_in_output() {
     let password = "Tr0ub4dor&3-unique-marker";
     std::fs::write(env.path("password"), format!("{password}\n")).unwrap();
     let src = env.path("src");
-    generate_tree(
-        &src,
-        TreeSpec {
-            small_files: 10,
-            large_files: 1,
-            large_size: 100_000,
-            seed: 2,
-        },
-    );
+    generate_tree(&src, TreeSpec::tiny(2));
     let mut outputs = Vec::new();
     for args in [
         vec!["-vv", "init", "--kdf-memory-kib", "256"],
@@ -146,15 +138,7 @@ fn the_password_never_appears_in_output() {
 fn the_default_repository_needs_no_setup() {
     let env = Env::new();
     let src = env.path("src");
-    generate_tree(
-        &src,
-        TreeSpec {
-            small_files: 10,
-            large_files: 1,
-            large_size: 100_000,
-            seed: 3,
-        },
-    );
+    generate_tree(&src, TreeSpec::tiny(3));
     let bare = || {
         let mut cmd = std::process::Command::new(cairn_e2e::cairn_bin());
         cmd.env_clear()

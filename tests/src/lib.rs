@@ -102,6 +102,18 @@ pub struct TreeSpec {
     pub seed: u64,
 }
 
+impl TreeSpec {
+    /// A tree of a few dozen entries, for tests about something else.
+    pub fn tiny(seed: u64) -> Self {
+        Self {
+            small_files: 10,
+            large_files: 1,
+            large_size: 100_000,
+            seed,
+        }
+    }
+}
+
 impl Default for TreeSpec {
     fn default() -> Self {
         Self {

@@ -17,11 +17,7 @@ use std::path::Path;
 
 fn init(dir: &Path) -> Repository {
     let opts = InitOptions {
-        kdf: KdfCost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        kdf: KdfCost::MINIMAL,
         ..InitOptions::default()
     };
     Repository::init(

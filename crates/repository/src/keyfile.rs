@@ -39,6 +39,14 @@ impl Default for KdfCost {
 }
 
 impl KdfCost {
+    /// The cheapest cost accepted: for tests and benchmarks only, it offers
+    /// no protection against guessing the password.
+    pub const MINIMAL: KdfCost = KdfCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
     /// Reject costs argon2 cannot run, or that a tampered key file could use
     /// to make every open allocate gigabytes.
     pub fn validate(&self) -> Result<()> {
@@ -200,11 +208,7 @@ impl KeyFile {
 mod tests {
     use super::*;
 
-    const CHEAP: KdfCost = KdfCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    const CHEAP: KdfCost = KdfCost::MINIMAL;
 
     #[test]
     fn wrap_and_unwrap() {

@@ -22,13 +22,28 @@ fn small_init() -> InitOptions {
             gear: GearSource::Keyed,
         },
         pack_size: 256 << 10,
-        kdf: KdfCost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        kdf: KdfCost::MINIMAL,
         ..InitOptions::default()
     }
+}
+
+fn memory_repo() -> Repository {
+    Repository::init(
+        Store::memory().unwrap(),
+        PASSWORD,
+        &small_init(),
+        CacheLocation::InMemory,
+    )
+    .unwrap()
+}
+
+fn assert_checks_clean(repo: &Repository, when: &str) {
+    let opts = CheckOptions {
+        read_data: true,
+        subset_percent: None,
+    };
+    let report = check(repo, &opts, &NoProgress).unwrap();
+    assert!(report.is_ok(), "{when}: {report:?}");
 }
 
 fn small_spec() -> TreeSpec {
@@ -70,13 +85,7 @@ fn round_trip_change_detection_and_dedup() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
     generate_tree(&src, small_spec());
-    let repo = Repository::init(
-        Store::memory().unwrap(),
-        PASSWORD,
-        &small_init(),
-        CacheLocation::InMemory,
-    )
-    .unwrap();
+    let repo = memory_repo();
 
     let first = backup(&repo, &opts(&src), &NoProgress).unwrap();
     let s = &first.snapshot.summary;
@@ -144,17 +153,8 @@ fn round_trip_change_detection_and_dedup() {
         "dedup across paths: {s4:?}"
     );
 
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            subset_percent: None,
-        },
-        &NoProgress,
-    )
-    .unwrap();
-    assert!(report.is_ok(), "{report:?}");
-    assert_eq!(report.snapshots, 4);
+    assert_checks_clean(&repo, "after four backups");
+    assert_eq!(repo.snapshots().unwrap().0.len(), 4);
 }
 
 #[test]
@@ -166,13 +166,7 @@ fn several_paths_are_recorded_in_order_and_overlaps_refused() {
     std::fs::create_dir_all(&b).unwrap();
     std::fs::write(a.join("u"), b"u").unwrap();
     std::fs::write(b.join("c"), b"c").unwrap();
-    let repo = Repository::init(
-        Store::memory().unwrap(),
-        PASSWORD,
-        &small_init(),
-        CacheLocation::InMemory,
-    )
-    .unwrap();
+    let repo = memory_repo();
     let mut o = opts(&b);
     o.paths = vec![b.clone(), a.clone()];
     let out = backup(&repo, &o, &NoProgress).unwrap();
@@ -214,13 +208,7 @@ fn unreadable_files_are_reported_and_left_out() {
         std::os::unix::fs::PermissionsExt::from_mode(0o000),
     )
     .unwrap();
-    let repo = Repository::init(
-        Store::memory().unwrap(),
-        PASSWORD,
-        &small_init(),
-        CacheLocation::InMemory,
-    )
-    .unwrap();
+    let repo = memory_repo();
     let out = backup(&repo, &opts(&src), &NoProgress).unwrap();
     assert_eq!(out.snapshot.summary.unreadable_count, 1);
 }
@@ -295,16 +283,7 @@ fn a_crash_at_any_write_leaves_a_consistent_repository() {
         let (snaps, bad) = repo.snapshots().unwrap();
         assert!(bad.is_empty());
         assert_eq!(snaps.len(), usize::from(result.is_ok()), "budget {budget}");
-        let report = check(
-            &repo,
-            &CheckOptions {
-                read_data: true,
-                subset_percent: None,
-            },
-            &NoProgress,
-        )
-        .unwrap();
-        assert!(report.is_ok(), "budget {budget}: {report:?}");
+        assert_checks_clean(&repo, &format!("budget {budget}"));
         // Remove a lock the "crashed" run left behind, then back up again.
         crate::lock::unlock(repo.store(), repo.keys(), true).unwrap();
         let again = backup(&repo, &o, &NoProgress).unwrap();
@@ -314,15 +293,6 @@ fn a_crash_at_any_write_leaves_a_consistent_repository() {
         let dest = work.path().join(format!("r{budget}"));
         restore_all(&repo, &again.snapshot, &src, &dest);
         assert_same_tree(&src, &dest);
-        let report = check(
-            &repo,
-            &CheckOptions {
-                read_data: true,
-                subset_percent: None,
-            },
-            &NoProgress,
-        )
-        .unwrap();
-        assert!(report.is_ok(), "budget {budget} after retry: {report:?}");
+        assert_checks_clean(&repo, &format!("budget {budget} after retry"));
     }
 }

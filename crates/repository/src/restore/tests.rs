@@ -15,11 +15,7 @@ use crate::writer::BlobWriter;
 fn repo() -> Repository {
     let opts = InitOptions {
         chunker: ChunkerConfig::default(),
-        kdf: KdfCost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        kdf: KdfCost::MINIMAL,
         ..InitOptions::default()
     };
     Repository::init(
