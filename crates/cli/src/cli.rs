@@ -58,6 +58,9 @@ pub struct Global {
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Wait up to this long for a lock held by another process (`30s`, `5m`).
+    #[arg(long, global = true, value_parser = parse_wait)]
+    pub retry_lock: Option<std::time::Duration>,
 }
 
 /// The commands.
@@ -81,6 +84,13 @@ pub enum Command {
     Check(CheckArgs),
     /// Show repository size, deduplication and compression.
     Stats,
+    /// Apply a retention policy: decide, explain, remove snapshots.
+    Forget(ForgetArgs),
+    /// Delete data no snapshot uses; repack sparse packs.
+    Prune(PruneArgs),
+    /// Account lifecycle: list, show, disable, enable.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Manage the key files that protect the repository.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -243,6 +253,87 @@ pub struct CheckArgs {
     pub read_data_subset: Option<f64>,
 }
 
+/// `forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The policy file (TOML; see docs/RETENTION.md).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Only accounts matching this glob.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Show the decisions; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune afterwards, under the same lock.
+    #[arg(long)]
+    pub prune: bool,
+    /// Evaluate as of this time instead of now (what-if; purge-after counts
+    /// from the clock).
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<jiff::Timestamp>,
+    /// Prune settings (with --prune).
+    #[command(flatten)]
+    pub prune_opts: PruneSettings,
+}
+
+/// Prune tuning shared by `prune` and `forget --prune`.
+#[derive(Debug, Args)]
+pub struct PruneSettings {
+    /// Repack until unused space is at most this share of what stays (`5%`).
+    #[arg(long, value_parser = parse_percent_or_zero, default_value = "5%")]
+    pub max_unused: f64,
+    /// Repack at most this much pack data per run.
+    #[arg(long, value_parser = parse_size)]
+    pub max_repack_size: Option<u64>,
+}
+
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show what would be deleted and repacked; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Tuning.
+    #[command(flatten)]
+    pub settings: PruneSettings,
+}
+
+/// `account ...`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Every account with snapshots or lifecycle events.
+    List {
+        /// Show purge dates according to this policy file.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// One account's state, history and snapshots.
+    Show {
+        /// The account.
+        name: String,
+        /// Show the purge date according to this policy file.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Stop taking backups of an account; purge it after `purge-after`.
+    Disable {
+        /// The account.
+        name: String,
+        /// Record the change under this time instead of now.
+        #[arg(long, value_parser = parse_time)]
+        time: Option<jiff::Timestamp>,
+    },
+    /// Back up an account normally again.
+    Enable {
+        /// The account.
+        name: String,
+        /// Record the change under this time instead of now.
+        #[arg(long, value_parser = parse_time)]
+        time: Option<jiff::Timestamp>,
+    },
+}
+
 /// `key ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -340,6 +431,29 @@ pub fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
     Err(format!(
         "{s:?} is not a time (examples: 2026-11-20T10:00:00Z, \"2026-11-20 10:00\", 2026-11-20)"
     ))
+}
+
+/// Parse a wait like `30s`, `5m`, `1h`.
+pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration (examples: 30s, 5m, 1h): {e}"))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))
+}
+
+/// Parse `5%` or `5` into a percentage in [0, 100].
+pub fn parse_percent_or_zero(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    if (0.0..=100.0).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{s:?} must be between 0% and 100%"))
+    }
 }
 
 /// Parse `10%` or `10` into a percentage in (0, 100].

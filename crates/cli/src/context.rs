@@ -202,7 +202,11 @@ impl Context {
         }
         let store = self.store(false)?;
         let password = self.password(false)?;
-        Ok(Repository::open(store, &password, self.cache()?)?)
+        let mut repo = Repository::open(store, &password, self.cache()?)?;
+        if let Some(wait) = self.global.retry_lock {
+            repo.set_lock_wait(wait);
+        }
+        Ok(repo)
     }
 }
 

@@ -27,6 +27,13 @@ pub fn local_time(ts: jiff::Timestamp) -> String {
         .to_string()
 }
 
+/// A timestamp in a given time zone, with its offset.
+pub fn time_in(ts: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    ts.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
+}
+
 /// Seconds and nanoseconds as a local time.
 pub fn unix_time(sec: i64, nsec: u32) -> String {
     match jiff::Timestamp::new(sec, nsec as i32) {

@@ -14,8 +14,8 @@
 
 use crate::crypto;
 use crate::error::Result;
-use crate::id::{BlobKind, ID_LEN, IndexId, PackId, SnapshotId, TreeId};
-use crate::index::IndexFile;
+use crate::id::{BlobKind, ID_LEN, PackId, SnapshotId, TreeId};
+use crate::inventory::Inventory;
 use crate::pack::{self, PackEntry};
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -75,7 +75,6 @@ impl CheckReport {
     }
 }
 
-type Loc = (BlobKind, PackId, PackEntry);
 /// Damage found under a tree: (path relative to the tree, problem).
 type DamageList = Arc<Vec<(Vec<u8>, String)>>;
 
@@ -88,7 +87,7 @@ struct PackRead {
 
 struct Checker<'a> {
     repo: &'a Repository,
-    blobs: HashMap<[u8; ID_LEN], Loc>,
+    inventory: &'a Inventory,
     bad: HashMap<[u8; ID_LEN], String>,
 }
 
@@ -97,37 +96,14 @@ impl Checker<'_> {
         if let Some(why) = self.bad.get(id) {
             return Some(why.clone());
         }
-        match self.blobs.get(id) {
-            Some((k, _, _)) if *k == kind => None,
+        match self.inventory.blobs.get(id) {
+            Some(loc) if loc.kind == kind => None,
             Some(_) => Some(format!(
                 "{kind} blob {} is indexed as another kind",
                 hex::encode(&id[..4])
             )),
             None => Some(format!("{kind} blob {} is missing", hex::encode(&id[..4]))),
         }
-    }
-
-    /// Load a tree through the index objects read by this check (not the
-    /// local cache, which may be stale).
-    fn read_tree(&self, id: &TreeId) -> Result<Tree> {
-        let Some((_, pack, e)) = self.blobs.get(id.as_bytes()) else {
-            return Err(crate::error::Error::NotFound {
-                what: format!("tree {}", id.short()),
-            });
-        };
-        let stored = self.repo.store().get_range(
-            ObjectKind::Pack,
-            &pack.to_hex(),
-            u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length),
-        )?;
-        let plain = crypto::decode_blob(
-            self.repo.keys(),
-            BlobKind::Tree,
-            id.as_bytes(),
-            &stored,
-            e.raw_length,
-        )?;
-        Tree::decode(&plain, &format!("tree {}", id.to_hex()))
     }
 
     /// Damage under each tree, relative to the tree, memoized across
@@ -154,7 +130,10 @@ impl Checker<'_> {
             if let Some(id) = pending.take() {
                 let loaded = match self.blob_problem(BlobKind::Tree, id.as_bytes()) {
                     Some(p) => Err(p),
-                    None => self.read_tree(&id).map_err(|e| e.to_string()),
+                    None => self
+                        .inventory
+                        .read_tree(self.repo, &id)
+                        .map_err(|e| e.to_string()),
                 };
                 match loaded {
                     Ok(tree) => {
@@ -252,47 +231,18 @@ pub fn check(
 
     // Index objects, straight from the store.
     progress.phase("index", None);
-    let listing = store.list(ObjectKind::Index)?;
-    let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
-    let fetched = store.get_many(ObjectKind::Index, &names, 16);
-    let mut blobs: HashMap<[u8; ID_LEN], Loc> = HashMap::new();
-    let mut packs: HashMap<PackId, (u64, Vec<PackEntry>)> = HashMap::new();
-    for (name, bytes) in names.iter().zip(fetched) {
-        let Ok(id) = IndexId::from_hex(name) else {
-            continue;
-        };
-        let index = match bytes.and_then(|b| IndexFile::open(keys, &id, &b)) {
-            Ok(i) => i,
-            Err(e) => {
-                report
-                    .errors
-                    .push(format!("index object {}: {e}", id.short()));
-                continue;
-            }
-        };
-        for p in index.packs {
-            let entry = packs.entry(p.id).or_insert_with(|| (p.size, Vec::new()));
-            if entry.0 != p.size {
-                report.errors.push(format!(
-                    "pack {} is listed with sizes {} and {}",
-                    p.id.short(),
-                    entry.0,
-                    p.size
-                ));
-            }
-            for b in p.blobs {
-                blobs.entry(b.id).or_insert((b.kind, p.id, b));
-                if !entry.1.iter().any(|e| e.id == b.id) {
-                    entry.1.push(b);
-                }
-            }
-        }
-    }
-    for stray in listing.unrecognised {
+    let inventory = Inventory::load(repo)?;
+    report.errors.extend(inventory.errors.iter().cloned());
+    for stray in &inventory.strays {
         report.warnings.push(format!("unrecognised object {stray}"));
     }
+    let packs: HashMap<PackId, (u64, Vec<PackEntry>)> = inventory
+        .packs
+        .iter()
+        .map(|(id, p)| (*id, (p.size, p.blobs.clone())))
+        .collect();
     report.packs = packs.len();
-    report.blobs = blobs.len();
+    report.blobs = inventory.blobs.len();
 
     // Packs: existence, size, header.
     progress.phase("packs", None);
@@ -448,7 +398,11 @@ pub fn check(
         report.errors.push(format!("snapshot {}: {e}", id.short()));
     }
     report.snapshots = snapshots.len();
-    let checker = Checker { repo, blobs, bad };
+    let checker = Checker {
+        repo,
+        inventory: &inventory,
+        bad,
+    };
     let mut memo = HashMap::new();
     let mut warnings = Vec::new();
     for (id, snap) in &snapshots {

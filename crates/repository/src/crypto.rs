@@ -417,6 +417,7 @@ pub(crate) enum Sealed {
     Snapshot = 3,
     Lock = 4,
     PackHeader = 5,
+    AccountEvent = 6,
 }
 
 /// Envelope header: magic, envelope version, kind tag, reserved zero.

@@ -89,6 +89,16 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the random number generator failed: {0}")]
     Random(getrandom::Error),
+    /// The account takes no new snapshots or log segments.
+    #[error("account {account:?} is {} (since {since}); `cairn account enable {account}` allows backups again", match state { crate::account::AccountState::Purged => "disabled and purged", _ => "disabled" })]
+    AccountDisabled {
+        /// The account.
+        account: String,
+        /// When it was disabled.
+        since: jiff::Timestamp,
+        /// Disabled or purged.
+        state: crate::account::AccountState,
+    },
     /// The operation was stopped (by an earlier error in another thread, or on request).
     #[error("operation aborted: {0}")]
     Aborted(String),

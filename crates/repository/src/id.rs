@@ -124,6 +124,10 @@ define_id!(
     KeyId
 );
 define_id!(
+    /// An account lifecycle event: BLAKE3 of its bytes.
+    AccountEventId
+);
+define_id!(
     /// A lock object: random.
     LockId
 );
@@ -142,7 +146,7 @@ macro_rules! content_addressed {
         }
     )*};
 }
-content_addressed!(PackId, IndexId, SnapshotId, KeyId);
+content_addressed!(PackId, IndexId, SnapshotId, KeyId, AccountEventId);
 
 macro_rules! random_id {
     ($($name:ident),*) => {$(

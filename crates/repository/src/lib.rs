@@ -18,6 +18,7 @@
 //! visible before it is complete (packs, then index objects, then the
 //! snapshot manifest); untrusted bytes become errors, never panics.
 
+pub mod account;
 pub mod backup;
 pub mod browse;
 pub mod cache;
@@ -29,10 +30,12 @@ pub mod exclude;
 pub mod faults;
 pub mod id;
 pub mod index;
+pub mod inventory;
 pub mod keyfile;
 pub mod lock;
 pub mod pack;
 pub mod progress;
+pub mod prune;
 pub mod repair;
 pub mod repo;
 pub mod restore;
@@ -44,6 +47,7 @@ pub mod util;
 mod wire;
 pub mod writer;
 
+pub use account::{AccountEvent, AccountRecord, AccountState};
 pub use backup::{BackupOptions, BackupOutcome, ParentChoice, backup};
 pub use cache::{BlobLocation, IndexCache, IndexView, SyncReport};
 pub use check::{CheckOptions, CheckReport, Damage, check};
@@ -56,6 +60,7 @@ pub use id::{
 pub use keyfile::KdfCost;
 pub use lock::LockGuard;
 pub use progress::{NoProgress, Progress};
+pub use prune::{PruneOptions, PruneReport, prune, prune_locked};
 pub use repair::{RepairReport, repair_index};
 pub use repo::{CacheLocation, InitOptions, Repository};
 pub use restore::{RestoreOptions, RestoreSummary, restore};

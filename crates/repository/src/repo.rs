@@ -60,6 +60,7 @@ pub struct Repository {
     key_id: KeyId,
     cache_location: CacheLocation,
     cache: OnceLock<IndexCache>,
+    lock_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for Repository {
@@ -147,6 +148,7 @@ impl Repository {
             key_id,
             cache_location,
             cache: OnceLock::new(),
+            lock_wait: std::time::Duration::ZERO,
         })
     }
 
@@ -246,6 +248,11 @@ impl Repository {
         Ok(id)
     }
 
+    /// Delete a snapshot manifest (forget). Its data stays until prune.
+    pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.store.delete(ObjectKind::Snapshot, &id.to_hex())
+    }
+
     /// Load one snapshot manifest.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         let bytes = self.store.get(ObjectKind::Snapshot, &id.to_hex())?;
@@ -311,9 +318,24 @@ impl Repository {
         }
     }
 
-    /// Take a lock on the repository.
+    /// How long lock acquisition keeps retrying while another process
+    /// holds a conflicting lock (default: fail at once).
+    pub fn set_lock_wait(&mut self, wait: std::time::Duration) {
+        self.lock_wait = wait;
+    }
+
+    /// Take a lock on the repository, retrying for the configured wait.
     pub fn lock(&self, exclusive: bool, operation: &str) -> Result<LockGuard> {
-        LockGuard::acquire(&self.store, &self.keys, exclusive, operation)
+        let deadline = std::time::Instant::now() + self.lock_wait;
+        loop {
+            match LockGuard::acquire(&self.store, &self.keys, exclusive, operation) {
+                Err(Error::Locked(why)) if std::time::Instant::now() < deadline => {
+                    tracing::info!("waiting for the lock: {why}");
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
     }
 }
 

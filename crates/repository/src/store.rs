@@ -16,7 +16,7 @@
 //!
 //! Layout (see `docs/FORMAT.md`, "Object layout"): `config`, `keys/<id>`,
 //! `data/<first two hex digits>/<id>`, `index/<id>`, `snapshots/<id>`,
-//! `locks/<id>`. Ids are 64 lower-case hex digits.
+//! `accounts/<id>`, `locks/<id>`. Ids are 64 lower-case hex digits.
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -40,6 +40,8 @@ pub enum ObjectKind {
     Index,
     /// Snapshot manifests.
     Snapshot,
+    /// Account lifecycle events.
+    Account,
     /// Lock objects.
     Lock,
 }
@@ -47,12 +49,13 @@ pub enum ObjectKind {
 impl ObjectKind {
     /// Every kind, in the order a consistent copy writes them (data first,
     /// manifests last).
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::Config,
         ObjectKind::Key,
         ObjectKind::Pack,
         ObjectKind::Index,
         ObjectKind::Snapshot,
+        ObjectKind::Account,
         ObjectKind::Lock,
     ];
 
@@ -64,6 +67,7 @@ impl ObjectKind {
             ObjectKind::Pack => "data",
             ObjectKind::Index => "index",
             ObjectKind::Snapshot => "snapshots",
+            ObjectKind::Account => "accounts",
             ObjectKind::Lock => "locks",
         }
     }
@@ -76,6 +80,7 @@ impl ObjectKind {
             ObjectKind::Pack => "pack",
             ObjectKind::Index => "index object",
             ObjectKind::Snapshot => "snapshot",
+            ObjectKind::Account => "account event",
             ObjectKind::Lock => "lock",
         }
     }

@@ -125,6 +125,9 @@ fn uploader(shared: Arc<Shared>, packs: Receiver<FinishedPack>) {
 /// between threads.
 pub struct BlobWriter<'a> {
     index: IndexView<'a>,
+    /// Skip blobs the index already has (off when repacking: the blobs
+    /// being copied are in the index, in the packs about to go).
+    dedupe_against_index: bool,
     repo_index: &'a crate::cache::IndexCache,
     keys: &'a Keys,
     compression: Compression,
@@ -177,6 +180,7 @@ impl<'a> BlobWriter<'a> {
         }
         Ok(Self {
             index,
+            dedupe_against_index: true,
             repo_index: repo.index()?,
             keys: repo.keys(),
             compression: repo.config().compression,
@@ -193,6 +197,14 @@ impl<'a> BlobWriter<'a> {
             raw_bytes_added: AtomicU64::new(0),
             bytes_added: AtomicU64::new(0),
         })
+    }
+
+    /// A writer for prune's repacking: stores already encoded blobs
+    /// ([`BlobWriter::store_encoded`]) without consulting the index.
+    pub fn for_repack(repo: &'a Repository) -> Result<Self> {
+        let mut w = Self::new(repo)?;
+        w.dedupe_against_index = false;
+        Ok(w)
     }
 
     /// The repository's keys.
@@ -216,23 +228,62 @@ impl<'a> BlobWriter<'a> {
         Ok(self.index.lookup(id)?.is_some_and(|l| l.kind == kind))
     }
 
+    /// The index objects written so far (prune must not delete them).
+    pub fn written_indexes(&self) -> Vec<IndexId> {
+        self.shared
+            .written
+            .lock()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Store a blob whose id the caller computed. Returns whether it was new.
     pub fn store(&self, kind: BlobKind, id: [u8; ID_LEN], plaintext: &[u8]) -> Result<bool> {
-        self.check()?;
-        if self.index.lookup(&id)?.is_some_and(|l| l.kind == kind) {
-            return Ok(false);
-        }
-        // Claim the id before the (slow) encoding, so a second worker with
-        // the same chunk does not encode it again.
-        if !self.seen.lock().insert(id) {
+        if !self.claim(kind, &id)? {
             return Ok(false);
         }
         let stored = crypto::encode_blob(self.keys, &self.compression, kind, &id, plaintext)?;
         let raw_len = u32::try_from(plaintext.len())
             .map_err(|_| Error::invalid("blob", "larger than 4 GiB"))?;
+        self.push(kind, id, &stored, raw_len)?;
+        Ok(true)
+    }
+
+    /// Store a blob that is already compressed and encrypted (prune copies
+    /// blobs between packs without decrypting them again). The caller has
+    /// verified it. Returns whether it was new.
+    pub fn store_encoded(
+        &self,
+        kind: BlobKind,
+        id: [u8; ID_LEN],
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<bool> {
+        if !self.claim(kind, &id)? {
+            return Ok(false);
+        }
+        self.push(kind, id, stored, raw_len)?;
+        Ok(true)
+    }
+
+    /// Whether this session should store the blob; claims it if so, before
+    /// the (slow) encoding, so a second worker with the same chunk does not
+    /// encode it again.
+    fn claim(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<bool> {
+        self.check()?;
+        if self.dedupe_against_index && self.index.lookup(id)?.is_some_and(|l| l.kind == kind) {
+            return Ok(false);
+        }
+        Ok(self.seen.lock().insert(*id))
+    }
+
+    /// Append an encoded blob to the open pack of its kind; hand the pack
+    /// to an uploader when it is full.
+    fn push(&self, kind: BlobKind, id: [u8; ID_LEN], stored: &[u8], raw_len: u32) -> Result<()> {
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.raw_bytes_added
-            .fetch_add(plaintext.len() as u64, Ordering::Relaxed);
+            .fetch_add(u64::from(raw_len), Ordering::Relaxed);
         self.bytes_added
             .fetch_add(stored.len() as u64, Ordering::Relaxed);
         let full = {
@@ -240,7 +291,7 @@ impl<'a> BlobWriter<'a> {
             if packer.is_empty() && packer.size() == 0 {
                 *packer = PackBuilder::new(self.pack_size + self.pack_size / 8);
             }
-            packer.add(kind, id, &stored, raw_len)?;
+            packer.add(kind, id, stored, raw_len)?;
             if packer.size() >= self.pack_size {
                 Some(std::mem::replace(&mut *packer, PackBuilder::new(0)))
             } else {
@@ -250,7 +301,7 @@ impl<'a> BlobWriter<'a> {
         if let Some(full) = full {
             self.send(full)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Store a blob, computing its id. Returns the id and whether it was new.

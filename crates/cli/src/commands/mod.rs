@@ -1,9 +1,11 @@
 //! One module per subcommand. Each `run` returns the exit code.
 
+mod account;
 mod backup;
 mod browse;
 mod cat;
 mod check;
+mod forget;
 mod init;
 mod key;
 mod maintenance;
@@ -28,6 +30,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Stats => maintenance::stats(&ctx),
+        Command::Forget(args) => forget::run(&ctx, &args),
+        Command::Prune(args) => forget::prune(&ctx, &args),
+        Command::Account(cmd) => account::run(&ctx, &cmd),
         Command::Key(cmd) => key::run(&ctx, &cmd),
         Command::Unlock(args) => maintenance::unlock(&ctx, &args),
         Command::Index(cmd) => maintenance::index(&ctx, &cmd),

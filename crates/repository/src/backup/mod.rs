@@ -930,6 +930,7 @@ pub fn backup(
     let excludes = Excludes::new(&opts.excludes, opts.exclude_caches)?;
 
     let _lock = repo.lock(false, "backup")?;
+    repo.ensure_account_active(&opts.account)?;
     repo.refresh_index()?;
     let (adopted_packs, _) = writer::adopt_orphan_packs(repo)?;
     let parent = choose_parent(repo, opts, &paths)?;

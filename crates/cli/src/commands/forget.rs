@@ -1,0 +1,307 @@
+//! `cairn forget` (decide with the retention crate, explain, remove
+//! snapshot manifests, record purges) and `cairn prune`.
+
+use crate::cli::{ForgetArgs, PruneArgs, PruneSettings};
+use crate::context::Context;
+use crate::exit;
+use crate::output::{self, size};
+use crate::progress::CliProgress;
+use anyhow::{Context as _, Result};
+use cairn_repository::{
+    AccountRecord, AccountState, PruneOptions, PruneReport, Repository, SnapshotId,
+};
+use cairn_retention::{self as retention, AccountPlan, Policy};
+use globset::Glob;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Read and validate a policy file.
+pub fn load_policy(path: &Path) -> Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy file {}", path.display()))?;
+    Policy::parse(&text).with_context(|| format!("policy file {}", path.display()))
+}
+
+/// Account states as retention sees them.
+pub fn retention_states(
+    accounts: &BTreeMap<String, AccountRecord>,
+) -> HashMap<String, retention::AccountState> {
+    accounts
+        .values()
+        .map(|r| {
+            let state = match r.state {
+                AccountState::Active => retention::AccountState::Active,
+                AccountState::Disabled => retention::AccountState::Disabled {
+                    since: r.disabled_since.unwrap_or(r.since),
+                },
+                AccountState::Purged => retention::AccountState::Purged { at: r.since },
+            };
+            (r.account.clone(), state)
+        })
+        .collect()
+}
+
+fn state_text(plan: &AccountPlan<SnapshotId>, tz: &jiff::tz::TimeZone) -> String {
+    let t = |ts| output::time_in(ts, tz);
+    let purge = |p: Option<retention::Purge>| match p {
+        Some(p) if p.due => format!("; purge date {} (due: everything goes)", t(p.date)),
+        Some(p) => format!("; purge date {}", t(p.date)),
+        None => "; no purge-after in its policy: kept until enabled or purged by hand".into(),
+    };
+    match plan.state {
+        retention::AccountState::Active => "active".into(),
+        retention::AccountState::Disabled { since } => {
+            format!("disabled since {}{}", t(since), purge(plan.purge))
+        }
+        retention::AccountState::Purged { at } => format!("purged at {}", t(at)),
+    }
+}
+
+fn plan_json(plan: &AccountPlan<SnapshotId>) -> Value {
+    json!({
+        "account": plan.account,
+        "policy": plan.section,
+        "state": match plan.state {
+            retention::AccountState::Active => "active",
+            retention::AccountState::Disabled { .. } => "disabled",
+            retention::AccountState::Purged { .. } => "purged",
+        },
+        "disabled_since": match plan.state {
+            retention::AccountState::Disabled { since } => Some(since),
+            _ => None,
+        },
+        "purge_date": plan.purge.map(|p| p.date),
+        "purge_due": plan.purge.is_some_and(|p| p.due),
+        "snapshots": plan.snapshots.iter().map(|d| json!({
+            "id": d.id,
+            "short_id": d.id.short(),
+            "time": d.time,
+            "keep": d.keep(),
+            "reasons": d.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "removal": d.removal.as_ref().map(ToString::to_string),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_plan(plan: &AccountPlan<SnapshotId>, policy: &Policy) {
+    let tz = policy.timezone();
+    println!(
+        "account {} ({} policy, times in {}): {}",
+        plan.account,
+        plan.section,
+        policy.timezone_name(),
+        state_text(plan, tz)
+    );
+    for d in &plan.snapshots {
+        let why = if d.keep() {
+            d.reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            d.removal
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        println!(
+            "  {:<6}  {}  {}  {}",
+            if d.keep() { "keep" } else { "remove" },
+            d.id.short(),
+            output::time_in(d.time, tz),
+            why
+        );
+    }
+}
+
+fn prune_options(s: &PruneSettings, dry_run: bool) -> PruneOptions {
+    PruneOptions {
+        max_unused_percent: s.max_unused,
+        max_repack_bytes: s.max_repack_size,
+        dry_run,
+    }
+}
+
+fn print_prune(r: &PruneReport) {
+    let verb = |done: &str, planned: &str| {
+        if r.dry_run {
+            planned.to_string()
+        } else {
+            done.to_string()
+        }
+    };
+    println!(
+        "prune{}: {} snapshots use {} of {} blobs",
+        if r.dry_run { " (dry run)" } else { "" },
+        r.snapshots,
+        r.blobs_used,
+        r.blobs_before
+    );
+    println!(
+        "  {} {} packs ({}) with nothing in use",
+        verb("deleted", "would delete"),
+        r.packs_deleted,
+        size(r.bytes_deleted)
+    );
+    println!(
+        "  {} {} packs ({}), copying {} still in use",
+        verb("repacked", "would repack"),
+        r.packs_repacked,
+        size(r.bytes_repacked),
+        size(r.bytes_copied)
+    );
+    if r.orphans_adopted + r.orphans_unreadable + r.staging_files_removed > 0 {
+        println!(
+            "  {} orphan packs indexed, {} unreadable orphans and {} staging files removed",
+            r.orphans_adopted, r.orphans_unreadable, r.staging_files_removed
+        );
+    }
+    println!(
+        "  {} {}: {} before, {} after ({} unused left)",
+        verb("reclaimed", "would reclaim"),
+        size(r.bytes_reclaimed()),
+        size(r.bytes_before),
+        size(r.bytes_after),
+        size(r.unused_bytes_after)
+    );
+}
+
+fn prune_json(r: &PruneReport) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    v["bytes_reclaimed"] = json!(r.bytes_reclaimed());
+    v
+}
+
+/// Apply a retention policy.
+pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
+    // Everything that can be wrong with the input is found before the
+    // repository is touched: a bad policy file deletes nothing.
+    let policy = load_policy(&args.policy)?;
+    let filter = match &args.account {
+        Some(g) => Some(
+            Glob::new(g)
+                .with_context(|| format!("--account {g:?}"))?
+                .compile_matcher(),
+        ),
+        None => None,
+    };
+    let wanted = |account: &str| filter.as_ref().is_none_or(|f| f.is_match(account));
+    let repo = ctx.open(false)?;
+    let lock = if args.dry_run {
+        None
+    } else {
+        Some(repo.lock(true, "forget")?)
+    };
+    let (snaps, unreadable) = repo.snapshots()?;
+    for (id, e) in &unreadable {
+        eprintln!(
+            "warning: snapshot {} cannot be read and is left alone: {e}",
+            id.short()
+        );
+    }
+    let accounts = repo.accounts()?;
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let infos: Vec<retention::SnapshotInfo<SnapshotId>> = snaps
+        .iter()
+        .filter(|(_, s)| wanted(&s.account))
+        .map(|(id, s)| retention::SnapshotInfo {
+            id: *id,
+            time: s.time,
+            account: s.account.clone(),
+            tags: s.tags.clone(),
+            status: retention::Status::Complete,
+        })
+        .collect();
+    let mut states = retention_states(&accounts);
+    states.retain(|name, _| wanted(name));
+    let plans = retention::plan(&infos, &states, &policy, now);
+
+    let kept: usize = plans
+        .iter()
+        .map(|p| p.snapshots.iter().filter(|d| d.keep()).count())
+        .sum();
+    let removed: usize = plans.iter().map(|p| p.snapshots.len()).sum::<usize>() - kept;
+    if !ctx.global.json {
+        for p in &plans {
+            print_plan(p, &policy);
+        }
+        println!(
+            "{kept} snapshots kept, {removed} {}",
+            if args.dry_run {
+                "would be removed (dry run)"
+            } else {
+                "removed"
+            }
+        );
+    }
+    let mut purged = Vec::new();
+    if !args.dry_run {
+        for p in &plans {
+            for d in p.snapshots.iter().filter(|d| !d.keep()) {
+                repo.remove_snapshot(&d.id)?;
+            }
+            if p.purge.is_some_and(|pg| pg.due)
+                && matches!(p.state, retention::AccountState::Disabled { .. })
+            {
+                repo.record_account_event(&p.account, AccountState::Purged, now)?;
+                purged.push(p.account.clone());
+            }
+        }
+        for a in &purged {
+            ctx.note(&format!("account {a} purged"));
+        }
+    }
+    let mut prune_report = None;
+    if args.prune {
+        match &lock {
+            Some(lock) => {
+                let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+                let r = cairn_repository::prune_locked(
+                    &repo,
+                    &prune_options(&args.prune_opts, false),
+                    lock,
+                    &progress,
+                )?;
+                if !ctx.global.json {
+                    print_prune(&r);
+                }
+                prune_report = Some(r);
+            }
+            None => ctx.note("prune skipped: this is a dry run, the snapshots are still there"),
+        }
+    }
+    if ctx.global.json {
+        output::json(&json!({
+            "dry_run": args.dry_run,
+            "now": now,
+            "timezone": policy.timezone_name(),
+            "accounts": plans.iter().map(plan_json).collect::<Vec<_>>(),
+            "kept": kept,
+            "removed": removed,
+            "purged_accounts": purged,
+            "prune": prune_report.as_ref().map(prune_json),
+        }))?;
+    }
+    drop(lock);
+    Ok(exit::OK)
+}
+
+/// Delete unused data.
+pub fn prune(ctx: &Context, args: &PruneArgs) -> Result<u8> {
+    let repo: Repository = ctx.open(false)?;
+    let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+    let report = cairn_repository::prune(
+        &repo,
+        &prune_options(&args.settings, args.dry_run),
+        &progress,
+    )?;
+    if ctx.global.json {
+        output::json(&prune_json(&report))?;
+    } else {
+        print_prune(&report);
+    }
+    Ok(exit::OK)
+}
