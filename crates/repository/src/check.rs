@@ -398,6 +398,9 @@ pub fn check(
         report.errors.push(format!("snapshot {}: {e}", id.short()));
     }
     report.snapshots = snapshots.len();
+    if let Err(e) = repo.accounts() {
+        report.errors.push(format!("account events: {e}"));
+    }
     let checker = Checker {
         repo,
         inventory: &inventory,
