@@ -23,6 +23,13 @@ if ! command -v setpriv >/dev/null; then
     $sudo apt-get install -y util-linux >/dev/null || {
         echo "cannot install util-linux (setpriv), which the tests need" >&2; exit 1; }
 fi
+# The transaction-log tests run a real PostgreSQL (as the postgres user when
+# the suite runs as root).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y postgresql-15 >/dev/null || {
+        echo "cannot install postgresql-15, which the transaction-log tests need" >&2; exit 1; }
+fi
 if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked --quiet || {
         echo "cannot install cargo-fuzz, which the fuzz step needs" >&2; exit 1; }

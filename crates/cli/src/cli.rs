@@ -84,6 +84,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Show repository size, deduplication and compression.
     Stats,
+    /// Transaction-log streams: push, list, get, verify.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Export an archival backup: a snapshot and the log segments since the previous one.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Apply a retention policy: decide, explain, remove snapshots.
     Forget(ForgetArgs),
     /// Delete data no snapshot uses; repack sparse packs.
@@ -187,6 +193,9 @@ pub struct SnapshotsArgs {
     /// Filters.
     #[command(flatten)]
     pub filter: SnapshotFilter,
+    /// Show each snapshot's log range since the previous snapshot of its account.
+    #[arg(long)]
+    pub logs: bool,
 }
 
 /// `ls`.
@@ -216,9 +225,28 @@ pub struct FindArgs {
 
 /// `restore`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["snapshot", "until", "latest"])))]
 pub struct RestoreArgs {
     /// `SNAPSHOT` or `SNAPSHOT:PATH` (a folder or a single file inside it).
-    pub snapshot: String,
+    pub snapshot: Option<String>,
+    /// Point in time: the newest snapshot of --account taken at or before
+    /// TIME, plus the log segments pushed after it up to TIME.
+    #[arg(long, value_parser = parse_time, conflicts_with_all = ["snapshot", "latest"], requires = "account")]
+    pub until: Option<jiff::Timestamp>,
+    /// Point in time: the newest snapshot of --account plus every log segment after it.
+    #[arg(long, conflicts_with = "snapshot", requires = "account")]
+    pub latest: bool,
+    /// Only this log stream (default: every stream of the account).
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Where the log segments go, inside the target.
+    #[arg(long, default_value = "cairn-logs")]
+    pub logs_dir: PathBuf,
+    /// Run this shell command once per segment, in order (hot backup);
+    /// CAIRN_SEGMENT, CAIRN_SEGMENT_NAME, CAIRN_SEGMENT_SEQ, CAIRN_STREAM and
+    /// CAIRN_TARGET describe it; stops at the first failure.
+    #[arg(long)]
+    pub apply_command: Option<String>,
     /// Directory to restore into.
     #[arg(long, short = 't')]
     pub target: PathBuf,
@@ -231,6 +259,82 @@ pub struct RestoreArgs {
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: SnapshotFilter,
+}
+
+/// `log ...`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Store log segments (files, or standard input with `-`).
+    Push {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The stream (one database's log).
+        #[arg(long)]
+        stream: String,
+        /// The source's position of the segment (a PostgreSQL LSN), recorded as given.
+        #[arg(long)]
+        position: Option<String>,
+        /// The segment name for standard input (default: each file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Segment files, or `-` for standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List segments.
+    List {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+    /// Write one segment to a file; exit status 1 when it does not exist.
+    Get {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The stream.
+        #[arg(long)]
+        stream: String,
+        /// The segment name.
+        name: String,
+        /// Where to write it.
+        dest: PathBuf,
+    },
+    /// Check chain continuity and that every chunk is there.
+    Verify {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Also read and verify every segment's content.
+        #[arg(long)]
+        read_data: bool,
+    },
+}
+
+/// `export ...`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A snapshot's files and the log segments pushed since the previous snapshot.
+    Archival {
+        /// Snapshot id (or prefix), or `latest` with --account.
+        snapshot: String,
+        /// Directory to write into.
+        #[arg(long, short = 't')]
+        target: PathBuf,
+        /// Where the log segments go, inside the target.
+        #[arg(long, default_value = "cairn-logs")]
+        logs_dir: PathBuf,
+        /// Filters for `latest`.
+        #[command(flatten)]
+        filter: SnapshotFilter,
+    },
 }
 
 /// `diff`.

@@ -27,6 +27,10 @@ const PACKS: TableDefinition<'_, u32, &[u8; 40]> = TableDefinition::new("packs")
 const PACK_NUMBERS: TableDefinition<'_, &[u8; ID_LEN], u32> = TableDefinition::new("pack_numbers");
 /// Index objects merged into this cache -> number of blobs they list.
 const INDEXES: TableDefinition<'_, &[u8; ID_LEN], u64> = TableDefinition::new("indexes");
+/// Log segment object name -> decrypted manifest JSON. Manifests are
+/// immutable and named by their hash, so entries never go stale; the
+/// listing decides which segments exist.
+const LOG_MANIFESTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("log_manifests");
 /// Schema version and counters.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
@@ -188,6 +192,7 @@ impl IndexCache {
             txn.open_table(PACKS)?;
             txn.open_table(PACK_NUMBERS)?;
             txn.open_table(INDEXES)?;
+            txn.open_table(LOG_MANIFESTS)?;
             Ok(schema.unwrap_or(SCHEMA_VERSION))
         })?;
         if schema != SCHEMA_VERSION {
@@ -251,6 +256,36 @@ impl IndexCache {
         })?;
         self.packs.write().clear();
         Ok(())
+    }
+
+    /// Cached manifests for these log object names (missing ones are
+    /// absent from the result).
+    pub fn log_manifests(&self, names: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn
+            .open_table(LOG_MANIFESTS)
+            .map_err(|e| self.cache_err(e))?;
+        let mut out = HashMap::new();
+        for n in names {
+            if let Some(v) = table.get(n.as_str()).map_err(|e| self.cache_err(e))? {
+                out.insert(n.clone(), v.value().to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remember decrypted manifests.
+    pub fn put_log_manifests(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut table = txn.open_table(LOG_MANIFESTS)?;
+            for (name, json) in entries {
+                table.insert(name.as_str(), json.as_slice())?;
+            }
+            Ok(())
+        })
     }
 
     /// Index objects already merged.

@@ -47,6 +47,19 @@ pub struct Damage {
     pub problem: String,
 }
 
+/// A log segment affected by damage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogDamage {
+    /// Its account.
+    pub account: String,
+    /// Its stream.
+    pub stream: String,
+    /// The segment's name.
+    pub segment: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
 /// The outcome of a check.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CheckReport {
@@ -66,12 +79,16 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     /// What the damage affects.
     pub damaged: Vec<Damage>,
+    /// Log segments checked.
+    pub log_segments: usize,
+    /// Damaged log segments and breaks in log chains.
+    pub damaged_logs: Vec<LogDamage>,
 }
 
 impl CheckReport {
     /// No errors and no damage.
     pub fn is_ok(&self) -> bool {
-        self.errors.is_empty() && self.damaged.is_empty()
+        self.errors.is_empty() && self.damaged.is_empty() && self.damaged_logs.is_empty()
     }
 }
 
@@ -419,6 +436,53 @@ pub fn check(
         }
     }
     report.trees = memo.len();
+
+    // Log streams: readable manifests, unbroken chains, every chunk there.
+    match repo.all_log_segments() {
+        Err(e) => report.errors.push(format!("log segments: {e}")),
+        Ok(segments) => {
+            report.log_segments = segments.len();
+            let mut streams: std::collections::BTreeMap<
+                (String, String),
+                Vec<crate::logs::Segment>,
+            > = std::collections::BTreeMap::new();
+            for seg in segments {
+                streams
+                    .entry((seg.manifest.account.clone(), seg.manifest.stream.clone()))
+                    .or_default()
+                    .push(seg);
+            }
+            for ((account, stream), segs) in streams {
+                for b in crate::logs::chain_breaks(&segs) {
+                    report.damaged_logs.push(LogDamage {
+                        account: account.clone(),
+                        stream: stream.clone(),
+                        segment: b.before.clone(),
+                        problem: format!(
+                            "chain break after {}: {}",
+                            b.after.unwrap_or_else(|| "the start".into()),
+                            b.problem
+                        ),
+                    });
+                }
+                for seg in &segs {
+                    let problem = seg
+                        .manifest
+                        .chunks
+                        .iter()
+                        .find_map(|c| checker.blob_problem(BlobKind::Data, c.as_bytes()));
+                    if let Some(problem) = problem {
+                        report.damaged_logs.push(LogDamage {
+                            account: account.clone(),
+                            stream: stream.clone(),
+                            segment: seg.manifest.name.clone(),
+                            problem,
+                        });
+                    }
+                }
+            }
+        }
+    }
     warnings.sort();
     warnings.dedup();
     report.warnings.extend(warnings);

@@ -20,6 +20,7 @@ pub(crate) mod context {
     pub const TREE_ID: &str = "cairn 2026-11-22 tree blob id v1";
     pub const ENCRYPTION: &str = "cairn 2026-11-22 xchacha20poly1305 v1";
     pub const GEAR_SEED: &str = "cairn 2026-11-22 chunker gear seed v1";
+    pub const STREAM_TAG: &str = "cairn 2026-11-22 log stream tag v1";
 }
 
 /// Bytes of nonce before every ciphertext.
@@ -65,6 +66,7 @@ pub struct Keys {
     data_id: [u8; 32],
     tree_id: [u8; 32],
     gear_seed: [u8; 32],
+    stream_tag: [u8; 32],
     aead: XChaCha20Poly1305,
 }
 
@@ -79,6 +81,7 @@ impl Drop for Keys {
         self.data_id.zeroize();
         self.tree_id.zeroize();
         self.gear_seed.zeroize();
+        self.stream_tag.zeroize();
     }
 }
 
@@ -92,6 +95,7 @@ impl Keys {
             data_id: blake3::derive_key(context::DATA_ID, master.as_bytes()),
             tree_id: blake3::derive_key(context::TREE_ID, master.as_bytes()),
             gear_seed: blake3::derive_key(context::GEAR_SEED, master.as_bytes()),
+            stream_tag: blake3::derive_key(context::STREAM_TAG, master.as_bytes()),
             aead,
         }
     }
@@ -119,6 +123,16 @@ impl Keys {
     /// sizes do not reveal which known files the repository holds).
     pub fn gear_seed(&self) -> &[u8; 32] {
         &self.gear_seed
+    }
+
+    /// The directory name of a log stream: 32 hex digits of a keyed hash of
+    /// account and stream, so object names reveal neither.
+    pub fn stream_tag(&self, account: &str, stream: &str) -> String {
+        let mut h = blake3::Hasher::new_keyed(&self.stream_tag);
+        h.update(account.as_bytes());
+        h.update(&[0]);
+        h.update(stream.as_bytes());
+        hex::encode(&h.finalize().as_bytes()[..16])
     }
 
     /// Encrypt `buf[NONCE_LEN..]` in place and append the tag. The caller
@@ -418,6 +432,7 @@ pub(crate) enum Sealed {
     Lock = 4,
     PackHeader = 5,
     AccountEvent = 6,
+    LogSegment = 7,
 }
 
 /// Envelope header: magic, envelope version, kind tag, reserved zero.

@@ -128,6 +128,10 @@ define_id!(
     AccountEventId
 );
 define_id!(
+    /// A log segment manifest: BLAKE3 of its bytes.
+    LogId
+);
+define_id!(
     /// A lock object: random.
     LockId
 );
@@ -146,7 +150,7 @@ macro_rules! content_addressed {
         }
     )*};
 }
-content_addressed!(PackId, IndexId, SnapshotId, KeyId, AccountEventId);
+content_addressed!(PackId, IndexId, SnapshotId, KeyId, AccountEventId, LogId);
 
 macro_rules! random_id {
     ($($name:ident),*) => {$(

@@ -33,6 +33,7 @@ pub mod index;
 pub mod inventory;
 pub mod keyfile;
 pub mod lock;
+pub mod logs;
 pub mod pack;
 pub mod progress;
 pub mod prune;

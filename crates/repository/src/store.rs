@@ -16,7 +16,7 @@
 //!
 //! Layout (see `docs/FORMAT.md`, "Object layout"): `config`, `keys/<id>`,
 //! `data/<first two hex digits>/<id>`, `index/<id>`, `snapshots/<id>`,
-//! `accounts/<id>`, `locks/<id>`. Ids are 64 lower-case hex digits.
+//! `logs/<stream tag>/<sequence>-<id>`, `accounts/<id>`, `locks/<id>`. Ids are 64 lower-case hex digits.
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -42,6 +42,8 @@ pub enum ObjectKind {
     Snapshot,
     /// Account lifecycle events.
     Account,
+    /// Log segment manifests.
+    Log,
     /// Lock objects.
     Lock,
 }
@@ -49,12 +51,13 @@ pub enum ObjectKind {
 impl ObjectKind {
     /// Every kind, in the order a consistent copy writes them (data first,
     /// manifests last).
-    pub const ALL: [ObjectKind; 7] = [
+    pub const ALL: [ObjectKind; 8] = [
         ObjectKind::Config,
         ObjectKind::Key,
         ObjectKind::Pack,
         ObjectKind::Index,
         ObjectKind::Snapshot,
+        ObjectKind::Log,
         ObjectKind::Account,
         ObjectKind::Lock,
     ];
@@ -68,6 +71,7 @@ impl ObjectKind {
             ObjectKind::Index => "index",
             ObjectKind::Snapshot => "snapshots",
             ObjectKind::Account => "accounts",
+            ObjectKind::Log => "logs",
             ObjectKind::Lock => "locks",
         }
     }
@@ -81,6 +85,7 @@ impl ObjectKind {
             ObjectKind::Index => "index object",
             ObjectKind::Snapshot => "snapshot",
             ObjectKind::Account => "account event",
+            ObjectKind::Log => "log segment",
             ObjectKind::Lock => "lock",
         }
     }
@@ -102,6 +107,11 @@ impl ObjectKind {
     fn name_from_path(self, path: &StorePath) -> Option<String> {
         let s = path.as_ref();
         let rest = s.strip_prefix(self.dir())?.strip_prefix('/')?;
+        let hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
         let name = match self {
             ObjectKind::Config => return None,
             ObjectKind::Pack => {
@@ -111,13 +121,15 @@ impl ObjectKind {
                 }
                 name
             }
+            // `<stream tag>/<sequence>-<id>`: 32, 16 and 64 hex digits.
+            ObjectKind::Log => {
+                let (tag, file) = rest.split_once('/')?;
+                let (seq, id) = file.split_once('-')?;
+                return (hex(tag, 32) && hex(seq, 16) && hex(id, 64)).then(|| rest.to_string());
+            }
             _ => rest,
         };
-        let valid = name.len() == 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        valid.then(|| name.to_string())
+        hex(name, 64).then(|| name.to_string())
     }
 }
 
@@ -343,7 +355,16 @@ impl Store {
 
     /// List every object of a kind.
     pub fn list(&self, kind: ObjectKind) -> Result<Listing> {
-        let prefix = StorePath::from(kind.dir());
+        self.list_under(kind, "")
+    }
+
+    /// List the objects of a kind under a sub-directory (log streams).
+    pub fn list_under(&self, kind: ObjectKind, sub: &str) -> Result<Listing> {
+        let prefix = if sub.is_empty() {
+            StorePath::from(kind.dir())
+        } else {
+            StorePath::from(format!("{}/{sub}", kind.dir()))
+        };
         let metas: Vec<object_store::ObjectMeta> = self
             .block_on(self.inner.list(Some(&prefix)).try_collect())
             .map_err(|e| Error::storage(prefix.to_string(), e))?;
@@ -388,10 +409,20 @@ mod tests {
         );
         assert_eq!(ObjectKind::Config.path("config").as_ref(), "config");
         for kind in ObjectKind::ALL {
-            if kind != ObjectKind::Config {
+            if kind != ObjectKind::Config && kind != ObjectKind::Log {
                 assert_eq!(kind.name_from_path(&kind.path(&name)), Some(name.clone()));
             }
         }
+        let log = format!("{}/{}-{name}", "a".repeat(32), "0".repeat(16));
+        assert_eq!(ObjectKind::Log.path(&log).as_ref(), format!("logs/{log}"));
+        assert_eq!(
+            ObjectKind::Log.name_from_path(&ObjectKind::Log.path(&log)),
+            Some(log)
+        );
+        assert_eq!(
+            ObjectKind::Log.name_from_path(&StorePath::from(format!("logs/x/{name}"))),
+            None
+        );
         assert_eq!(
             ObjectKind::Pack.name_from_path(&StorePath::from(format!("data/cd/{name}"))),
             None

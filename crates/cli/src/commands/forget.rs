@@ -218,6 +218,39 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
     let mut states = retention_states(&accounts);
     states.retain(|name, _| wanted(name));
     let plans = retention::plan(&infos, &states, &policy, now);
+    let segments: Vec<cairn_repository::logs::Segment> = repo
+        .all_log_segments()?
+        .into_iter()
+        .filter(|s| wanted(&s.manifest.account))
+        .collect();
+    let log_infos: Vec<retention::LogInfo<usize>> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| retention::LogInfo {
+            id: i,
+            account: s.manifest.account.clone(),
+            stream: s.manifest.stream.clone(),
+            time: s.manifest.pushed,
+        })
+        .collect();
+    let log_plan = retention::plan_logs(&log_infos, &plans, &policy);
+    // Per account and stream: (kept, removed) sequence ranges.
+    let mut log_summary: BTreeMap<(String, String), (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    for d in &log_plan {
+        let seg = &segments[d.id];
+        let entry = log_summary
+            .entry((seg.manifest.account.clone(), seg.manifest.stream.clone()))
+            .or_default();
+        if d.keep() {
+            entry.0.push(seg.manifest.seq);
+        } else {
+            entry.1.push(seg.manifest.seq);
+        }
+    }
+    let seq_range = |v: &[u64]| match (v.iter().min(), v.iter().max()) {
+        (Some(a), Some(b)) => format!("{} (sequence {a}..{b})", v.len()),
+        _ => "0".to_string(),
+    };
 
     let kept: usize = plans
         .iter()
@@ -227,6 +260,15 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
     if !ctx.global.json {
         for p in &plans {
             print_plan(p, &policy);
+            for ((account, stream), (kept, removed)) in &log_summary {
+                if account == &p.account {
+                    println!(
+                        "  logs {stream}: keep {}, remove {}",
+                        seq_range(kept),
+                        seq_range(removed)
+                    );
+                }
+            }
         }
         println!(
             "{kept} snapshots kept, {removed} {}",
@@ -243,6 +285,13 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             for d in p.snapshots.iter().filter(|d| !d.keep()) {
                 repo.remove_snapshot(&d.id)?;
             }
+        }
+        // Log segments after the snapshots: a segment goes only once the
+        // snapshots that needed it are gone.
+        for d in log_plan.iter().filter(|d| !d.keep()) {
+            repo.remove_segment(&segments[d.id])?;
+        }
+        for p in &plans {
             if p.purge.is_some_and(|pg| pg.due)
                 && matches!(p.state, retention::AccountState::Disabled { .. })
             {
@@ -281,6 +330,9 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             "accounts": plans.iter().map(plan_json).collect::<Vec<_>>(),
             "kept": kept,
             "removed": removed,
+            "logs": log_summary.iter().map(|((account, stream), (k, r))| json!({
+                "account": account, "stream": stream, "kept": k.len(), "removed": r.len(),
+            })).collect::<Vec<_>>(),
             "purged_accounts": purged,
             "prune": prune_report.as_ref().map(prune_json),
         }))?;

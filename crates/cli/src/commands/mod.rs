@@ -8,6 +8,7 @@ mod check;
 mod forget;
 mod init;
 mod key;
+mod logs;
 mod maintenance;
 mod restore;
 mod snapshots;
@@ -30,6 +31,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Stats => maintenance::stats(&ctx),
+        Command::Log(cmd) => logs::run(&ctx, &cmd),
+        Command::Export(cmd) => logs::export(&ctx, &cmd),
         Command::Forget(args) => forget::run(&ctx, &args),
         Command::Prune(args) => forget::prune(&ctx, &args),
         Command::Account(cmd) => account::run(&ctx, &cmd),

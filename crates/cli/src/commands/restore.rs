@@ -16,9 +16,90 @@ fn split_spec(spec: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Point-in-time restore: a snapshot plus the log segments after it.
+fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
+    let Some(account) = &args.filter.account else {
+        anyhow::bail!("--until and --latest need --account");
+    };
+    if args.logs_dir.is_absolute()
+        || args
+            .logs_dir
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        anyhow::bail!("--logs-dir must be a relative path inside the target");
+    }
+    let repo = ctx.open(false)?;
+    let point = repo.point_in_time(account, args.until, args.stream.as_deref())?;
+    let (id, snap) = &point.snapshot;
+    let summary = super::logs::restore_snapshot(ctx, &repo, snap, &args.target)?;
+    let files = super::logs::deliver_segments(
+        &repo,
+        &point.segments,
+        &args.target.join(&args.logs_dir),
+        snap.time,
+    )?;
+    let applied = match &args.apply_command {
+        Some(cmd) => Some(super::logs::apply_segments(
+            cmd,
+            &point.segments,
+            &files,
+            &args.target,
+        )?),
+        None => None,
+    };
+    let last = point.segments.last();
+    if ctx.global.json {
+        output::json(&serde_json::json!({
+            "snapshot": id,
+            "snapshot_time": snap.time,
+            "files": summary.files,
+            "segments": point.segments.len(),
+            "first_segment": point.segments.first().map(|s| &s.manifest.name),
+            "last_segment": last.map(|s| &s.manifest.name),
+            "reached": last.map_or(snap.time, |s| s.manifest.pushed),
+            "applied": applied,
+        }))?;
+    } else if !ctx.global.quiet {
+        println!(
+            "restored snapshot {} ({}) into {}: {} files",
+            id.short(),
+            output::local_time(snap.time),
+            args.target.display(),
+            summary.files
+        );
+        match last {
+            Some(l) => println!(
+                "delivered {} log segments into {} ({} to {}, pushed up to {}){}",
+                point.segments.len(),
+                args.target.join(&args.logs_dir).display(),
+                point.segments[0].manifest.name,
+                l.manifest.name,
+                output::local_time(l.manifest.pushed),
+                applied
+                    .map(|n| format!("; applied {n}"))
+                    .unwrap_or_default()
+            ),
+            None => {
+                println!("no log segments were pushed after the snapshot up to the target time")
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
 /// Restore a snapshot, a folder or one file.
 pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
-    let (spec, path) = split_spec(&args.snapshot);
+    if args.until.is_some() || args.latest {
+        return point_in_time(ctx, args);
+    }
+    if args.apply_command.is_some() || args.stream.is_some() {
+        anyhow::bail!("--apply-command and --stream go with --until or --latest");
+    }
+    let Some(spec_arg) = &args.snapshot else {
+        anyhow::bail!("give a snapshot, or --until/--latest with --account");
+    };
+    let (spec, path) = split_spec(spec_arg);
     let mut opts = RestoreOptions::new(args.target.clone());
     opts.include = args.include.clone();
     opts.verify = args.verify;

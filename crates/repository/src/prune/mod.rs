@@ -1,7 +1,7 @@
 //! `prune`: delete what no snapshot needs.
 //!
-//! Mark and sweep. Mark: every blob reachable from a snapshot's tree is
-//! used. Sweep: packs with no used blob are deleted; packs with much unused
+//! Mark and sweep. Mark: every blob reachable from a snapshot's tree, and
+//! every chunk of a log segment, is used. Sweep: packs with no used blob are deleted; packs with much unused
 //! space are repacked (their used blobs copied, still encrypted, into new
 //! packs) until the unused share is below `max_unused_percent`; the index is
 //! rewritten to cover exactly the packs that stay.
@@ -74,6 +74,8 @@ pub struct PruneReport {
     pub dry_run: bool,
     /// Snapshots whose data is kept.
     pub snapshots: usize,
+    /// Log segments whose data is kept.
+    pub log_segments: usize,
     /// Packs before.
     pub packs_before: usize,
     /// Bytes of packs before.
@@ -201,7 +203,18 @@ fn plan(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) -> Resu
     }
     report.snapshots = snapshots.len();
     let roots: Vec<_> = snapshots.iter().map(|(id, s)| (*id, s.tree)).collect();
-    let used = inventory.used_blobs(repo, &roots)?;
+    let mut used = inventory.used_blobs(repo, &roots)?;
+    // Log segments hold data no snapshot references.
+    let segments = repo.all_log_segments().map_err(|e| {
+        Error::corrupt(
+            "the log segments",
+            format!("{e}; prune cannot tell what they use"),
+        )
+    })?;
+    report.log_segments = segments.len();
+    for seg in &segments {
+        used.extend(seg.manifest.chunks.iter().map(|c| *c.as_bytes()));
+    }
     report.blobs_used = used.len();
     report.blobs_before = inventory.blobs.len();
 

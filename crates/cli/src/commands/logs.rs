@@ -1,0 +1,374 @@
+//! `cairn log push|list|get|verify` and `cairn export archival`, plus the
+//! segment delivery and apply steps of point-in-time restores.
+
+use crate::cli::{ExportCommand, LogCommand};
+use crate::context::Context;
+use crate::exit;
+use crate::output::{self, size};
+use crate::progress::CliProgress;
+use anyhow::{Context as _, Result, bail};
+use cairn_repository::logs::{PushOutcome, Segment, chain_breaks, unreadable_segment};
+use cairn_repository::{Repository, RestoreOptions, RestoreSummary, Snapshot, restore};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Restore a snapshot for a point-in-time or archival restore: the contents
+/// of its path when it has exactly one (a database directory), the whole
+/// snapshot under absolute paths otherwise.
+pub fn restore_snapshot(
+    ctx: &Context,
+    repo: &Repository,
+    snap: &Snapshot,
+    target: &Path,
+) -> Result<RestoreSummary> {
+    let sub = match snap.paths.as_slice() {
+        [one] => Some(one.0.clone()),
+        _ => None,
+    };
+    let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+    let summary = restore(
+        repo,
+        snap,
+        sub.as_deref(),
+        &RestoreOptions::new(target.to_path_buf()),
+        &progress,
+    )?;
+    if !summary.errors.is_empty() {
+        for e in &summary.errors {
+            eprintln!("error: /{}: {}", e.path.display(), e.reason);
+        }
+        bail!(
+            "{} entries of the snapshot could not be restored",
+            summary.errors.len()
+        );
+    }
+    Ok(summary)
+}
+
+/// Write segments to `dir/<stream>/<name>`, in order. A segment that cannot
+/// be read stops the delivery with the last point that can be reached.
+pub fn deliver_segments(
+    repo: &Repository,
+    segments: &[Segment],
+    dir: &Path,
+    snapshot_time: jiff::Timestamp,
+) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let stream_dir = dir.join(&seg.manifest.stream);
+        std::fs::create_dir_all(&stream_dir)
+            .with_context(|| format!("creating {}", stream_dir.display()))?;
+        let dest = stream_dir.join(&seg.manifest.name);
+        let prev = i
+            .checked_sub(1)
+            .and_then(|p| segments.get(p))
+            .filter(|p| p.manifest.stream == seg.manifest.stream);
+        write_segment(repo, seg, &dest)
+            .map_err(|e| unreadable_segment(&seg.manifest.account, prev, snapshot_time, seg, &e))?;
+        out.push(dest);
+    }
+    Ok(out)
+}
+
+/// Write one segment atomically (temporary file, then rename).
+fn write_segment(repo: &Repository, seg: &Segment, dest: &Path) -> cairn_repository::Result<u64> {
+    let tmp = dest.with_extension("cairn-partial");
+    let io = |e: std::io::Error| cairn_repository::Error::io(&tmp, e);
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    let written = match repo.read_segment(seg, &mut file) {
+        Ok(n) => n,
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, dest).map_err(io)?;
+    Ok(written)
+}
+
+/// Run the apply command once per delivered segment, in order.
+pub fn apply_segments(
+    command: &str,
+    segments: &[Segment],
+    files: &[PathBuf],
+    target: &Path,
+) -> Result<usize> {
+    for (i, (seg, file)) in segments.iter().zip(files).enumerate() {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(target)
+            .env("CAIRN_SEGMENT", file)
+            .env("CAIRN_SEGMENT_NAME", &seg.manifest.name)
+            .env("CAIRN_SEGMENT_SEQ", seg.manifest.seq.to_string())
+            .env("CAIRN_STREAM", &seg.manifest.stream)
+            .env("CAIRN_TARGET", target)
+            .status()
+            .with_context(|| {
+                format!(
+                    "running the apply command for segment {}",
+                    seg.manifest.name
+                )
+            })?;
+        if !status.success() {
+            let reached = match i.checked_sub(1).and_then(|p| segments.get(p)) {
+                Some(p) => format!(
+                    "the snapshot plus segments up to {} (pushed {})",
+                    p.manifest.name, p.manifest.pushed
+                ),
+                None => "the snapshot only".to_string(),
+            };
+            bail!(
+                "applying segment {} (stream {}, sequence {}) failed with {status}; {} of {} segments were applied and the target holds {reached}",
+                seg.manifest.name,
+                seg.manifest.stream,
+                seg.manifest.seq,
+                i,
+                segments.len()
+            );
+        }
+    }
+    Ok(segments.len())
+}
+
+fn segment_json(seg: &Segment) -> serde_json::Value {
+    json!({
+        "id": seg.id,
+        "account": seg.manifest.account,
+        "stream": seg.manifest.stream,
+        "seq": seg.manifest.seq,
+        "name": seg.manifest.name,
+        "size": seg.manifest.size,
+        "pushed": seg.manifest.pushed,
+        "position": seg.manifest.position,
+    })
+}
+
+fn filtered(
+    repo: &Repository,
+    account: Option<&str>,
+    stream: Option<&str>,
+) -> Result<Vec<Segment>> {
+    Ok(repo
+        .all_log_segments()?
+        .into_iter()
+        .filter(|s| account.is_none_or(|a| s.manifest.account == a))
+        .filter(|s| stream.is_none_or(|st| s.manifest.stream == st))
+        .collect())
+}
+
+/// Run a log subcommand.
+pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
+    match cmd {
+        LogCommand::Push {
+            account,
+            stream,
+            position,
+            name,
+            files,
+        } => {
+            cairn_repository::snapshot::validate_account(account)?;
+            cairn_repository::logs::validate_stream(stream)?;
+            let repo = ctx.open(false)?;
+            let mut results = Vec::new();
+            for file in files {
+                let (seg_name, outcome) = if file == Path::new("-") {
+                    let n = name
+                        .clone()
+                        .context("a segment read from standard input needs --name")?;
+                    let mut stdin = std::io::stdin().lock();
+                    let o = repo.push_segment(account, stream, &n, position.clone(), &mut stdin)?;
+                    (n, o)
+                } else {
+                    let n = match name {
+                        Some(n) if files.len() == 1 => n.clone(),
+                        Some(_) => bail!("--name applies to a single segment"),
+                        None => file
+                            .file_name()
+                            .and_then(|f| f.to_str())
+                            .with_context(|| format!("{} has no usable file name", file.display()))?
+                            .to_string(),
+                    };
+                    let mut f = std::fs::File::open(file)
+                        .with_context(|| format!("opening {}", file.display()))?;
+                    let o = repo.push_segment(account, stream, &n, position.clone(), &mut f)?;
+                    (n, o)
+                };
+                let (stored, seg) = match &outcome {
+                    PushOutcome::Stored(s) => (true, s),
+                    PushOutcome::AlreadyStored(s) => (false, s),
+                };
+                if !ctx.global.json {
+                    ctx.note(&format!(
+                        "{} segment {seg_name} of {account}/{stream} (sequence {}, {})",
+                        if stored { "stored" } else { "already had" },
+                        seg.manifest.seq,
+                        size(seg.manifest.size)
+                    ));
+                }
+                let mut v = segment_json(seg);
+                v["stored"] = json!(stored);
+                results.push(v);
+            }
+            if ctx.global.json {
+                output::json(&results)?;
+            }
+        }
+        LogCommand::List { account, stream } => {
+            let repo = ctx.open(false)?;
+            let segs = filtered(&repo, account.as_deref(), stream.as_deref())?;
+            if ctx.global.json {
+                output::json(&segs.iter().map(segment_json).collect::<Vec<_>>())?;
+            } else {
+                for s in &segs {
+                    println!(
+                        "{}/{}  {:>6}  {}  {:>10}  {}{}",
+                        s.manifest.account,
+                        s.manifest.stream,
+                        s.manifest.seq,
+                        output::local_time(s.manifest.pushed),
+                        size(s.manifest.size),
+                        s.manifest.name,
+                        s.manifest
+                            .position
+                            .as_ref()
+                            .map(|p| format!("  at {p}"))
+                            .unwrap_or_default()
+                    );
+                }
+                ctx.note(&format!("{} segments", segs.len()));
+            }
+        }
+        LogCommand::Get {
+            account,
+            stream,
+            name,
+            dest,
+        } => {
+            let repo = ctx.open(false)?;
+            let segs = repo.log_segments(account, stream)?;
+            let Some(seg) = segs.iter().rev().find(|s| &s.manifest.name == name) else {
+                // restore_command callers (PostgreSQL) take any non-zero
+                // status as "not archived"; say so briefly.
+                eprintln!("cairn: no segment {name} in stream {stream} of account {account}");
+                return Ok(exit::FATAL);
+            };
+            let written = write_segment(&repo, seg, dest)?;
+            if ctx.global.json {
+                let mut v = segment_json(seg);
+                v["written"] = json!(written);
+                output::json(&v)?;
+            }
+        }
+        LogCommand::Verify {
+            account,
+            stream,
+            read_data,
+        } => {
+            let repo = ctx.open(false)?;
+            let segs = filtered(&repo, account.as_deref(), stream.as_deref())?;
+            let view = repo.index()?.view()?;
+            let mut streams: BTreeMap<(String, String), Vec<Segment>> = BTreeMap::new();
+            for s in segs {
+                streams
+                    .entry((s.manifest.account.clone(), s.manifest.stream.clone()))
+                    .or_default()
+                    .push(s);
+            }
+            let mut problems = Vec::new();
+            let mut count = 0;
+            for ((acc, st), segs) in &streams {
+                count += segs.len();
+                for b in chain_breaks(segs) {
+                    problems.push(format!(
+                        "{acc}/{st}: break between {} and {}: {}",
+                        b.after.unwrap_or_default(),
+                        b.before,
+                        b.problem
+                    ));
+                }
+                for s in segs {
+                    for c in &s.manifest.chunks {
+                        if view.find(c)?.is_none() {
+                            problems.push(format!(
+                                "{acc}/{st}: segment {} misses chunk {}",
+                                s.manifest.name,
+                                c.short()
+                            ));
+                            break;
+                        }
+                    }
+                    if *read_data && let Err(e) = repo.read_segment(s, &mut std::io::sink()) {
+                        problems.push(format!("{acc}/{st}: segment {}: {e}", s.manifest.name));
+                    }
+                }
+            }
+            if ctx.global.json {
+                output::json(
+                    &json!({ "streams": streams.len(), "segments": count, "problems": problems }),
+                )?;
+            } else {
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                if problems.is_empty() {
+                    ctx.note(&format!(
+                        "{} streams, {count} segments: chains unbroken, every chunk present",
+                        streams.len()
+                    ));
+                }
+            }
+            if !problems.is_empty() {
+                return Ok(exit::FATAL);
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Export an archival backup.
+pub fn export(ctx: &Context, cmd: &ExportCommand) -> Result<u8> {
+    match cmd {
+        ExportCommand::Archival {
+            snapshot,
+            target,
+            logs_dir,
+            filter,
+        } => {
+            if logs_dir.is_absolute()
+                || logs_dir
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                bail!("--logs-dir must be a relative path inside the target");
+            }
+            let repo = ctx.open(false)?;
+            let (id, snap) = super::find_snapshot(&repo, snapshot, filter)?;
+            let (all_snaps, _) = repo.snapshots()?;
+            let all_segs = repo.all_log_segments()?;
+            let segs = repo.segments_since_previous_snapshot(&snap, &all_segs, &all_snaps);
+            let summary = restore_snapshot(ctx, &repo, &snap, target)?;
+            let files = deliver_segments(&repo, &segs, &target.join(logs_dir), snap.time)?;
+            if ctx.global.json {
+                output::json(&json!({
+                    "snapshot": id,
+                    "files": summary.files,
+                    "segments": segs.iter().map(segment_json).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                ctx.note(&format!(
+                    "archival backup of snapshot {} ({}): {} files and {} log segments in {}",
+                    id.short(),
+                    output::local_time(snap.time),
+                    summary.files,
+                    files.len(),
+                    target.display()
+                ));
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,544 @@
+//! Transaction-log streams: ordered, append-only series of log segments
+//! (for example PostgreSQL WAL files) per account and stream, stored as
+//! deduplicated, compressed, encrypted chunks like any file content.
+//!
+//! Each segment has a sealed JSON manifest at
+//! `logs/<stream tag>/<sequence>-<id>` (FORMAT.md, "Log segments"): the
+//! stream tag is a keyed hash of account and stream, the sequence number
+//! (16 hex digits) orders the stream, and the id is the hash of the
+//! manifest. A manifest names the previous segment's id, so the chain is
+//! tamper-evident and gaps are detectable.
+//!
+//! A push stores the content first (packs, index), then the manifest: it
+//! returns only when the segment is durable, because the database deletes
+//! its copy afterwards. Pushing a segment again with the same content
+//! succeeds and stores nothing; the same name with other content is refused.
+
+use crate::crypto::{self, Sealed};
+use crate::error::{Error, Result};
+use crate::id::{BlobId, ChunkId, LogId};
+use crate::repo::Repository;
+use crate::snapshot::validate_account;
+use crate::store::ObjectKind;
+use crate::writer::BlobWriter;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+
+/// Current manifest version.
+pub const LOG_VERSION: u32 = 1;
+
+/// A segment's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentManifest {
+    /// Manifest version.
+    pub version: u32,
+    /// The account.
+    pub account: String,
+    /// The stream (one database's log).
+    pub stream: String,
+    /// Position in the stream: 0, 1, 2...
+    pub seq: u64,
+    /// The segment's file name (`000000010000000000000003`).
+    pub name: String,
+    /// Content length.
+    pub size: u64,
+    /// Content chunks, in order.
+    pub chunks: Vec<ChunkId>,
+    /// When it was pushed.
+    pub pushed: jiff::Timestamp,
+    /// Where it sits in the source's own numbering (a PostgreSQL LSN), if given.
+    #[serde(default)]
+    pub position: Option<String>,
+    /// The previous segment of the stream.
+    pub prev: Option<LogId>,
+}
+
+/// A stored segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The manifest's id.
+    pub id: LogId,
+    /// Its object name (`<tag>/<seq>-<id>`).
+    pub object: String,
+    /// The manifest.
+    pub manifest: SegmentManifest,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub enum PushOutcome {
+    /// A new segment was stored.
+    Stored(Segment),
+    /// The same segment was already stored; nothing was written.
+    AlreadyStored(Segment),
+}
+
+impl PushOutcome {
+    /// The segment.
+    pub fn segment(&self) -> &Segment {
+        match self {
+            PushOutcome::Stored(s) | PushOutcome::AlreadyStored(s) => s,
+        }
+    }
+}
+
+/// Check a stream name: the same alphabet as accounts.
+pub fn validate_stream(stream: &str) -> Result<()> {
+    validate_account(stream).map_err(|_| {
+        Error::invalid(
+            "stream name",
+            format!("{stream:?} must be 1-128 characters of A-Z a-z 0-9 . _ - @ +, not starting with . or -"),
+        )
+    })
+}
+
+/// Check a segment name: one path component of printable characters.
+pub fn validate_segment_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| !c.is_control() && c != '/' && c != '\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "segment name",
+            format!("{name:?} must be one file name (no '/', at most 255 bytes)"),
+        ))
+    }
+}
+
+fn object_name(tag: &str, seq: u64, id: &LogId) -> String {
+    format!("{tag}/{seq:016x}-{}", id.to_hex())
+}
+
+fn parse_object(name: &str) -> Option<(u64, LogId)> {
+    let (_, file) = name.split_once('/')?;
+    let (seq, id) = file.split_once('-')?;
+    Some((
+        u64::from_str_radix(seq, 16).ok()?,
+        LogId::from_hex(id).ok()?,
+    ))
+}
+
+impl Repository {
+    fn open_manifest(&self, id: &LogId, bytes: &[u8]) -> Result<Vec<u8>> {
+        let what = format!("log segment {}", id.short());
+        if &LogId::of_bytes(bytes) != id {
+            return Err(Error::corrupt(&what, "contents do not hash to its name"));
+        }
+        crypto::open_object(self.keys(), Sealed::LogSegment, bytes, &what)
+    }
+
+    fn decode_manifest(&self, object: &str, json: &[u8]) -> Result<Segment> {
+        let (seq, id) = parse_object(object)
+            .ok_or_else(|| Error::corrupt(format!("log object {object}"), "bad name"))?;
+        let what = format!("log segment {}", id.short());
+        let manifest: SegmentManifest =
+            serde_json::from_slice(json).map_err(|e| Error::corrupt(&what, e.to_string()))?;
+        if manifest.version != LOG_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what,
+                found: manifest.version,
+                supported: LOG_VERSION,
+            });
+        }
+        if manifest.seq != seq {
+            return Err(Error::corrupt(
+                &what,
+                "sequence number differs from its name",
+            ));
+        }
+        let tag = self.keys().stream_tag(&manifest.account, &manifest.stream);
+        if !object.starts_with(&format!("{tag}/")) {
+            return Err(Error::corrupt(&what, "stored under another stream"));
+        }
+        Ok(Segment {
+            id,
+            object: object.to_string(),
+            manifest,
+        })
+    }
+
+    /// Load the manifests of these objects, through the local cache.
+    fn load_segments(&self, objects: &[String]) -> Result<Vec<Segment>> {
+        let cache = self.index()?;
+        let cached = cache.log_manifests(objects)?;
+        let missing: Vec<String> = objects
+            .iter()
+            .filter(|o| !cached.contains_key(*o))
+            .cloned()
+            .collect();
+        let fetched = self.store().get_many(ObjectKind::Log, &missing, 16);
+        let mut fresh = Vec::new();
+        for (object, bytes) in missing.iter().zip(fetched) {
+            let bytes = match bytes {
+                Ok(b) => b,
+                // Removed between list and get (a concurrent forget).
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            let (_, id) = parse_object(object)
+                .ok_or_else(|| Error::corrupt(format!("log object {object}"), "bad name"))?;
+            fresh.push((object.clone(), self.open_manifest(&id, &bytes)?));
+        }
+        let mut out = Vec::with_capacity(objects.len());
+        for o in objects {
+            let json = match cached.get(o) {
+                Some(j) => j.as_slice(),
+                None => match fresh.iter().find(|(n, _)| n == o) {
+                    Some((_, j)) => j.as_slice(),
+                    None => continue,
+                },
+            };
+            out.push(self.decode_manifest(o, json)?);
+        }
+        cache.put_log_manifests(&fresh)?;
+        Ok(out)
+    }
+
+    /// The segments of one stream, in sequence order.
+    pub fn log_segments(&self, account: &str, stream: &str) -> Result<Vec<Segment>> {
+        let tag = self.keys().stream_tag(account, stream);
+        let listing = self.store().list_under(ObjectKind::Log, &tag)?;
+        let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
+        let mut segs = self.load_segments(&names)?;
+        segs.retain(|s| s.manifest.account == account && s.manifest.stream == stream);
+        segs.sort_by_key(|s| (s.manifest.seq, s.id));
+        Ok(segs)
+    }
+
+    /// Every segment of every stream, ordered by account, stream and sequence.
+    pub fn all_log_segments(&self) -> Result<Vec<Segment>> {
+        let listing = self.store().list(ObjectKind::Log)?;
+        let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
+        let mut segs = self.load_segments(&names)?;
+        segs.sort_by(|a, b| {
+            (
+                &a.manifest.account,
+                &a.manifest.stream,
+                a.manifest.seq,
+                a.id,
+            )
+                .cmp(&(
+                    &b.manifest.account,
+                    &b.manifest.stream,
+                    b.manifest.seq,
+                    b.id,
+                ))
+        });
+        Ok(segs)
+    }
+
+    /// Store a segment read from `data`. Returns once it is durable.
+    pub fn push_segment(
+        &self,
+        account: &str,
+        stream: &str,
+        name: &str,
+        position: Option<String>,
+        data: &mut dyn Read,
+    ) -> Result<PushOutcome> {
+        validate_account(account)?;
+        validate_stream(stream)?;
+        validate_segment_name(name)?;
+        let _lock = self.lock(false, "log push")?;
+        self.ensure_account_active(account)?;
+        self.refresh_index()?;
+
+        // The content first: chunks into packs, packs indexed.
+        let writer = BlobWriter::new(self)?;
+        let mut chunks = Vec::new();
+        let mut size = 0u64;
+        let mut stream_chunker = self.chunker().stream(data);
+        while let Some(piece) = stream_chunker
+            .next_chunk()
+            .map_err(|e| Error::io(format!("segment {name}"), e))?
+        {
+            let id = self.keys().chunk_id(piece);
+            writer.store(ChunkId::KIND, *id.as_bytes(), piece)?;
+            chunks.push(id);
+            size += piece.len() as u64;
+        }
+        writer.finish()?;
+
+        let existing = self.log_segments(account, stream)?;
+        if let Some(same) = existing.iter().find(|s| s.manifest.name == name) {
+            if same.manifest.chunks == chunks {
+                return Ok(PushOutcome::AlreadyStored(same.clone()));
+            }
+            return Err(Error::invalid(
+                "log push",
+                format!(
+                    "segment {name} of stream {stream} is already stored (sequence {}, pushed {}) with different content; refusing to replace it",
+                    same.manifest.seq, same.manifest.pushed
+                ),
+            ));
+        }
+        let head = existing.last();
+        let manifest = SegmentManifest {
+            version: LOG_VERSION,
+            account: account.to_string(),
+            stream: stream.to_string(),
+            seq: head.map_or(0, |h| h.manifest.seq + 1),
+            name: name.to_string(),
+            size,
+            chunks,
+            pushed: jiff::Timestamp::now(),
+            position,
+            prev: head.map(|h| h.id),
+        };
+        let json = serde_json::to_vec(&manifest)
+            .map_err(|e| Error::invalid("log manifest", e.to_string()))?;
+        let bytes = crypto::seal_object(self.keys(), Sealed::LogSegment, &json)?;
+        let id = LogId::of_bytes(&bytes);
+        let tag = self.keys().stream_tag(account, stream);
+        let object = object_name(&tag, manifest.seq, &id);
+        self.store().put(ObjectKind::Log, &object, bytes.into())?;
+        crate::util::failpoint("log-after-manifest");
+
+        // Two pushes to one stream at once would fork the chain: detect it
+        // and withdraw ours (the database retries the archive command).
+        let rival = self
+            .store()
+            .list_under(ObjectKind::Log, &tag)?
+            .objects
+            .into_iter()
+            .filter_map(|o| parse_object(&o.name))
+            .any(|(seq, other)| seq == manifest.seq && other != id);
+        if rival {
+            self.store().delete(ObjectKind::Log, &object)?;
+            return Err(Error::Locked(format!(
+                "another push to stream {stream} of account {account} ran at the same time; retry"
+            )));
+        }
+        Ok(PushOutcome::Stored(Segment {
+            id,
+            object,
+            manifest,
+        }))
+    }
+
+    /// Write a segment's content to `out`, verifying every chunk.
+    pub fn read_segment(&self, seg: &Segment, out: &mut dyn Write) -> Result<u64> {
+        let view = self.index()?.view()?;
+        let mut total = 0u64;
+        for chunk in &seg.manifest.chunks {
+            let loc = view.find(chunk)?.ok_or_else(|| Error::NotFound {
+                what: format!(
+                    "chunk {} of log segment {} (stream {})",
+                    chunk.short(),
+                    seg.manifest.name,
+                    seg.manifest.stream
+                ),
+            })?;
+            let stored = self.store().get_range(
+                ObjectKind::Pack,
+                &loc.pack.to_hex(),
+                u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length),
+            )?;
+            let written = crypto::with_blob(
+                self.keys(),
+                ChunkId::KIND,
+                chunk.raw(),
+                &stored,
+                loc.raw_length,
+                |plain| out.write_all(plain).map(|()| plain.len() as u64),
+            )?
+            .map_err(|e| Error::io(format!("segment {}", seg.manifest.name), e))?;
+            total += written;
+        }
+        if total != seg.manifest.size {
+            return Err(Error::corrupt(
+                format!("log segment {}", seg.manifest.name),
+                format!("{total} bytes read, manifest says {}", seg.manifest.size),
+            ));
+        }
+        Ok(total)
+    }
+
+    /// Delete a segment's manifest (retention). Its chunks stay until prune.
+    pub fn remove_segment(&self, seg: &Segment) -> Result<()> {
+        self.store().delete(ObjectKind::Log, &seg.object)
+    }
+}
+
+/// A break in a stream's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The last segment before the break.
+    pub after: Option<String>,
+    /// The first segment after it.
+    pub before: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Check that `segs` (one stream, sequence order) link up: consecutive
+/// sequence numbers, each naming its predecessor.
+pub fn chain_breaks(segs: &[Segment]) -> Vec<ChainBreak> {
+    let mut out = Vec::new();
+    for pair in segs.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let problem = if b.manifest.seq == a.manifest.seq {
+            Some(format!("two segments with sequence {}", b.manifest.seq))
+        } else if b.manifest.seq != a.manifest.seq + 1 {
+            Some(format!(
+                "segments {} to {} are missing",
+                a.manifest.seq + 1,
+                b.manifest.seq - 1
+            ))
+        } else if b.manifest.prev != Some(a.id) {
+            Some("it does not name its predecessor (the chain was altered)".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            out.push(ChainBreak {
+                after: Some(a.manifest.name.clone()),
+                before: b.manifest.name.clone(),
+                problem,
+            });
+        }
+    }
+    out
+}
+
+/// What a point-in-time restore delivers.
+#[derive(Debug, Clone)]
+pub struct RestorePoint {
+    /// The newest complete snapshot taken at or before the target time.
+    pub snapshot: (crate::id::SnapshotId, crate::snapshot::Snapshot),
+    /// Segments pushed after the snapshot, up to the target time: per
+    /// stream (in name order) in sequence order.
+    pub segments: Vec<Segment>,
+}
+
+/// A point-in-time restore cannot reach its target.
+fn unreachable(account: &str, last: &str, problem: &str) -> Error {
+    Error::invalid(
+        "point-in-time restore",
+        format!("{problem}; for account {account} the last point that can be reached is {last}"),
+    )
+}
+
+impl Repository {
+    /// The snapshot and log segments that bring `account` to `until` (or
+    /// to its newest segment with `None`). Segments pushed after the target
+    /// are not included: a database replaying to a target time fetches the
+    /// one in progress at that time itself (`cairn log get`).
+    pub fn point_in_time(
+        &self,
+        account: &str,
+        until: Option<jiff::Timestamp>,
+        stream: Option<&str>,
+    ) -> Result<RestorePoint> {
+        let (snaps, _) = self.snapshots()?;
+        let snapshot = snaps
+            .into_iter()
+            .rfind(|(_, s)| s.account == account && until.is_none_or(|t| s.time <= t))
+            .ok_or_else(|| Error::NotFound {
+                what: match until {
+                    Some(t) => format!("a snapshot of account {account} taken at or before {t}"),
+                    None => format!("a snapshot of account {account}"),
+                },
+            })?;
+        let since = snapshot.1.time;
+        let mut by_stream: std::collections::BTreeMap<String, Vec<Segment>> =
+            std::collections::BTreeMap::new();
+        for seg in self.all_log_segments()? {
+            if seg.manifest.account == account && stream.is_none_or(|s| s == seg.manifest.stream) {
+                by_stream
+                    .entry(seg.manifest.stream.clone())
+                    .or_default()
+                    .push(seg);
+            }
+        }
+        if let Some(s) = stream
+            && !by_stream.contains_key(s)
+        {
+            return Err(Error::NotFound {
+                what: format!("log stream {s} of account {account}"),
+            });
+        }
+        let mut segments = Vec::new();
+        for (name, segs) in by_stream {
+            let first = segs.iter().position(|s| s.manifest.pushed > since);
+            let Some(first) = first else { continue };
+            let last = segs
+                .iter()
+                .rposition(|s| until.is_none_or(|t| s.manifest.pushed <= t));
+            let Some(last) = last.filter(|l| *l >= first) else {
+                continue;
+            };
+            // Check the chain from the segment before the first one needed
+            // (when retention kept it) to the last one needed.
+            let from = first.saturating_sub(1);
+            if let Some(b) = chain_breaks(&segs[from..=last]).first() {
+                let reach = b.after.clone().map_or_else(
+                    || format!("the snapshot of {since}"),
+                    |n| format!("segment {n} of stream {name}"),
+                );
+                return Err(unreachable(
+                    account,
+                    &reach,
+                    &format!(
+                        "stream {name} breaks before segment {}: {}",
+                        b.before, b.problem
+                    ),
+                ));
+            }
+            segments.extend(segs[first..=last].iter().cloned());
+        }
+        Ok(RestorePoint { snapshot, segments })
+    }
+
+    /// Segments pushed between the previous snapshot of the same account
+    /// and this one: the log range an archival backup holds.
+    pub fn segments_since_previous_snapshot(
+        &self,
+        snapshot: &crate::snapshot::Snapshot,
+        all: &[Segment],
+        snapshots: &[(crate::id::SnapshotId, crate::snapshot::Snapshot)],
+    ) -> Vec<Segment> {
+        let previous = snapshots
+            .iter()
+            .filter(|(_, s)| s.account == snapshot.account && s.time < snapshot.time)
+            .map(|(_, s)| s.time)
+            .max();
+        all.iter()
+            .filter(|seg| seg.manifest.account == snapshot.account)
+            .filter(|seg| previous.is_none_or(|p| seg.manifest.pushed > p))
+            .filter(|seg| seg.manifest.pushed <= snapshot.time)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Report that a segment could not be read during a restore.
+pub fn unreadable_segment(
+    account: &str,
+    prev: Option<&Segment>,
+    snapshot_time: jiff::Timestamp,
+    seg: &Segment,
+    e: &Error,
+) -> Error {
+    let reach = prev.map_or_else(
+        || format!("the snapshot of {snapshot_time}"),
+        |p| format!("segment {} (pushed {})", p.manifest.name, p.manifest.pushed),
+    );
+    unreachable(
+        account,
+        &reach,
+        &format!(
+            "segment {} of stream {} cannot be read ({e})",
+            seg.manifest.name, seg.manifest.stream
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;
