@@ -30,6 +30,14 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     $sudo apt-get install -y postgresql-15 >/dev/null || {
         echo "cannot install postgresql-15, which the transaction-log tests need" >&2; exit 1; }
 fi
+# The S3 and sync tests run against a real S3-compatible server: moto.
+if ! command -v moto_server >/dev/null; then
+    python3 -m pip install --quiet 'moto[server]' || pip install --quiet 'moto[server]' || {
+        echo "cannot install moto[server] (pip), which the S3 tests need" >&2; exit 1; }
+    hash -r
+    command -v moto_server >/dev/null || {
+        echo "moto[server] installed but moto_server is not on PATH; the S3 tests need it" >&2; exit 1; }
+fi
 if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked --quiet || {
         echo "cannot install cargo-fuzz, which the fuzz step needs" >&2; exit 1; }
@@ -43,6 +51,25 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
 cargo build --workspace --bins --locked
+
+step "S3 server (moto) on loopback"
+# One server for the whole run; each test uses its own bucket. It stops
+# when the script exits, whichever way.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+s3_port=$(free_port)
+moto_log=$(mktemp)
+moto_server -H 127.0.0.1 -p "$s3_port" >"$moto_log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null; wait "$moto_pid" 2>/dev/null; rm -f "$moto_log"' EXIT
+for _ in $(seq 100); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$s3_port/')" 2>/dev/null; then
+        break
+    fi
+    kill -0 "$moto_pid" 2>/dev/null || { cat "$moto_log"; echo "moto_server exited at start" >&2; exit 1; }
+    sleep 0.2
+done
+export CAIRN_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+echo "moto_server on $CAIRN_TEST_S3_ENDPOINT"
 
 step "unit, property and end-to-end tests"
 cargo test --workspace --locked

@@ -195,14 +195,7 @@ fn a_running_backup_holds_a_lock_that_excludes_repair() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the backup's lock to appear.
-    let locks = env.repo().join("locks");
-    for _ in 0..100 {
-        if std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0) > 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    env.wait_for_lock();
     let out = env.run(&["repair", "index"]);
     assert_eq!(
         out.status.code(),
@@ -215,7 +208,9 @@ fn a_running_backup_holds_a_lock_that_excludes_repair() {
     assert!(env.json(&["unlock"]).as_array().unwrap().is_empty());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let held = std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0);
+    let held = std::fs::read_dir(env.repo().join("locks"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert_eq!(held, 0, "the lock is released");
     env.ok(&["repair", "index"]);
 }

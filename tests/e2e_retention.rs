@@ -10,7 +10,6 @@ use cairn_e2e::{Env, TreeSpec, assert_same_tree, copy_tree, generate_tree};
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::time::Duration;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -403,16 +402,7 @@ fn prune_waits_for_a_running_backup_and_loses_nothing() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..200 {
-        if std::fs::read_dir(env.repo().join("locks"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            > 0
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    env.wait_for_lock();
     // Without waiting, prune refuses.
     let out = env.run(&["prune"]);
     assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));

@@ -18,6 +18,18 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod proxy;
+pub mod s3;
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// SplitMix64, so generated trees are identical on every run and platform.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -397,6 +409,10 @@ pub fn cairn_bin() -> PathBuf {
 pub struct Env {
     /// Temporary directory holding everything.
     pub dir: tempfile::TempDir,
+    /// Extra environment for every command (S3 settings).
+    vars: Vec<(String, String)>,
+    /// The repository, when not the local `repo` directory.
+    repo_url: Option<String>,
 }
 
 impl Env {
@@ -408,15 +424,43 @@ impl Env {
             "correct horse battery staple\n",
         )
         .unwrap();
-        Self { dir }
+        Self {
+            dir,
+            vars: Vec::new(),
+            repo_url: None,
+        }
+    }
+
+    /// Add environment variables for every command.
+    pub fn with_vars<K: Into<String>>(mut self, vars: Vec<(K, String)>) -> Self {
+        self.vars
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v)));
+        self
+    }
+
+    /// Use this repository location (an `s3://` URL) instead of `repo`.
+    pub fn with_repo_url(mut self, url: String) -> Self {
+        self.repo_url = Some(url);
+        self
+    }
+
+    /// The repository location commands use.
+    pub fn repo_location(&self) -> String {
+        self.repo_url
+            .clone()
+            .unwrap_or_else(|| self.repo().display().to_string())
     }
 
     /// A fresh environment with an initialised repository (cheap key
     /// derivation, small packs so tests see many of them).
     pub fn with_repo() -> Self {
-        let env = Self::new();
-        env.ok(&["init", "--kdf-memory-kib", "256", "--pack-size", "256KiB"]);
-        env
+        Self::new().init()
+    }
+
+    /// Initialise the repository (cheap key derivation, small packs).
+    pub fn init(self) -> Self {
+        self.ok(&["init", "--kdf-memory-kib", "256", "--pack-size", "256KiB"]);
+        self
     }
 
     /// Path inside the environment.
@@ -436,10 +480,26 @@ impl Env {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path("home"))
-            .env("CAIRN_REPOSITORY", self.repo())
+            .env("CAIRN_REPOSITORY", self.repo_location())
             .env("CAIRN_PASSWORD_FILE", self.path("password"))
             .env("CAIRN_CACHE_DIR", self.path("cache"));
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
         cmd
+    }
+
+    /// Wait (up to 5 s) until a lock appears in the local repository:
+    /// another process started holding one.
+    pub fn wait_for_lock(&self) {
+        let locks = self.repo().join("locks");
+        for _ in 0..250 {
+            if fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0) > 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no lock appeared in {}", locks.display());
     }
 
     /// Run `cairn` with arguments; returns the output whatever the status.

@@ -34,7 +34,7 @@ pub struct Cli {
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Repository location: a local directory (later also s3://bucket/prefix).
+    /// Repository location: a local directory, or s3://bucket/prefix.
     #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
     pub repo: Option<String>,
     /// Read the password from this file (first line).
@@ -58,6 +58,24 @@ pub struct Global {
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// S3: endpoint URL of a compatible server (`http://127.0.0.1:9000`).
+    #[arg(long, env = "CAIRN_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3: region (default from AWS_REGION, the profile, or us-east-1).
+    #[arg(long, env = "CAIRN_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// S3: path-style requests (endpoint/bucket/key), as self-hosted servers need.
+    #[arg(long, env = "CAIRN_S3_PATH_STYLE", global = true)]
+    pub s3_path_style: bool,
+    /// S3: allow plain HTTP (loopback servers).
+    #[arg(long, env = "CAIRN_S3_ALLOW_HTTP", global = true)]
+    pub s3_allow_http: bool,
+    /// S3: retries of a failed request (server errors, throttling, timeouts).
+    #[arg(long, env = "CAIRN_S3_RETRIES", global = true)]
+    pub s3_retries: Option<usize>,
+    /// S3: profile in ~/.aws/credentials and ~/.aws/config.
+    #[arg(long, env = "CAIRN_S3_PROFILE", global = true)]
+    pub s3_profile: Option<String>,
     /// Wait up to this long for a lock held by another process (`30s`, `5m`).
     #[arg(long, global = true, value_parser = parse_wait)]
     pub retry_lock: Option<std::time::Duration>,
@@ -84,6 +102,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Show repository size, deduplication and compression.
     Stats,
+    /// Copy the repository to another location (S3 or a directory), pull it
+    /// back, or verify a copy.
+    Sync(SyncArgs),
     /// Transaction-log streams: push, list, get, verify.
     #[command(subcommand)]
     Log(LogCommand),
@@ -259,6 +280,43 @@ pub struct RestoreArgs {
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: SnapshotFilter,
+}
+
+/// `sync`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("direction").required(true).args(["to", "from"])))]
+pub struct SyncArgs {
+    /// Copy this repository to URL (s3://bucket/prefix or a directory).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Copy the repository at URL into this one (after a disaster).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Delete from the destination what the source no longer has (needs
+    /// the password: the source is locked and its index read; copying
+    /// alone needs none).
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: keep such objects this long first (`7d`, `12h`).
+    #[arg(long, value_parser = parse_grace, requires = "delete")]
+    pub delete_after: Option<std::time::Duration>,
+    /// Compare both sides (missing, extra, corrupt objects); copy nothing.
+    /// Needs no password.
+    #[arg(long, conflicts_with_all = ["delete", "dry_run"])]
+    pub verify: bool,
+    /// Show what would be copied and deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Packs in flight at once (each is held in memory, up to a pack's
+    /// size); small objects go four times as wide.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Objects larger than this are sent as multipart uploads.
+    #[arg(long, value_parser = parse_size, default_value = "32MiB")]
+    pub multipart_threshold: u64,
+    /// Part size of multipart uploads (at least 5 MiB on S3).
+    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    pub part_size: u64,
 }
 
 /// `log ...`.
@@ -544,6 +602,21 @@ pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|e| format!("{s:?} is not a duration (examples: 30s, 5m, 1h): {e}"))?;
     std::time::Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))
+}
+
+/// Parse a grace period: `30s`, `15m`, `12h`, `7d`, `2w`.
+pub fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'd')) => (&t[..i], 86_400u64),
+        Some((i, 'w')) => (&t[..i], 604_800),
+        _ => return parse_wait(t),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (examples: 12h, 7d, 2w)"))?;
+    Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
 }
 
 /// Parse `5%` or `5` into a percentage in [0, 100].

@@ -116,18 +116,36 @@ impl Context {
         }
     }
 
+    /// S3 settings from the options.
+    pub fn s3_options(&self) -> cairn_repository::s3::S3Options {
+        cairn_repository::s3::S3Options {
+            endpoint: self.global.s3_endpoint.clone(),
+            region: self.global.s3_region.clone(),
+            path_style: self.global.s3_path_style,
+            allow_http: self.global.s3_allow_http,
+            profile: self.global.s3_profile.clone(),
+            credentials: None,
+            max_retries: self.global.s3_retries,
+        }
+    }
+
+    /// Open any location: a local directory or `s3://bucket/prefix`.
+    pub fn store_at(&self, loc: &str, create: bool) -> Result<Store> {
+        if loc.starts_with("s3://") {
+            return cairn_repository::s3::store(loc, &self.s3_options())
+                .with_context(|| format!("opening {loc}"));
+        }
+        if loc.contains("://") && !loc.starts_with("file://") {
+            bail!("{loc}: repositories are local directories or s3://bucket/prefix");
+        }
+        let path = loc.strip_prefix("file://").unwrap_or(loc);
+        Ok(Store::local(Path::new(path), create)?)
+    }
+
     /// Open the object store.
     pub fn store(&self, create: bool) -> Result<Store> {
         match &self.location {
-            Location::Explicit(loc) => {
-                if loc.starts_with("s3://") {
-                    bail!(
-                        "S3 repositories ({loc}) are not supported by this build yet; use a local directory"
-                    );
-                }
-                let path = loc.strip_prefix("file://").unwrap_or(loc);
-                Ok(Store::local(Path::new(path), create)?)
-            }
+            Location::Explicit(loc) => self.store_at(loc, create),
             Location::Default { repo, .. } => {
                 if create {
                     std::fs::create_dir_all(repo)
@@ -185,6 +203,19 @@ impl Context {
         }
     }
 
+    /// Open the repository in `store` with the password sources.
+    pub fn open_store(&self, store: Store) -> Result<Repository> {
+        if !store.has_config()? {
+            return Err(cairn_repository::Error::NoRepository(store.location().to_string()).into());
+        }
+        let password = self.password(false)?;
+        let mut repo = Repository::open(store, &password, self.cache()?)?;
+        if let Some(wait) = self.global.retry_lock {
+            repo.set_lock_wait(wait);
+        }
+        Ok(repo)
+    }
+
     /// Open the repository. With `create_default`, the default repository
     /// and its password file are created on first use.
     pub fn open(&self, create_default: bool) -> Result<Repository> {
@@ -200,13 +231,7 @@ impl Context {
         {
             create_default_repo(self, repo, password_file)?;
         }
-        let store = self.store(false)?;
-        let password = self.password(false)?;
-        let mut repo = Repository::open(store, &password, self.cache()?)?;
-        if let Some(wait) = self.global.retry_lock {
-            repo.set_lock_wait(wait);
-        }
-        Ok(repo)
+        self.open_store(self.store(false)?)
     }
 }
 

@@ -18,7 +18,12 @@ pub const WRONG_PASSWORD: u8 = 12;
 /// The exit code for an error that ended the program.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<Error>() {
+        // A sync's repository errors are transparent: the chain skips them.
+        let repo_error = match cause.downcast_ref::<cairn_remote_sync::SyncError>() {
+            Some(cairn_remote_sync::SyncError::Repository(e)) => Some(e),
+            _ => cause.downcast_ref::<Error>(),
+        };
+        if let Some(e) = repo_error {
             return match e {
                 Error::NoRepository(_) => NO_REPOSITORY,
                 Error::WrongPassword | Error::NoKeys => WRONG_PASSWORD,

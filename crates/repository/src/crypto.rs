@@ -425,7 +425,7 @@ pub fn decode_blob(
 /// Kinds of sealed objects; the tag byte is part of the envelope header and
 /// of the associated data, so an object cannot be passed off as another kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sealed {
+pub enum Sealed {
     Config = 1,
     Index = 2,
     Snapshot = 3,
@@ -433,6 +433,7 @@ pub(crate) enum Sealed {
     PackHeader = 5,
     AccountEvent = 6,
     LogSegment = 7,
+    PendingDeletion = 8,
 }
 
 /// Envelope header: magic, envelope version, kind tag, reserved zero.
@@ -450,7 +451,7 @@ fn envelope_header(kind: Sealed) -> [u8; ENVELOPE_HEADER_LEN] {
 
 /// Seal a plaintext as a `kind` object: `header || nonce || ct || tag`, the
 /// header being the associated data.
-pub(crate) fn seal_object(keys: &Keys, kind: Sealed, plaintext: &[u8]) -> Result<Vec<u8>> {
+pub fn seal_object(keys: &Keys, kind: Sealed, plaintext: &[u8]) -> Result<Vec<u8>> {
     let header = envelope_header(kind);
     let mut buf = Vec::with_capacity(ENVELOPE_HEADER_LEN + plaintext.len() + SEAL_OVERHEAD);
     buf.extend_from_slice(&header);
@@ -465,7 +466,7 @@ pub(crate) fn seal_object(keys: &Keys, kind: Sealed, plaintext: &[u8]) -> Result
 }
 
 /// Open a sealed `kind` object.
-pub(crate) fn open_object(keys: &Keys, kind: Sealed, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+pub fn open_object(keys: &Keys, kind: Sealed, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.len() < ENVELOPE_HEADER_LEN + SEAL_OVERHEAD {
         return Err(Error::corrupt(
             what,

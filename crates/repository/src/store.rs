@@ -46,11 +46,15 @@ pub enum ObjectKind {
     Log,
     /// Lock objects.
     Lock,
+    /// Deletions a sync will carry out on this (destination) store once
+    /// their grace period has passed.
+    Deletion,
 }
 
 impl ObjectKind {
-    /// Every kind, in the order a consistent copy writes them (data first,
-    /// manifests last).
+    /// Every kind of a repository, in the order a consistent copy writes
+    /// them (data first, manifests last). Pending deletion records belong to
+    /// sync destinations, not repositories, and are not listed here.
     pub const ALL: [ObjectKind; 8] = [
         ObjectKind::Config,
         ObjectKind::Key,
@@ -73,6 +77,7 @@ impl ObjectKind {
             ObjectKind::Account => "accounts",
             ObjectKind::Log => "logs",
             ObjectKind::Lock => "locks",
+            ObjectKind::Deletion => "deletions",
         }
     }
 
@@ -87,7 +92,20 @@ impl ObjectKind {
             ObjectKind::Account => "account event",
             ObjectKind::Log => "log segment",
             ObjectKind::Lock => "lock",
+            ObjectKind::Deletion => "pending deletion record",
         }
+    }
+
+    /// Whether these bytes are what the object's name says, for kinds named
+    /// by the hash of their bytes; `None` for `config` and locks, whose
+    /// names say nothing about their content. Needs no key.
+    pub fn content_matches(self, name: &str, bytes: &[u8]) -> Option<bool> {
+        let expected = match self {
+            ObjectKind::Config | ObjectKind::Lock => return None,
+            ObjectKind::Log => name.rsplit_once('-').map_or(name, |(_, id)| id),
+            _ => name,
+        };
+        Some(blake3::hash(bytes).to_hex().as_str() == expected)
     }
 
     /// The store path of object `name` of this kind.
@@ -167,6 +185,7 @@ pub struct Store {
     runtime: Arc<tokio::runtime::Runtime>,
     location: String,
     local_root: Option<PathBuf>,
+    remote: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -207,6 +226,7 @@ impl Store {
             runtime: runtime()?,
             location: root.display().to_string(),
             local_root: Some(root),
+            remote: false,
         })
     }
 
@@ -218,14 +238,28 @@ impl Store {
         )
     }
 
-    /// Wrap any object store (S3, or a fault-injecting wrapper in tests).
+    /// Wrap any object store (a fault-injecting wrapper in tests).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, location: String) -> Result<Self> {
         Ok(Self {
             inner,
             runtime: runtime()?,
             location,
             local_root: None,
+            remote: false,
         })
+    }
+
+    /// Wrap a store reached over the network (S3): more requests run at once.
+    pub fn remote(inner: Arc<dyn ObjectStore>, location: String) -> Result<Self> {
+        let mut s = Self::from_object_store(inner, location)?;
+        s.remote = true;
+        Ok(s)
+    }
+
+    /// How many large transfers to run at once: disks want few, object
+    /// stores over a network want more to hide latency.
+    pub fn parallelism(&self) -> usize {
+        if self.remote { 6 } else { 2 }
     }
 
     /// Where the repository is, for messages.
@@ -253,7 +287,7 @@ impl Store {
         let path = kind.path(name);
         self.block_on(self.inner.put(&path, PutPayload::from(bytes)))
             .map_err(|e| Error::storage(path.to_string(), e))?;
-        self.restrict_permissions(kind, &path)?;
+        self.protect(kind, name)?;
         Ok(())
     }
 
@@ -266,7 +300,7 @@ impl Store {
         };
         match self.block_on(self.inner.put_opts(&path, PutPayload::from(bytes), opts)) {
             Ok(_) => {
-                self.restrict_permissions(kind, &path)?;
+                self.protect(kind, name)?;
                 Ok(PutOutcome::Created)
             }
             Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyExisted),
@@ -274,12 +308,14 @@ impl Store {
         }
     }
 
-    /// Key files hold the wrapped master key: readable by the owner only.
-    fn restrict_permissions(&self, kind: ObjectKind, path: &StorePath) -> Result<()> {
+    /// Key files hold the wrapped master key: on a local store, readable
+    /// by the owner only. Called by every write here; whoever writes
+    /// through [`Store::object_store`] directly calls it too.
+    pub fn protect(&self, kind: ObjectKind, name: &str) -> Result<()> {
         #[cfg(unix)]
         if let (ObjectKind::Key, Some(root)) = (kind, &self.local_root) {
             use std::os::unix::fs::PermissionsExt;
-            let file = root.join(path.as_ref());
+            let file = root.join(kind.path(name).as_ref());
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| Error::io(&file, e))?;
         }

@@ -34,8 +34,6 @@ use std::thread::JoinHandle;
 /// An index object is written after this many packs have been uploaded
 /// (and once more at the end).
 pub const INDEX_FLUSH_PACKS: usize = 32;
-/// Uploads running at once.
-pub const UPLOADERS: usize = 2;
 
 /// What a writer stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,11 +162,11 @@ impl<'a> BlobWriter<'a> {
             packs_written: AtomicU64::new(0),
         });
         // A rendezvous channel: a finished pack waits in the hands of the
-        // thread that filled it until an uploader is free, so at most
-        // UPLOADERS packs are in flight besides the two being filled.
+        // thread that filled it until an uploader is free, so at most one
+        // pack per uploader is in flight besides the two being filled.
         let (tx, rx) = bounded::<FinishedPack>(0);
         let mut uploaders = Vec::new();
-        for i in 0..UPLOADERS {
+        for i in 0..repo.store().parallelism() {
             let shared = Arc::clone(&shared);
             let rx = rx.clone();
             uploaders.push(

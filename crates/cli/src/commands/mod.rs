@@ -12,6 +12,7 @@ mod logs;
 mod maintenance;
 mod restore;
 mod snapshots;
+mod sync;
 
 use crate::cli::{Cli, Command, SnapshotFilter};
 use crate::context::Context;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Stats => maintenance::stats(&ctx),
+        Command::Sync(args) => sync::run(&ctx, &args),
         Command::Log(cmd) => logs::run(&ctx, &cmd),
         Command::Export(cmd) => logs::export(&ctx, &cmd),
         Command::Forget(args) => forget::run(&ctx, &args),

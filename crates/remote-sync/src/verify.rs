@@ -1,0 +1,127 @@
+//! Comparing a destination with its source without the password: listings
+//! for missing and extra objects, and every destination object hashed
+//! against its name (or, for `config`, compared with the source's).
+
+use crate::SyncError;
+use crate::copy::label;
+use cairn_repository::{ObjectKind, Progress, Store};
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Objects present on both sides and read on the destination.
+    pub checked: u64,
+    /// Bytes read from the destination.
+    pub bytes_read: u64,
+    /// On the source, not on the destination.
+    pub missing: Vec<String>,
+    /// On the destination, not on the source.
+    pub extra: Vec<String>,
+    /// On both, but the destination's bytes are wrong.
+    pub corrupt: Vec<(String, String)>,
+}
+
+impl VerifyReport {
+    /// Nothing missing or corrupt (extra objects are reported, not errors:
+    /// they are what `--delete` or a grace period leaves).
+    pub fn is_ok(&self) -> bool {
+        self.missing.is_empty() && self.corrupt.is_empty()
+    }
+}
+
+const KINDS: [ObjectKind; 7] = [
+    ObjectKind::Config,
+    ObjectKind::Key,
+    ObjectKind::Pack,
+    ObjectKind::Index,
+    ObjectKind::Snapshot,
+    ObjectKind::Log,
+    ObjectKind::Account,
+];
+
+/// Compare `dest` with `source`.
+pub fn verify(
+    source: &Store,
+    dest: &Store,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, SyncError> {
+    let mut report = VerifyReport::default();
+    let mut both = Vec::new();
+    for kind in KINDS {
+        let src: HashMap<String, u64> = crate::list(source, kind)?
+            .into_iter()
+            .map(|l| (l.name, l.size))
+            .collect();
+        let dst: HashMap<String, u64> = crate::list(dest, kind)?
+            .into_iter()
+            .map(|l| (l.name, l.size))
+            .collect();
+        for (name, size) in &src {
+            match dst.get(name) {
+                None => report.missing.push(format!("{}/{name}", label(kind))),
+                Some(s) if s != size => report.corrupt.push((
+                    kind.path(name).to_string(),
+                    format!("{s} bytes, the source has {size}"),
+                )),
+                Some(_) => both.push((kind, name.clone())),
+            }
+        }
+        for name in dst.keys() {
+            if !src.contains_key(name) {
+                report.extra.push(format!("{}/{name}", label(kind)));
+            }
+        }
+    }
+    report.missing.sort();
+    report.extra.sort();
+    progress.phase("verify", None);
+    let (src_os, dst_os) = (source.object_store().clone(), dest.object_store().clone());
+    let results: Vec<(String, u64, Option<String>)> = dest.block_on(
+        futures::stream::iter(both.iter().map(|(kind, name)| {
+            let (src_os, dst_os) = (src_os.clone(), dst_os.clone());
+            async move {
+                let path = kind.path(name);
+                let got = async { dst_os.get(&path).await?.bytes().await }.await;
+                let bytes = match got {
+                    Ok(b) => b,
+                    Err(e) => return (path.to_string(), 0, Some(format!("cannot be read: {e}"))),
+                };
+                progress.bytes(bytes.len() as u64);
+                let len = bytes.len() as u64;
+                let (k, n, b) = (*kind, name.clone(), bytes.clone());
+                let matches = match crate::copy::off_thread(move || k.content_matches(&n, &b)).await
+                {
+                    Ok(m) => m,
+                    Err(e) => return (path.to_string(), len, Some(e.to_string())),
+                };
+                let problem = match matches {
+                    Some(true) => None,
+                    Some(false) => Some("does not hash to its name".to_string()),
+                    None => match async { src_os.get(&path).await?.bytes().await }.await {
+                        Ok(s) if s == bytes => None,
+                        Ok(_) => Some("differs from the source".to_string()),
+                        Err(e) => Some(format!("the source copy cannot be read: {e}")),
+                    },
+                };
+                (path.to_string(), bytes.len() as u64, problem)
+            }
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .collect(),
+    );
+    for (path, bytes, problem) in results {
+        report.checked += 1;
+        report.bytes_read += bytes;
+        if let Some(p) = problem {
+            report.corrupt.push((path, p));
+        }
+    }
+    report.corrupt.sort();
+    progress.done();
+    Ok(report)
+}

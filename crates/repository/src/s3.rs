@@ -1,0 +1,226 @@
+//! Repositories on S3 and compatible servers (MinIO, Ceph RGW, Garage,
+//! moto): `s3://bucket/prefix`.
+//!
+//! Credentials and settings come, in this order, from explicit options, the
+//! standard environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`), and the shared
+//! profile files (`~/.aws/credentials`, `~/.aws/config`, or the files named
+//! by `AWS_SHARED_CREDENTIALS_FILE` and `AWS_CONFIG_FILE`; profile
+//! `AWS_PROFILE` or `default`); object_store falls back to instance
+//! metadata. Requests are retried with exponential backoff on server errors,
+//! throttling (503 SlowDown, 429) and timeouts.
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::prefix::PrefixStore;
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings for S3-compatible servers.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// Endpoint URL (`http://127.0.0.1:9000` for a local MinIO).
+    pub endpoint: Option<String>,
+    /// Region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), as most self-hosted
+    /// servers need.
+    pub path_style: bool,
+    /// Allow plain HTTP (loopback test servers).
+    pub allow_http: bool,
+    /// Profile in the shared files (default `AWS_PROFILE` or `default`).
+    pub profile: Option<String>,
+    /// Explicit credentials (access key id, secret), before every other source.
+    pub credentials: Option<(String, String)>,
+    /// Retries of a failed request (default 10).
+    pub max_retries: Option<usize>,
+}
+
+/// Split `s3://bucket/prefix` into bucket and prefix.
+pub fn parse_url(url: &str) -> Result<(String, String)> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| Error::invalid("S3 URL", format!("{url:?} does not start with s3://")))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid_bucket = bucket.len() >= 3
+        && bucket.len() <= 63
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid_bucket {
+        return Err(Error::invalid(
+            "S3 URL",
+            format!("{bucket:?} is not a bucket name (3-63 characters of a-z 0-9 . -)"),
+        ));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+/// The sections of an INI file (`[name]` then `key = value` lines).
+fn read_ini(path: &std::path::Path) -> HashMap<String, HashMap<String, String>> {
+    let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            out.entry(section.clone())
+                .or_default()
+                .insert(k.trim().to_lowercase(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Settings from the shared profile files.
+fn profile_settings(profile: &str) -> HashMap<String, String> {
+    let home = dirs::home_dir().unwrap_or_default();
+    let creds = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map_or_else(|| home.join(".aws/credentials"), PathBuf::from);
+    let config =
+        std::env::var_os("AWS_CONFIG_FILE").map_or_else(|| home.join(".aws/config"), PathBuf::from);
+    let mut out = HashMap::new();
+    let config_section = if profile == "default" {
+        "default".to_string()
+    } else {
+        format!("profile {profile}")
+    };
+    if let Some(s) = read_ini(&config).remove(&config_section) {
+        out.extend(s);
+    }
+    if let Some(s) = read_ini(&creds).remove(profile) {
+        out.extend(s);
+    }
+    out
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Open an S3 repository location.
+pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
+    let (bucket, prefix) = parse_url(url)?;
+    let profile_name = opts
+        .profile
+        .clone()
+        .or_else(|| env("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".to_string());
+    let profile = profile_settings(&profile_name);
+    let from_profile = |k: &str| profile.get(k).cloned();
+
+    let mut b = AmazonS3Builder::new().with_bucket_name(&bucket);
+    let (explicit_access, explicit_secret) = opts.credentials.clone().unzip();
+    let access = explicit_access
+        .or_else(|| env("AWS_ACCESS_KEY_ID"))
+        .or_else(|| from_profile("aws_access_key_id"));
+    let secret = explicit_secret
+        .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
+        .or_else(|| from_profile("aws_secret_access_key"));
+    if let (Some(a), Some(s)) = (access, secret) {
+        b = b.with_access_key_id(a).with_secret_access_key(s);
+        if let Some(t) = env("AWS_SESSION_TOKEN").or_else(|| from_profile("aws_session_token")) {
+            b = b.with_token(t);
+        }
+    }
+    let region = opts
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| from_profile("region"))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    b = b.with_region(region);
+    let endpoint = opts
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .or_else(|| from_profile("endpoint_url"));
+    // Over HTTPS the transport already guarantees the body's integrity,
+    // so the payload is not hashed into the signature (as the AWS SDKs
+    // do); over plain HTTP it is, and the server checks it.
+    let https = endpoint
+        .as_deref()
+        .is_none_or(|e| e.starts_with("https://"));
+    if let Some(e) = endpoint {
+        b = b.with_endpoint(e);
+    }
+    b = b
+        .with_unsigned_payload(https)
+        .with_virtual_hosted_style_request(!opts.path_style)
+        .with_allow_http(opts.allow_http)
+        .with_conditional_put(S3ConditionalPut::ETagMatch)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: opts.max_retries.unwrap_or(10),
+            retry_timeout: Duration::from_secs(180),
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_allow_http(opts.allow_http)
+                .with_timeout(Duration::from_secs(120))
+                .with_connect_timeout(Duration::from_secs(10)),
+        );
+    let s3 = b
+        .build()
+        .map_err(|e| Error::invalid("S3 repository", e.to_string()))?;
+    let inner: Arc<dyn object_store::ObjectStore> = if prefix.is_empty() {
+        Arc::new(s3)
+    } else {
+        Arc::new(PrefixStore::new(s3, prefix.as_str()))
+    };
+    Store::remote(inner, url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("s3://bucket").unwrap(),
+            ("bucket".into(), "".into())
+        );
+        assert_eq!(
+            parse_url("s3://my-bucket/a/b/").unwrap(),
+            ("my-bucket".into(), "a/b".into())
+        );
+        assert!(parse_url("s3://ab/x").is_err());
+        assert!(parse_url("s3://Upper/x").is_err());
+        assert!(parse_url("http://bucket").is_err());
+    }
+
+    #[test]
+    fn profile_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        std::fs::write(
+            &creds,
+            "[default]\naws_access_key_id = AKID\naws_secret_access_key = SECRET\n\n[other]\naws_access_key_id=O\n",
+        )
+        .unwrap();
+        let ini = read_ini(&creds);
+        assert_eq!(ini["default"]["aws_access_key_id"], "AKID");
+        assert_eq!(ini["other"]["aws_access_key_id"], "O");
+        assert!(read_ini(&dir.path().join("missing")).is_empty());
+    }
+}

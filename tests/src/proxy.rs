@@ -1,0 +1,208 @@
+//! A fault-injecting HTTP proxy for the S3 tests. It forwards each request
+//! to the upstream server on a fresh connection (`Connection: close`), and,
+//! by a plan, answers 500 or 503 SlowDown instead, drops the connection,
+//! stalls before forwarding, or truncates the body of an upload while
+//! passing the server's "200 OK" through (the "stored truncated" case).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Which requests to disturb (counted from 1, over all requests).
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// Answer 503 SlowDown to every Nth request.
+    pub slowdown_every: Option<u32>,
+    /// Answer 500 to every Nth request.
+    pub error_every: Option<u32>,
+    /// Close the connection without answering every Nth request.
+    pub drop_every: Option<u32>,
+    /// Wait this long before forwarding every Nth request.
+    pub stall_every: Option<(u32, Duration)>,
+    /// Truncate the body of the Nth PUT larger than 1 KiB, and only that one.
+    pub truncate_put: Option<u32>,
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct FaultProxy {
+    /// Its endpoint, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Requests disturbed so far.
+    pub faults: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn every(n: Option<u32>, i: u32) -> bool {
+    n.is_some_and(|n| n > 0 && i.is_multiple_of(n))
+}
+
+impl FaultProxy {
+    /// Start a proxy in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, plan: FaultPlan) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let faults = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let counter = Arc::new(AtomicU32::new(0));
+        let puts = Arc::new(AtomicU32::new(0));
+        {
+            let (faults, stop) = (faults.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (plan, upstream, faults) = (plan.clone(), upstream.clone(), faults.clone());
+                    let (counter, puts) = (counter.clone(), puts.clone());
+                    std::thread::spawn(move || {
+                        let _ = handle(conn, &upstream, &plan, &counter, &puts, &faults);
+                    });
+                }
+            });
+        }
+        Self {
+            endpoint,
+            faults,
+            stop,
+        }
+    }
+}
+
+fn handle(
+    client: TcpStream,
+    upstream: &str,
+    plan: &FaultPlan,
+    counter: &AtomicU32,
+    puts: &AtomicU32,
+    faults: &AtomicU32,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    {
+        // Request line and headers.
+        let mut head = Vec::new();
+        let mut length = 0usize;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            }
+            if lower.starts_with("connection:") {
+                continue;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push(line);
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+        if chunked {
+            // Keep the raw chunked body as it is.
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line)?;
+                body.extend_from_slice(line.as_bytes());
+                let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0u8; size + 2];
+                reader.read_exact(&mut chunk)?;
+                body.extend_from_slice(&chunk);
+                if size == 0 {
+                    break;
+                }
+            }
+        }
+        let i = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let is_put = head.first().is_some_and(|l| l.starts_with("PUT "));
+        let mut truncate = false;
+        if is_put && length > 1024 {
+            let n = puts.fetch_add(1, Ordering::SeqCst) + 1;
+            truncate = plan.truncate_put == Some(n);
+        }
+        let error = |status: &str, code: &str| {
+            let body = format!(
+                "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+            );
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        if every(plan.drop_every, i) {
+            faults.fetch_add(1, Ordering::SeqCst);
+            return Ok(());
+        }
+        if every(plan.slowdown_every, i) {
+            faults.fetch_add(1, Ordering::SeqCst);
+            client.write_all(error("503 Slow Down", "SlowDown").as_bytes())?;
+            return Ok(());
+        }
+        if every(plan.error_every, i) {
+            faults.fetch_add(1, Ordering::SeqCst);
+            client.write_all(error("500 Internal Server Error", "InternalError").as_bytes())?;
+            return Ok(());
+        }
+        if let Some((n, pause)) = plan.stall_every
+            && every(Some(n), i)
+        {
+            faults.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(pause);
+        }
+        let mut up = TcpStream::connect(upstream)?;
+        let mut out = String::new();
+        let sent = if truncate {
+            faults.fetch_add(1, Ordering::SeqCst);
+            &body[..body.len() / 2]
+        } else {
+            &body[..]
+        };
+        for line in &head {
+            if truncate && line.to_ascii_lowercase().starts_with("content-length:") {
+                out.push_str(&format!("Content-Length: {}\r\n", sent.len()));
+            } else {
+                out.push_str(line);
+            }
+        }
+        out.push_str("Connection: close\r\n\r\n");
+        up.write_all(out.as_bytes())?;
+        up.write_all(sent)?;
+        let mut response = Vec::new();
+        up.read_to_end(&mut response)?;
+        // The connection ends here: say so, whatever the server said.
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |p| p + 2);
+        let (head, rest) = response.split_at(split);
+        let head = String::from_utf8_lossy(head);
+        let mut out = String::new();
+        for line in head.split_inclusive("\r\n") {
+            if !line.to_ascii_lowercase().starts_with("connection:") {
+                out.push_str(line);
+            }
+        }
+        out.push_str("Connection: close\r\n");
+        client.write_all(out.as_bytes())?;
+        client.write_all(rest)?;
+    }
+    Ok(())
+}
