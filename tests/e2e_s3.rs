@@ -530,3 +530,47 @@ fn damage_behind_cairns_back_is_reported_and_repaired() {
 fn bytes_of(len: usize) -> Vec<u8> {
     cairn_e2e::Rng::new(99).bytes(len)
 }
+
+#[test]
+fn credentials_come_from_the_aws_profile_files() {
+    let endpoint = s3::endpoint();
+    let url = format!("s3://{}/profiles", s3::bucket());
+    let server = vec![
+        ("CAIRN_S3_ENDPOINT", endpoint.to_string()),
+        ("CAIRN_S3_PATH_STYLE", "true".into()),
+        ("CAIRN_S3_ALLOW_HTTP", "true".into()),
+    ];
+    let env = Env::new()
+        .with_vars(server.clone())
+        .with_repo_url(url.clone());
+    let creds = env.path("aws-credentials");
+    std::fs::write(
+        &creds,
+        "[default]\n# nothing here\n\n[backup-team]\naws_access_key_id = AKIDTEAM\naws_secret_access_key = team-secret\n",
+    )
+    .unwrap();
+    let no_config = env.path("no-config").display().to_string();
+    let env = env
+        .with_vars(vec![
+            ("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()),
+            ("AWS_CONFIG_FILE", no_config),
+            ("AWS_PROFILE", "backup-team".to_string()),
+        ])
+        .init();
+    assert!(snapshot_ids(&env).is_empty());
+    // The same repository with no credentials anywhere: a clear failure
+    // that says where credentials were looked for (instance metadata is
+    // ruled out, so that the test does not depend on the network).
+    let env2 = Env::new()
+        .with_vars(server)
+        .with_vars(vec![("AWS_EC2_METADATA_DISABLED", "true".to_string())])
+        .with_repo_url(url);
+    let out = env2.run(&["snapshots"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no S3 credentials in the environment")
+            && stderr(&out).contains("AWS_EC2_METADATA_DISABLED"),
+        "{}",
+        stderr(&out)
+    );
+}

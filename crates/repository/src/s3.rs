@@ -60,12 +60,18 @@ pub fn parse_url(url: &str) -> Result<(String, String)> {
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
-/// The sections of an INI file (`[name]` then `key = value` lines).
+/// The sections of an INI file; a missing or unreadable file has none.
 fn read_ini(path: &std::path::Path) -> HashMap<String, HashMap<String, String>> {
+    std::fs::read_to_string(path)
+        .map(|text| parse_ini(&text))
+        .unwrap_or_default()
+}
+
+/// The sections of the AWS profile files' INI dialect: `[name]` headers,
+/// `key = value` lines (keys case-insensitive), `#` and `;` comments.
+/// Lines that fit neither are ignored, as the AWS tools do.
+pub fn parse_ini(text: &str) -> HashMap<String, HashMap<String, String>> {
     let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return out;
-    };
     let mut section = String::new();
     for line in text.lines() {
         let line = line.trim();
@@ -130,6 +136,7 @@ pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
     let secret = explicit_secret
         .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
         .or_else(|| from_profile("aws_secret_access_key"));
+    let static_credentials = access.is_some() && secret.is_some();
     if let (Some(a), Some(s)) = (access, secret) {
         b = b.with_access_key_id(a).with_secret_access_key(s);
         if let Some(t) = env("AWS_SESSION_TOKEN").or_else(|| from_profile("aws_session_token")) {
@@ -156,6 +163,26 @@ pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
     let https = endpoint
         .as_deref()
         .is_none_or(|e| e.starts_with("https://"));
+    if !static_credentials {
+        // Left to object_store: the instance's credentials, which only
+        // exist on AWS. Say so, or the first error is about
+        // 169.254.169.254.
+        let msg = format!(
+            "no S3 credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or in profile {profile_name:?} of the AWS profile files"
+        );
+        if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Err(Error::invalid(
+                "S3 credentials",
+                format!("{msg}, and AWS_EC2_METADATA_DISABLED rules out the instance's"),
+            ));
+        }
+        let msg = format!("{msg}; trying the instance's credentials");
+        if endpoint.is_some() {
+            tracing::warn!("{msg}");
+        } else {
+            tracing::info!("{msg}");
+        }
+    }
     if let Some(e) = endpoint {
         b = b.with_endpoint(e);
     }
