@@ -96,6 +96,10 @@ pub enum Command {
     Find(FindArgs),
     /// Restore a snapshot, a folder or a single file.
     Restore(RestoreArgs),
+    /// Verify a snapshot: authenticate every blob it references and,
+    /// with --command, run a check against a restored copy; record the
+    /// outcome (`verified` or `failed`).
+    Verify(VerifyArgs),
     /// Show what changed between two snapshots.
     Diff(DiffArgs),
     /// Check the repository for damage.
@@ -240,6 +244,30 @@ pub struct FindArgs {
     /// Glob; without `/` it matches names, with `/` whole paths.
     pub pattern: String,
     /// Filters.
+    #[command(flatten)]
+    pub filter: SnapshotFilter,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The snapshot: `latest`, an id or a unique prefix.
+    pub snapshot: String,
+    /// Restore the snapshot into a scratch directory and run this shell
+    /// command there (`csdb verify .`, `sqlite3 db 'PRAGMA integrity_check'`);
+    /// a non-zero exit fails the verification. The directory is the
+    /// contents of the snapshot's path when it has one, and is in
+    /// CAIRN_VERIFY_DIR; the snapshot id is in CAIRN_SNAPSHOT.
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Where to create the scratch directory (default: the system's
+    /// temporary directory). It is removed afterwards.
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+    /// Check only; write no verification record.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Which snapshots `latest` may mean.
     #[command(flatten)]
     pub filter: SnapshotFilter,
 }

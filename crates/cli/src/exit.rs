@@ -14,6 +14,8 @@ pub const NO_REPOSITORY: u8 = 10;
 pub const LOCKED: u8 = 11;
 /// Wrong password or no usable key.
 pub const WRONG_PASSWORD: u8 = 12;
+/// Stopped at a safe point by SIGTERM or SIGINT.
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code for an error that ended the program.
 pub fn code_for(err: &anyhow::Error) -> u8 {
@@ -21,6 +23,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         // A sync's repository errors are transparent: the chain skips them.
         let repo_error = match cause.downcast_ref::<cairn_remote_sync::SyncError>() {
             Some(cairn_remote_sync::SyncError::Repository(e)) => Some(e),
+            Some(cairn_remote_sync::SyncError::Interrupted) => return INTERRUPTED,
             _ => cause.downcast_ref::<Error>(),
         };
         if let Some(e) = repo_error {
@@ -28,6 +31,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 Error::NoRepository(_) => NO_REPOSITORY,
                 Error::WrongPassword | Error::NoKeys => WRONG_PASSWORD,
                 Error::Locked(_) => LOCKED,
+                Error::Interrupted(_) => INTERRUPTED,
                 _ => FATAL,
             };
         }

@@ -12,6 +12,7 @@ mod context;
 mod exit;
 mod output;
 mod progress;
+mod signals;
 
 use clap::Parser;
 use std::process::ExitCode;

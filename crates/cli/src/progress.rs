@@ -13,6 +13,40 @@ pub struct CliProgress {
     bar: Option<ProgressBar>,
     quiet: bool,
     files: AtomicU64,
+    machine: Option<Machine>,
+}
+
+/// Progress as JSON lines on stderr, for a supervising process (the
+/// service): `{"progress":{"phase":..,"bytes":..,"total":..,"files":..}}`,
+/// at most twice a second and at every phase change. Enabled by
+/// `CAIRN_PROGRESS=json`.
+#[derive(Debug)]
+struct Machine {
+    phase: std::sync::Mutex<(String, Option<u64>)>,
+    bytes: AtomicU64,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Machine {
+    fn emit(&self, force: bool) {
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if !force && last.elapsed() < std::time::Duration::from_millis(500) {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let (phase, total) = match self.phase.lock() {
+            Ok(p) => p.clone(),
+            Err(_) => return,
+        };
+        let line = serde_json::json!({"progress": {
+            "phase": phase,
+            "bytes": self.bytes.load(Ordering::Relaxed),
+            "total": total,
+        }});
+        eprintln!("{line}");
+    }
 }
 
 impl CliProgress {
@@ -24,16 +58,29 @@ impl CliProgress {
             bar.enable_steady_tick(std::time::Duration::from_millis(250));
             bar
         });
+        let machine = (std::env::var("CAIRN_PROGRESS").as_deref() == Ok("json")).then(|| Machine {
+            phase: std::sync::Mutex::new((String::new(), None)),
+            bytes: AtomicU64::new(0),
+            last: std::sync::Mutex::new(std::time::Instant::now()),
+        });
         Self {
             bar,
             quiet,
             files: AtomicU64::new(0),
+            machine,
         }
     }
 }
 
 impl Progress for CliProgress {
     fn phase(&self, name: &str, total: Option<u64>) {
+        if let Some(m) = &self.machine {
+            if let Ok(mut p) = m.phase.lock() {
+                *p = (name.to_string(), total);
+            }
+            m.bytes.store(0, Ordering::Relaxed);
+            m.emit(true);
+        }
         let Some(bar) = &self.bar else { return };
         bar.reset();
         bar.set_prefix(name.to_string());
@@ -60,6 +107,10 @@ impl Progress for CliProgress {
     }
 
     fn bytes(&self, n: u64) {
+        if let Some(m) = &self.machine {
+            m.bytes.fetch_add(n, Ordering::Relaxed);
+            m.emit(false);
+        }
         if let Some(bar) = &self.bar {
             bar.inc(n);
         }

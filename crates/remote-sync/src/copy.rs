@@ -264,14 +264,16 @@ pub(crate) fn copy_all(
     dest.block_on(async {
         // Each transfer is a task of its own, so that request signing and
         // the client's work run on every worker thread.
-        let mut transfers = futures::stream::iter(objects.iter().map(|o| {
-            let (src_os, dst_os, o, opts) =
-                (src_os.clone(), dst_os.clone(), o.clone(), opts.clone());
-            let task =
-                tokio::spawn(async move { copy_one(&src_os, &dst_os, kind, &o, &opts).await });
-            AbortOnDrop(task)
-        }))
-        .buffer_unordered(concurrency);
+        let mut transfers = futures::stream::iter(objects.iter())
+            .take_while(|_| futures::future::ready(!opts.cancelled()))
+            .map(|o| {
+                let (src_os, dst_os, o, opts) =
+                    (src_os.clone(), dst_os.clone(), o.clone(), opts.clone());
+                let task =
+                    tokio::spawn(async move { copy_one(&src_os, &dst_os, kind, &o, &opts).await });
+                AbortOnDrop(task)
+            })
+            .buffer_unordered(concurrency);
         // The first failure drops (aborts) the transfers in flight: a
         // cancelled PUT stores nothing, a cancelled multipart upload is
         // never completed.
@@ -281,6 +283,9 @@ pub(crate) fn copy_all(
             copied.count.objects += 1;
             copied.count.bytes += bytes;
             copied.resent += resent;
+        }
+        if opts.cancelled() {
+            return Err(SyncError::Interrupted);
         }
         Ok(())
     })

@@ -74,6 +74,11 @@ pub enum SyncError {
         "{0} disappeared from the source during the sync (a prune or forget is running there?); run the sync again when it is done"
     )]
     SourceChanged(String),
+    /// Stopped on request, after the transfers in flight.
+    #[error(
+        "sync stopped on request; the destination is consistent, run the sync again to complete it"
+    )]
+    Interrupted,
     /// Deleting needs the opened repository, not only its objects.
     #[error("deleting needs the source repository's password (to lock it and read its index)")]
     NeedsRepository,
@@ -130,6 +135,17 @@ pub struct SyncOptions {
     pub part_size: usize,
     /// Report what would be done; change nothing.
     pub dry_run: bool,
+    /// Set (by a signal handler) to stop after the transfers in flight;
+    /// the destination stays consistent and nothing is deleted.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl SyncOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Default for SyncOptions {
@@ -141,6 +157,7 @@ impl Default for SyncOptions {
             multipart_threshold: 32 << 20,
             part_size: 8 << 20,
             dry_run: false,
+            cancel: None,
         }
     }
 }
@@ -192,7 +209,12 @@ impl SyncReport {
 }
 
 /// Manifests, in the order they are listed first and copied last.
-const MANIFESTS: [ObjectKind; 3] = [ObjectKind::Snapshot, ObjectKind::Log, ObjectKind::Account];
+const MANIFESTS: [ObjectKind; 4] = [
+    ObjectKind::Snapshot,
+    ObjectKind::Log,
+    ObjectKind::Account,
+    ObjectKind::Verification,
+];
 
 fn list(store: &Store, kind: ObjectKind) -> Result<Vec<Listed>, SyncError> {
     if kind == ObjectKind::Config {
@@ -242,6 +264,9 @@ pub fn sync(
                     report.present.bytes = report.present.bytes.saturating_sub(c.bytes);
                 }
                 report.resent += earlier.resent;
+                if opts.cancelled() {
+                    return Err(SyncError::Interrupted);
+                }
                 if let (true, Some(repo)) = (opts.delete, repo) {
                     check_source_complete(repo, &listed)?;
                     let extra = extra_objects(&listed, &dest_listed, dest)?;

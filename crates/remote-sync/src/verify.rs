@@ -33,7 +33,7 @@ impl VerifyReport {
     }
 }
 
-const KINDS: [ObjectKind; 7] = [
+const KINDS: [ObjectKind; 8] = [
     ObjectKind::Config,
     ObjectKind::Key,
     ObjectKind::Pack,
@@ -41,6 +41,7 @@ const KINDS: [ObjectKind; 7] = [
     ObjectKind::Snapshot,
     ObjectKind::Log,
     ObjectKind::Account,
+    ObjectKind::Verification,
 ];
 
 /// Compare `dest` with `source`.

@@ -418,6 +418,9 @@ pub fn check(
     if let Err(e) = repo.accounts() {
         report.errors.push(format!("account events: {e}"));
     }
+    if let Err(e) = repo.verifications() {
+        report.errors.push(format!("verification records: {e}"));
+    }
     let checker = Checker {
         repo,
         inventory: &inventory,

@@ -434,6 +434,7 @@ pub enum Sealed {
     AccountEvent = 6,
     LogSegment = 7,
     PendingDeletion = 8,
+    Verification = 9,
 }
 
 /// Envelope header: magic, envelope version, kind tag, reserved zero.

@@ -102,6 +102,9 @@ pub enum Error {
     /// The operation was stopped (by an earlier error in another thread, or on request).
     #[error("operation aborted: {0}")]
     Aborted(String),
+    /// Stopped at a safe point because the caller asked (a signal).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// Chunker parameters are not valid.
     #[error(transparent)]
     Chunker(#[from] cairn_chunker::ParamsError),

@@ -132,6 +132,10 @@ define_id!(
     LogId
 );
 define_id!(
+    /// A snapshot verification record: BLAKE3 of its bytes.
+    VerificationId
+);
+define_id!(
     /// A lock object: random.
     LockId
 );
@@ -150,7 +154,15 @@ macro_rules! content_addressed {
         }
     )*};
 }
-content_addressed!(PackId, IndexId, SnapshotId, KeyId, AccountEventId, LogId);
+content_addressed!(
+    PackId,
+    IndexId,
+    SnapshotId,
+    KeyId,
+    AccountEventId,
+    LogId,
+    VerificationId
+);
 
 macro_rules! random_id {
     ($($name:ident),*) => {$(

@@ -47,6 +47,7 @@ pub mod stats;
 pub mod store;
 pub mod tree;
 pub mod util;
+pub mod verification;
 mod wire;
 pub mod writer;
 
@@ -59,6 +60,7 @@ pub use crypto::{Compression, Keys};
 pub use error::{Error, Result};
 pub use id::{
     BlobId, BlobKind, ChunkId, IndexId, KeyId, LockId, PackId, RepoId, SnapshotId, TreeId,
+    VerificationId,
 };
 pub use keyfile::KdfCost;
 pub use lock::LockGuard;
@@ -71,3 +73,4 @@ pub use snapshot::{DEFAULT_ACCOUNT, RawPath, Snapshot, SnapshotStatus, Summary};
 pub use stats::{RepoStats, stats};
 pub use store::{ObjectKind, Store};
 pub use tree::{Metadata, Node, NodeData, Time, Tree};
+pub use verification::{BlobVerification, Verdict, VerificationRecord, verify_snapshot};

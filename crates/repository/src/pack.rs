@@ -35,6 +35,13 @@ pub struct PackEntry {
     pub raw_length: u32,
 }
 
+impl PackEntry {
+    /// The offset just past the stored blob.
+    pub fn end(&self) -> u32 {
+        self.offset.saturating_add(self.length)
+    }
+}
+
 /// Accumulates stored blobs into a pack.
 #[derive(Debug)]
 pub struct PackBuilder {

@@ -44,6 +44,8 @@ pub enum ObjectKind {
     Account,
     /// Log segment manifests.
     Log,
+    /// Snapshot verification records.
+    Verification,
     /// Lock objects.
     Lock,
     /// Deletions a sync will carry out on this (destination) store once
@@ -55,7 +57,7 @@ impl ObjectKind {
     /// Every kind of a repository, in the order a consistent copy writes
     /// them (data first, manifests last). Pending deletion records belong to
     /// sync destinations, not repositories, and are not listed here.
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Config,
         ObjectKind::Key,
         ObjectKind::Pack,
@@ -63,6 +65,7 @@ impl ObjectKind {
         ObjectKind::Snapshot,
         ObjectKind::Log,
         ObjectKind::Account,
+        ObjectKind::Verification,
         ObjectKind::Lock,
     ];
 
@@ -76,6 +79,7 @@ impl ObjectKind {
             ObjectKind::Snapshot => "snapshots",
             ObjectKind::Account => "accounts",
             ObjectKind::Log => "logs",
+            ObjectKind::Verification => "verifications",
             ObjectKind::Lock => "locks",
             ObjectKind::Deletion => "deletions",
         }
@@ -91,6 +95,7 @@ impl ObjectKind {
             ObjectKind::Snapshot => "snapshot",
             ObjectKind::Account => "account event",
             ObjectKind::Log => "log segment",
+            ObjectKind::Verification => "verification record",
             ObjectKind::Lock => "lock",
             ObjectKind::Deletion => "pending deletion record",
         }

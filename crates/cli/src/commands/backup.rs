@@ -38,6 +38,9 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     } else {
         ParentChoice::Auto
     };
+    // SIGTERM or Ctrl-C stops at a safe point (the service relies on
+    // this); a second one ends the process at once, which is safe too.
+    opts.cancel = Some(crate::signals::stop_requested()?);
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
     let outcome = backup(&repo, &opts, &progress).context("backup failed")?;
     let s = &outcome.snapshot.summary;

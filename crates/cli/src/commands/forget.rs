@@ -8,7 +8,7 @@ use crate::output::{self, size};
 use crate::progress::CliProgress;
 use anyhow::{Context as _, Result};
 use cairn_repository::{
-    AccountRecord, AccountState, PruneOptions, PruneReport, Repository, SnapshotId,
+    AccountRecord, AccountState, PruneOptions, PruneReport, Repository, SnapshotId, Verdict,
 };
 use cairn_retention::{self as retention, AccountPlan, Policy};
 use globset::Glob;
@@ -177,6 +177,10 @@ fn prune_json(r: &PruneReport) -> Value {
 
 /// Apply a retention policy.
 pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
+    // Deleting half a plan is worse than finishing it: the first SIGTERM
+    // or Ctrl-C waits for the end, a second one ends the process (which
+    // the deletion order also survives).
+    let _finish_first = crate::signals::stop_requested()?;
     // Everything that can be wrong with the input is found before the
     // repository is touched: a bad policy file deletes nothing.
     let policy = load_policy(&args.policy)?;
@@ -203,6 +207,16 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         );
     }
     let accounts = repo.accounts()?;
+    // Failed verifications make a snapshot not count; an unreadable record
+    // stops forget rather than let a bad snapshot pass for a good one.
+    let mut verifications = repo
+        .verifications()
+        .context("reading the snapshots' verification records")?;
+    let verdict = |id: &SnapshotId| match verifications.get(id).and_then(|r| r.last()) {
+        Some((_, r)) if r.verdict == Verdict::Failed => retention::Status::Failed,
+        Some(_) => retention::Status::Verified,
+        None => retention::Status::Complete,
+    };
     let now = args.now.unwrap_or_else(Timestamp::now);
     let infos: Vec<retention::SnapshotInfo<SnapshotId>> = snaps
         .iter()
@@ -212,7 +226,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             time: s.time,
             account: s.account.clone(),
             tags: s.tags.clone(),
-            status: retention::Status::Complete,
+            status: verdict(id),
         })
         .collect();
     let mut states = retention_states(&accounts);
@@ -284,6 +298,11 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         for p in &plans {
             for d in p.snapshots.iter().filter(|d| !d.keep()) {
                 repo.remove_snapshot(&d.id)?;
+                // The manifest first: a record without its snapshot is
+                // ignored, a snapshot without its record is not.
+                if let Some(records) = verifications.remove(&d.id) {
+                    repo.delete_verifications(&records)?;
+                }
             }
         }
         // Log segments after the snapshots: a segment goes only once the
@@ -343,6 +362,8 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
 
 /// Delete unused data.
 pub fn prune(ctx: &Context, args: &PruneArgs) -> Result<u8> {
+    // As for forget: the first signal lets prune finish.
+    let _finish_first = crate::signals::stop_requested()?;
     let repo: Repository = ctx.open(false)?;
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
     let report = cairn_repository::prune(

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Restore a snapshot for a point-in-time or archival restore: the contents
 /// of its path when it has exactly one (a database directory), the whole
 /// snapshot under absolute paths otherwise.
-pub fn restore_snapshot(
+pub(crate) fn restore_snapshot(
     ctx: &Context,
     repo: &Repository,
     snap: &Snapshot,

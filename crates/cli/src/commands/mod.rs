@@ -13,6 +13,7 @@ mod maintenance;
 mod restore;
 mod snapshots;
 mod sync;
+mod verify;
 
 use crate::cli::{Cli, Command, SnapshotFilter};
 use crate::context::Context;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Index(cmd) => maintenance::index(&ctx, &cmd),
         Command::Repair(cmd) => maintenance::repair(&ctx, &cmd),
         Command::Cat(args) => cat::run(&ctx, &args),
+        Command::Verify(args) => verify::run(&ctx, &args),
     }
 }
 

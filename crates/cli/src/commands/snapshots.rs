@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::output::{self, SnapshotRow, size};
 use anyhow::Result;
 use cairn_repository::logs::Segment;
-use cairn_repository::{Repository, Snapshot, SnapshotId};
+use cairn_repository::{Repository, Snapshot, SnapshotId, Verdict};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -52,6 +52,16 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
     } else {
         Vec::new()
     };
+    // The newest verification of each snapshot decides its status.
+    let verdicts = repo.verdicts().unwrap_or_else(|e| {
+        eprintln!("warning: verification records cannot be read ({e}); statuses shown as written");
+        Default::default()
+    });
+    let status = |id: &SnapshotId| match verdicts.get(id) {
+        Some(Verdict::Verified) => "verified",
+        Some(Verdict::Failed) => "failed",
+        None => "complete",
+    };
     let shown: Vec<&(SnapshotId, Snapshot)> = snaps
         .iter()
         .filter(|(_, s)| args.filter.accepts(s))
@@ -60,6 +70,7 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         let mut rows = Vec::new();
         for (id, s) in &shown {
             let mut v = serde_json::to_value(SnapshotRow::new(*id, s))?;
+            v["status"] = json!(status(id));
             if args.logs {
                 v["logs"] = json!(log_ranges(&repo, s, &segments, &snaps));
             }
@@ -69,18 +80,19 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         return Ok(crate::exit::OK);
     }
     println!(
-        "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<10}  paths",
-        "id", "time", "host", "account", "size", "tags"
+        "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<8}  {:<10}  paths",
+        "id", "time", "host", "account", "size", "status", "tags"
     );
     for (id, s) in &shown {
         let paths: Vec<String> = s.paths.iter().map(|p| p.display()).collect();
         println!(
-            "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<10}  {}",
+            "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<8}  {:<10}  {}",
             id.short(),
             output::local_time(s.time),
             s.host,
             s.account,
             size(s.summary.bytes_total),
+            status(id),
             s.tags.join(","),
             paths.join(" ")
         );

@@ -53,6 +53,8 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8> {
         multipart_threshold: args.multipart_threshold,
         part_size: usize::try_from(args.part_size).context("--part-size is too large")?,
         dry_run: args.dry_run,
+        // SIGTERM or Ctrl-C: finish the transfers in flight and stop.
+        cancel: Some(crate::signals::stop_requested()?),
     };
     // Copying needs only the objects; deleting needs the repository (its
     // lock and index), hence the password.

@@ -82,6 +82,9 @@ pub struct BackupOptions {
     pub read_threads: usize,
     /// Threads hashing, compressing and encrypting.
     pub cpu_threads: usize,
+    /// Set (by a signal handler) to stop at a safe point: no snapshot is
+    /// written, what was stored so far is indexed for the next run.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl BackupOptions {
@@ -100,6 +103,7 @@ impl BackupOptions {
             exclude_caches: false,
             read_threads: (cores / 2).max(2),
             cpu_threads: cores.max(1),
+            cancel: None,
         }
     }
 }
@@ -282,6 +286,7 @@ struct Run<'a> {
     hardlinks: Mutex<HashMap<(u64, u64), Vec<u8>>>,
     error: Mutex<Option<Error>>,
     aborted: AtomicBool,
+    cancel: Option<Arc<AtomicBool>>,
     reads_in_flight: Mutex<usize>,
     reads_cv: Condvar,
 }
@@ -296,7 +301,13 @@ impl Run<'_> {
     }
 
     fn is_aborted(&self) -> bool {
-        self.aborted.load(Ordering::Relaxed)
+        self.aborted.load(Ordering::Relaxed) || self.cancelled()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     fn unreadable(&self, path: &Path, error: impl std::fmt::Display) {
@@ -954,6 +965,7 @@ pub fn backup(
         hardlinks: Mutex::new(HashMap::new()),
         error: Mutex::new(None),
         aborted: AtomicBool::new(false),
+        cancel: opts.cancel.clone(),
         reads_in_flight: Mutex::new(0),
         reads_cv: Condvar::new(),
     };
@@ -978,6 +990,22 @@ pub fn backup(
         drop(file_tx);
         walked
     });
+    if run.cancelled() {
+        // A safe point: what was stored gets indexed (the next backup
+        // reuses it), and no snapshot is written.
+        let flushed = writer.finish();
+        return Err(Error::Interrupted(format!(
+            "backup stopped on request; no snapshot was written{}",
+            match flushed {
+                Ok(s) if s.blobs_added > 0 => format!(
+                    "; {} new blobs were stored and the next backup reuses them",
+                    s.blobs_added
+                ),
+                Ok(_) => String::new(),
+                Err(e) => format!("; flushing what was read failed ({e})"),
+            }
+        )));
+    }
     // The first real error wins over the "stopped" errors it caused.
     let first_error = run.error.lock().take();
     let error = match (walked, first_error) {

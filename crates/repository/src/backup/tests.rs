@@ -296,3 +296,57 @@ fn a_crash_at_any_write_leaves_a_consistent_repository() {
         assert_checks_clean(&repo, &format!("budget {budget} after retry"));
     }
 }
+
+/// Sets the cancel flag once some bytes were read, as a signal handler
+/// would in the middle of a backup.
+struct CancelAfter {
+    flag: Arc<AtomicBool>,
+    after: u64,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl Progress for CancelAfter {
+    fn bytes(&self, n: u64) {
+        if self.seen.fetch_add(n, Ordering::Relaxed) + n >= self.after {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_backup_writes_no_snapshot_and_the_next_reuses_its_data() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    generate_tree(
+        &src,
+        TreeSpec {
+            small_files: 20,
+            large_files: 6,
+            large_size: 2 << 20,
+            seed: 9,
+        },
+    );
+    let repo = memory_repo();
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut o = opts(&src);
+    o.cancel = Some(Arc::clone(&flag));
+    let progress = CancelAfter {
+        flag: Arc::clone(&flag),
+        after: 4 << 20,
+        seen: 0.into(),
+    };
+    let err = backup(&repo, &o, &progress).unwrap_err();
+    assert!(matches!(err, Error::Interrupted(_)), "{err}");
+    assert!(repo.snapshots().unwrap().0.is_empty(), "no snapshot");
+    assert_checks_clean(&repo, "after a cancelled backup");
+
+    let full = backup(&repo, &opts(&src), &NoProgress).unwrap();
+    let total = full.snapshot.summary.raw_bytes_added;
+    let fresh = backup(&memory_repo(), &opts(&src), &NoProgress).unwrap();
+    assert!(
+        total < fresh.snapshot.summary.raw_bytes_added,
+        "the next backup reused what the cancelled one stored ({total} bytes added)"
+    );
+    let into = work.path().join("restored");
+    restore_all(&repo, &full.snapshot, Path::new(""), &into);
+}

@@ -1,0 +1,317 @@
+//! Verifying one snapshot, and recording the outcome.
+//!
+//! Snapshots are immutable, so their verification status is a series of
+//! immutable record objects under `verifications/` (like account events):
+//! the newest record of a snapshot decides whether it is `verified` or
+//! `failed`; a snapshot without records is `complete`. Format in
+//! `docs/FORMAT.md` ("Verification records").
+//!
+//! [`verify_snapshot`] reads and authenticates every blob a snapshot
+//! references: its trees and the chunks of its files. Running an
+//! application's own check against a restored copy (`csdb verify`,
+//! `PRAGMA integrity_check`) is the caller's business.
+
+use crate::crypto::{self, Sealed};
+use crate::error::{Error, Result};
+use crate::id::{ID_LEN, SnapshotId, VerificationId};
+use crate::inventory::Inventory;
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::store::ObjectKind;
+use crate::tree::NodeData;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// Current record version.
+pub const VERIFICATION_VERSION: u32 = 1;
+
+/// What a verification concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every blob authenticated and the command (if any) succeeded.
+    Verified,
+    /// Something was missing, corrupt, or the command failed.
+    Failed,
+}
+
+/// One verification of one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRecord {
+    /// Record version.
+    pub version: u32,
+    /// The snapshot verified.
+    pub snapshot: SnapshotId,
+    /// The outcome.
+    pub verdict: Verdict,
+    /// When.
+    pub time: jiff::Timestamp,
+    /// The command run against a restored copy, if any.
+    pub command: Option<String>,
+    /// What failed (empty when verified).
+    pub detail: String,
+    /// Who recorded it.
+    pub host: String,
+}
+
+/// What reading a snapshot's blobs found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobVerification {
+    /// Blobs (trees and chunks) the snapshot references.
+    pub blobs: usize,
+    /// Packs read.
+    pub packs: usize,
+    /// Bytes read from the store.
+    pub bytes_read: u64,
+    /// What is missing or corrupt.
+    pub problems: Vec<String>,
+}
+
+impl BlobVerification {
+    /// Nothing missing or corrupt.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Read and authenticate every blob `id` references.
+pub fn verify_snapshot(
+    repo: &Repository,
+    id: &SnapshotId,
+    progress: &dyn Progress,
+) -> Result<BlobVerification> {
+    let snapshot = repo.load_snapshot(id)?;
+    progress.phase("index", None);
+    let inventory = Inventory::load(repo)?;
+    let mut report = BlobVerification {
+        problems: inventory.errors.clone(),
+        ..BlobVerification::default()
+    };
+
+    // Trees are read (and so authenticated) while walking; a tree that
+    // cannot be read is a problem, and what is under it is not reached.
+    progress.phase("trees", None);
+    let mut used: HashSet<[u8; ID_LEN]> = HashSet::new();
+    let mut stack = vec![snapshot.tree];
+    while let Some(tree_id) = stack.pop() {
+        if !used.insert(*tree_id.as_bytes()) {
+            continue;
+        }
+        match inventory.read_tree(repo, &tree_id) {
+            Ok(tree) => {
+                for node in tree.nodes {
+                    match node.data {
+                        NodeData::File { chunks } => {
+                            used.extend(chunks.iter().map(|c| *c.as_bytes()));
+                        }
+                        NodeData::Dir { subtree } => stack.push(subtree),
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => report
+                .problems
+                .push(format!("tree {}: {e}", tree_id.short())),
+        }
+    }
+    report.blobs = used.len();
+
+    // Chunks, grouped by pack so that each pack is read once.
+    let mut by_pack: HashMap<crate::id::PackId, Vec<crate::pack::PackEntry>> = HashMap::new();
+    for blob in &used {
+        match inventory.blobs.get(blob) {
+            Some(loc) => by_pack.entry(loc.pack).or_default().push(loc.entry),
+            None => report
+                .problems
+                .push(format!("blob {} is in no index", hex::encode(&blob[..4]))),
+        }
+    }
+    let total: u64 = by_pack
+        .values()
+        .flat_map(|v| v.iter().map(|e| u64::from(e.length)))
+        .sum();
+    progress.phase("read data", Some(total));
+    let mut packs: Vec<_> = by_pack.into_iter().collect();
+    packs.sort_by_key(|(p, _)| *p);
+    report.packs = packs.len();
+    let store = repo.store();
+    let keys = repo.keys();
+    let results: Vec<(u64, Vec<String>)> = packs
+        .par_iter()
+        .map(|(pack, entries)| {
+            let mut problems = Vec::new();
+            let mut read = 0u64;
+            for run in coalesce(entries) {
+                let (start, end) = (run[0].offset, run[run.len() - 1].end());
+                let range = u64::from(start)..u64::from(end);
+                let bytes = match store.get_range(ObjectKind::Pack, &pack.to_hex(), range) {
+                    Ok(b) => b,
+                    Err(err) => {
+                        problems.push(format!("pack {}: {err}", pack.short()));
+                        break;
+                    }
+                };
+                read += bytes.len() as u64;
+                progress.bytes(bytes.len() as u64);
+                for e in run {
+                    let at = (e.offset - start) as usize;
+                    let stored = bytes.get(at..at + e.length as usize).unwrap_or_default();
+                    if let Err(err) = crypto::decode_blob(keys, e.kind, &e.id, stored, e.raw_length)
+                    {
+                        problems.push(format!(
+                            "pack {}: blob {}: {err}",
+                            pack.short(),
+                            hex::encode(&e.id[..4])
+                        ));
+                    }
+                }
+            }
+            (read, problems)
+        })
+        .collect();
+    for (read, problems) in results {
+        report.bytes_read += read;
+        report.problems.extend(problems);
+    }
+    progress.done();
+    Ok(report)
+}
+
+/// Gaps up to this size are read through rather than split into two
+/// requests.
+const COALESCE_GAP: u32 = 256 << 10;
+/// Longest single range read.
+const MAX_READ: u32 = 8 << 20;
+
+/// Group a pack's entries into runs of nearby blobs, each read with one
+/// range request.
+fn coalesce(entries: &[crate::pack::PackEntry]) -> Vec<Vec<&crate::pack::PackEntry>> {
+    let mut sorted: Vec<&crate::pack::PackEntry> = entries.iter().collect();
+    sorted.sort_by_key(|e| e.offset);
+    let mut runs: Vec<Vec<&crate::pack::PackEntry>> = Vec::new();
+    for e in sorted {
+        match runs.last_mut() {
+            Some(run)
+                if e.offset.saturating_sub(run[run.len() - 1].end()) <= COALESCE_GAP
+                    && e.end().saturating_sub(run[0].offset) <= MAX_READ =>
+            {
+                run.push(e)
+            }
+            _ => runs.push(vec![e]),
+        }
+    }
+    runs
+}
+
+impl Repository {
+    /// Record the outcome of a verification.
+    pub fn record_verification(
+        &self,
+        snapshot: &SnapshotId,
+        verdict: Verdict,
+        command: Option<&str>,
+        detail: &str,
+    ) -> Result<VerificationId> {
+        let record = VerificationRecord {
+            version: VERIFICATION_VERSION,
+            snapshot: *snapshot,
+            verdict,
+            time: jiff::Timestamp::now(),
+            command: command.map(str::to_string),
+            detail: detail.to_string(),
+            host: crate::util::hostname(),
+        };
+        let json = serde_json::to_vec(&record)
+            .map_err(|e| Error::invalid("verification record", e.to_string()))?;
+        let bytes = crypto::seal_object(self.keys(), Sealed::Verification, &json)?;
+        let id = VerificationId::of_bytes(&bytes);
+        self.store()
+            .put(ObjectKind::Verification, &id.to_hex(), bytes.into())?;
+        Ok(id)
+    }
+
+    /// Every verification record, by snapshot, oldest first. A record that
+    /// cannot be read is an error, not skipped: a lost `failed` record could
+    /// otherwise make a bad snapshot count as good.
+    pub fn verifications(
+        &self,
+    ) -> Result<HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>>> {
+        let listing = self.store().list(ObjectKind::Verification)?;
+        let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
+        let fetched = self.store().get_many(ObjectKind::Verification, &names, 16);
+        let mut out: HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>> =
+            HashMap::new();
+        for (name, bytes) in names.iter().zip(fetched) {
+            let Ok(id) = VerificationId::from_hex(name) else {
+                continue;
+            };
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            let record = open_record(self, &id, &bytes)?;
+            out.entry(record.snapshot).or_default().push((id, record));
+        }
+        for records in out.values_mut() {
+            records.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        }
+        Ok(out)
+    }
+
+    /// The newest verdict of each snapshot that has one.
+    pub fn verdicts(&self) -> Result<HashMap<SnapshotId, Verdict>> {
+        Ok(self
+            .verifications()?
+            .into_iter()
+            .filter_map(|(s, records)| records.last().map(|(_, r)| (s, r.verdict)))
+            .collect())
+    }
+
+    /// Delete the verification records of `snapshot` (after it was
+    /// forgotten).
+    pub fn delete_verifications(
+        &self,
+        records: &[(VerificationId, VerificationRecord)],
+    ) -> Result<()> {
+        for (id, _) in records {
+            self.store()
+                .delete(ObjectKind::Verification, &id.to_hex())?;
+        }
+        Ok(())
+    }
+}
+
+/// Open a verification record, checking its name.
+pub fn open_record(
+    repo: &Repository,
+    id: &VerificationId,
+    bytes: &[u8],
+) -> Result<VerificationRecord> {
+    open_record_with(repo.keys(), id, bytes)
+}
+
+/// [`open_record`] with bare keys (for the fuzzer).
+pub fn open_record_with(
+    keys: &crypto::Keys,
+    id: &VerificationId,
+    bytes: &[u8],
+) -> Result<VerificationRecord> {
+    let what = format!("verification record {}", id.short());
+    if &VerificationId::of_bytes(bytes) != id {
+        return Err(Error::corrupt(&what, "contents do not hash to its name"));
+    }
+    let json = crypto::open_object(keys, Sealed::Verification, bytes, &what)?;
+    let record: VerificationRecord =
+        serde_json::from_slice(&json).map_err(|e| Error::corrupt(&what, e.to_string()))?;
+    if record.version != VERIFICATION_VERSION {
+        return Err(Error::UnsupportedVersion {
+            what,
+            found: record.version,
+            supported: VERIFICATION_VERSION,
+        });
+    }
+    Ok(record)
+}
