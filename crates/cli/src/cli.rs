@@ -135,6 +135,62 @@ pub enum Command {
     Repair(RepairCommand),
     /// Print a decrypted repository object (for debugging).
     Cat(CatArgs),
+    /// The backup service: scheduled backups, verification, retention,
+    /// offsite sync and notifications (docs/SERVICE.md).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// The service's operation queue: list, cancel, clear.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+/// The service config file.
+#[derive(Debug, Args)]
+pub struct ServiceConfigArg {
+    /// The service's config file (docs/SERVICE.md).
+    #[arg(long, short = 'c', env = "CAIRN_SERVICE_CONFIG")]
+    pub config: PathBuf,
+}
+
+/// `service ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Run the service in the foreground until SIGTERM or Ctrl-C (run it
+    /// from systemd; docs/SERVICE.md has a unit).
+    Run(ServiceConfigArg),
+    /// Each job's schedule: last run, its outcome, the newest snapshot and
+    /// verified snapshot, and when it is next due.
+    Status(ServiceConfigArg),
+    /// Queue a job now.
+    RunNow {
+        /// The job's name in the config.
+        job: String,
+        #[command(flatten)]
+        config: ServiceConfigArg,
+    },
+}
+
+/// `queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Running and pending operations with their progress, and recent ones.
+    List {
+        #[command(flatten)]
+        config: ServiceConfigArg,
+        /// Also show finished operations (the last 50).
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Cancel a pending operation, or stop the running one at a safe point.
+    Cancel {
+        /// The operation's id (from `queue list`).
+        id: u64,
+        #[command(flatten)]
+        config: ServiceConfigArg,
+    },
+    /// Cancel every pending operation and stop the running one at a safe
+    /// point.
+    Clear(ServiceConfigArg),
 }
 
 /// `init`.

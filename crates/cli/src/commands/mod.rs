@@ -11,6 +11,7 @@ mod key;
 mod logs;
 mod maintenance;
 mod restore;
+mod service;
 mod snapshots;
 mod sync;
 mod verify;
@@ -45,6 +46,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Repair(cmd) => maintenance::repair(&ctx, &cmd),
         Command::Cat(args) => cat::run(&ctx, &args),
         Command::Verify(args) => verify::run(&ctx, &args),
+        Command::Service(cmd) => service::service(&ctx, &cmd),
+        Command::Queue(cmd) => service::queue(&ctx, &cmd),
     }
 }
 
