@@ -192,7 +192,17 @@ impl Restorer<'_> {
                     return Err(format!("{} exists and is not a directory", cur.display()));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+                    match std::fs::create_dir(&cur) {
+                        Ok(()) => {}
+                        // Another restore worker created it between our
+                        // look and our create: fine if it is a real
+                        // directory (never a symlink).
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::AlreadyExists
+                                && std::fs::symlink_metadata(&cur)
+                                    .is_ok_and(|md| md.file_type().is_dir()) => {}
+                        Err(e) => return Err(format!("{}: {e}", cur.display())),
+                    }
                 }
                 Err(e) => return Err(format!("{}: {e}", cur.display())),
             }

@@ -274,3 +274,49 @@ fn missing_chunks_fail_one_file_only() {
         b"good"
     );
 }
+
+/// Restore workers create parent directories concurrently (an include
+/// filter restores files whose directories were not restored first): the
+/// one that loses the race to create a directory must not fail.
+#[test]
+fn concurrent_workers_create_the_same_directories() {
+    let repo = repo();
+    let sandbox = tempfile::tempdir().unwrap();
+    for round in 0..40 {
+        let target = sandbox.path().join(format!("t{round}"));
+        std::fs::create_dir_all(&target).unwrap();
+        let r = Restorer {
+            repo: &repo,
+            progress: &NoProgress,
+            target: target.clone(),
+            include: None,
+            include_names: None,
+            verify: false,
+            as_root: false,
+            errors: Mutex::new(Vec::new()),
+            skipped: Mutex::new(Vec::new()),
+            created_dirs: Mutex::new(HashSet::from([target.clone()])),
+            written: Mutex::new(HashMap::new()),
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            verified: AtomicU64::new(0),
+        };
+        let deep = target.join("db/a/b/c");
+        let barrier = std::sync::Barrier::new(8);
+        let results: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        r.ensure_dir(&deep)
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        for res in results {
+            res.unwrap();
+        }
+        assert!(deep.is_dir());
+    }
+}
