@@ -134,7 +134,33 @@ fn build_globs(patterns: &[String]) -> Result<(Option<GlobSet>, Option<GlobSet>)
     Ok((Some(build(paths)?), Some(build(names)?)))
 }
 
-impl Restorer<'_> {
+impl<'a> Restorer<'a> {
+    /// A restorer into `target` (absolute, existing), restoring everything.
+    fn new(
+        repo: &'a Repository,
+        progress: &'a dyn Progress,
+        target: PathBuf,
+        verify: bool,
+        as_root: bool,
+    ) -> Restorer<'a> {
+        Restorer {
+            repo,
+            progress,
+            include: None,
+            include_names: None,
+            verify,
+            as_root,
+            errors: Mutex::new(Vec::new()),
+            skipped: Mutex::new(Vec::new()),
+            created_dirs: Mutex::new(HashSet::from([target.clone()])),
+            target,
+            written: Mutex::new(HashMap::new()),
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            verified: AtomicU64::new(0),
+        }
+    }
+
     fn error(&self, path: &[u8], reason: impl Into<String>) {
         let reason = reason.into();
         self.progress.warn(&format!(
@@ -283,22 +309,9 @@ pub fn restore(
     #[allow(unsafe_code)]
     // SAFETY: geteuid has no preconditions.
     let as_root = unsafe { libc::geteuid() } == 0;
-    let r = Restorer {
-        repo,
-        progress,
-        target: target.clone(),
-        include,
-        include_names,
-        verify: opts.verify,
-        as_root,
-        errors: Mutex::new(Vec::new()),
-        skipped: Mutex::new(Vec::new()),
-        created_dirs: Mutex::new(HashSet::from([target.clone()])),
-        written: Mutex::new(HashMap::new()),
-        files: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-        verified: AtomicU64::new(0),
-    };
+    let mut r = Restorer::new(repo, progress, target.clone(), opts.verify, as_root);
+    r.include = include;
+    r.include_names = include_names;
     progress.phase("restore", Some(snapshot.summary.bytes_total));
 
     // What to restore: the children of a directory, or one entry.

@@ -285,22 +285,7 @@ fn concurrent_workers_create_the_same_directories() {
     for round in 0..40 {
         let target = sandbox.path().join(format!("t{round}"));
         std::fs::create_dir_all(&target).unwrap();
-        let r = Restorer {
-            repo: &repo,
-            progress: &NoProgress,
-            target: target.clone(),
-            include: None,
-            include_names: None,
-            verify: false,
-            as_root: false,
-            errors: Mutex::new(Vec::new()),
-            skipped: Mutex::new(Vec::new()),
-            created_dirs: Mutex::new(HashSet::from([target.clone()])),
-            written: Mutex::new(HashMap::new()),
-            files: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            verified: AtomicU64::new(0),
-        };
+        let r = Restorer::new(&repo, &NoProgress, target.clone(), false, false);
         let deep = target.join("db/a/b/c");
         let barrier = std::sync::Barrier::new(8);
         let results: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
