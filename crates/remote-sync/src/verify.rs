@@ -33,17 +33,6 @@ impl VerifyReport {
     }
 }
 
-const KINDS: [ObjectKind; 8] = [
-    ObjectKind::Config,
-    ObjectKind::Key,
-    ObjectKind::Pack,
-    ObjectKind::Index,
-    ObjectKind::Snapshot,
-    ObjectKind::Log,
-    ObjectKind::Account,
-    ObjectKind::Verification,
-];
-
 /// Compare `dest` with `source`.
 pub fn verify(
     source: &Store,
@@ -53,7 +42,11 @@ pub fn verify(
 ) -> Result<VerifyReport, SyncError> {
     let mut report = VerifyReport::default();
     let mut both = Vec::new();
-    for kind in KINDS {
+    // Every kind a repository has; locks are transient.
+    for kind in ObjectKind::ALL
+        .into_iter()
+        .filter(|k| *k != ObjectKind::Lock)
+    {
         let src: HashMap<String, u64> = crate::list(source, kind)?
             .into_iter()
             .map(|l| (l.name, l.size))

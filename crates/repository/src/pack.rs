@@ -20,6 +20,40 @@ pub const MIN_STORED_BLOB: u32 = SEAL_OVERHEAD as u32 + 1;
 /// A header longer than this is rejected (about 1.6 million blobs).
 pub const MAX_HEADER_LEN: u32 = 64 << 20;
 
+/// Blobs of one pack closer than this are read with one range request.
+pub const READ_GAP: u64 = 256 << 10;
+/// One range request covers at most this much of a pack.
+pub const MAX_READ: u64 = 8 << 20;
+
+/// Group blobs of one pack, sorted by offset, into runs that are each read
+/// with one range request: the run's index range in `sorted` and the pack
+/// bytes it covers. `span` gives a blob's offset and stored length.
+pub fn read_runs<T>(
+    sorted: &[T],
+    span: impl Fn(&T) -> (u32, u32),
+) -> Vec<(std::ops::Range<usize>, std::ops::Range<u64>)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < sorted.len() {
+        let (offset, length) = span(&sorted[start]);
+        let first = u64::from(offset);
+        let mut last = first + u64::from(length);
+        let mut end = start + 1;
+        while let Some(next) = sorted.get(end) {
+            let (offset, length) = span(next);
+            let next_end = u64::from(offset) + u64::from(length);
+            if u64::from(offset) > last + READ_GAP || next_end - first > MAX_READ {
+                break;
+            }
+            last = last.max(next_end);
+            end += 1;
+        }
+        runs.push((start..end, first..last));
+        start = end;
+    }
+    runs
+}
+
 /// Where one blob sits in a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackEntry {
@@ -33,13 +67,6 @@ pub struct PackEntry {
     pub length: u32,
     /// Plaintext length.
     pub raw_length: u32,
-}
-
-impl PackEntry {
-    /// The offset just past the stored blob.
-    pub fn end(&self) -> u32 {
-        self.offset.saturating_add(self.length)
-    }
 }
 
 /// Accumulates stored blobs into a pack.

@@ -135,6 +135,9 @@ pub fn verify_snapshot(
     progress.phase("read data", Some(total));
     let mut packs: Vec<_> = by_pack.into_iter().collect();
     packs.sort_by_key(|(p, _)| *p);
+    for (_, entries) in &mut packs {
+        entries.sort_by_key(|e| e.offset);
+    }
     report.packs = packs.len();
     let store = repo.store();
     let keys = repo.keys();
@@ -143,9 +146,8 @@ pub fn verify_snapshot(
         .map(|(pack, entries)| {
             let mut problems = Vec::new();
             let mut read = 0u64;
-            for run in coalesce(entries) {
-                let (start, end) = (run[0].offset, run[run.len() - 1].end());
-                let range = u64::from(start)..u64::from(end);
+            for (run, range) in crate::pack::read_runs(entries, |e| (e.offset, e.length)) {
+                let start = range.start;
                 let bytes = match store.get_range(ObjectKind::Pack, &pack.to_hex(), range) {
                     Ok(b) => b,
                     Err(err) => {
@@ -155,8 +157,8 @@ pub fn verify_snapshot(
                 };
                 read += bytes.len() as u64;
                 progress.bytes(bytes.len() as u64);
-                for e in run {
-                    let at = (e.offset - start) as usize;
+                for e in &entries[run] {
+                    let at = (u64::from(e.offset) - start) as usize;
                     let stored = bytes.get(at..at + e.length as usize).unwrap_or_default();
                     if let Err(err) = crypto::decode_blob(keys, e.kind, &e.id, stored, e.raw_length)
                     {
@@ -177,32 +179,6 @@ pub fn verify_snapshot(
     }
     progress.done();
     Ok(report)
-}
-
-/// Gaps up to this size are read through rather than split into two
-/// requests.
-const COALESCE_GAP: u32 = 256 << 10;
-/// Longest single range read.
-const MAX_READ: u32 = 8 << 20;
-
-/// Group a pack's entries into runs of nearby blobs, each read with one
-/// range request.
-fn coalesce(entries: &[crate::pack::PackEntry]) -> Vec<Vec<&crate::pack::PackEntry>> {
-    let mut sorted: Vec<&crate::pack::PackEntry> = entries.iter().collect();
-    sorted.sort_by_key(|e| e.offset);
-    let mut runs: Vec<Vec<&crate::pack::PackEntry>> = Vec::new();
-    for e in sorted {
-        match runs.last_mut() {
-            Some(run)
-                if e.offset.saturating_sub(run[run.len() - 1].end()) <= COALESCE_GAP
-                    && e.end().saturating_sub(run[0].offset) <= MAX_READ =>
-            {
-                run.push(e)
-            }
-            _ => runs.push(vec![e]),
-        }
-    }
-    runs
 }
 
 impl Repository {

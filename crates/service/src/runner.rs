@@ -103,6 +103,11 @@ struct CairnRun {
     error: String,
 }
 
+/// A snapshot id's first 8 characters, as cairn prints them.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or("")
 }
@@ -268,8 +273,7 @@ impl ProcessExecutor {
                     let s = &run.json["summary"];
                     r.message = format!(
                         "snapshot {}: {} new and {} changed files, {} bytes added",
-                        &id.as_deref().unwrap_or_default()
-                            [..8.min(id.as_deref().unwrap_or_default().len())],
+                        short(id.as_deref().unwrap_or_default()),
                         s["files_new"],
                         s["files_changed"],
                         s["bytes_added"]
@@ -363,10 +367,7 @@ impl ProcessExecutor {
                     r.events.push(
                         event(
                             EventKind::VerificationFailed,
-                            format!(
-                                "snapshot {} failed verification: {why}",
-                                &id[..8.min(id.len())]
-                            ),
+                            format!("snapshot {} failed verification: {why}", short(&id)),
                         )
                         .snapshot(Some(&id)),
                     );

@@ -179,10 +179,6 @@ impl Core {
         })
     }
 
-    fn busy(&self, queue: &[QueueItem], name: &str) -> bool {
-        queue.iter().any(|i| i.job == name && !i.state.finished())
-    }
-
     /// Queue what is due and send the reminders that are due.
     pub fn tick(&self) -> Result<(), ServiceError> {
         let now = self.clock.now();
@@ -190,7 +186,7 @@ impl Core {
         let actions = schedule::actions(
             &self.config,
             &|n| self.job_state(n),
-            &|n| self.busy(&queue, n),
+            &|n| active(&queue, n).is_some(),
             now,
         );
         for action in actions {
@@ -236,13 +232,8 @@ impl Core {
             return Err(ServiceError::Disabled(job.to_string()));
         }
         let _g = lock(&self.queue_lock);
-        if let Some(existing) = self
-            .state
-            .queue()?
-            .into_iter()
-            .find(|i| i.job == job && !i.state.finished())
-        {
-            return Ok(existing);
+        if let Some(existing) = active(&self.state.queue()?, job) {
+            return Ok(existing.clone());
         }
         let item = QueueItem {
             id: self.state.next_id()?,
@@ -492,11 +483,10 @@ impl Core {
         for ev in &result.events {
             self.notifier.notify(ev);
         }
-        let kind = item.kind.clone();
         let item = self.end(item, running)?;
         tracing::info!(
             "{} job {} (item {}) ended {:?}: {}",
-            kind,
+            item.kind,
             item.job,
             item.id,
             item.state,
@@ -504,7 +494,7 @@ impl Core {
         );
         // Offsite copies follow the purge: deletions reach the remote only
         // after retention removed them here.
-        if kind == "retention" && item.job == RETENTION && result.ok && !self.stopping() {
+        if item.job == RETENTION && result.ok && !self.stopping() {
             for s in &self.config.syncs {
                 if s.enabled {
                     self.enqueue(s.name(), Reason::AfterRetention)?;
@@ -523,6 +513,11 @@ impl Core {
         }
         Ok(item)
     }
+}
+
+/// The pending or running item of `job`, if any.
+fn active<'q>(queue: &'q [QueueItem], job: &str) -> Option<&'q QueueItem> {
+    queue.iter().find(|i| i.job == job && !i.state.finished())
 }
 
 fn stop_running(r: &Running, as_: ItemState) {

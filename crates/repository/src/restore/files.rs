@@ -14,6 +14,7 @@ use crate::cache::IndexView;
 use crate::crypto;
 use crate::error::Result;
 use crate::id::{BlobId, ChunkId, PackId};
+use crate::pack;
 use crate::store::ObjectKind;
 use crate::tree::Node;
 use parking_lot::Mutex;
@@ -23,11 +24,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Neighbouring blobs closer than this are read together.
-const MAX_GAP: u64 = 256 << 10;
-/// One read covers at most this much of a pack.
-const MAX_READ: u64 = 8 << 20;
 
 /// One file to write.
 pub(super) struct PlannedFile {
@@ -223,25 +219,11 @@ fn finish(r: &Restorer<'_>, f: &PlannedFile) {
 fn restore_pack(r: &Restorer<'_>, files: &[PlannedFile], pack: &PackId, mut uses: Vec<BlobUse>) {
     uses.sort_by_key(|u| u.offset);
     let name = pack.to_hex();
-    let mut start = 0;
-    while start < uses.len() {
-        // Coalesce neighbours into one read.
-        let first = u64::from(uses[start].offset);
-        let mut end = start + 1;
-        let mut last = first + u64::from(uses[start].length);
-        while let Some(next) = uses.get(end) {
-            let next_end = u64::from(next.offset) + u64::from(next.length);
-            if u64::from(next.offset) > last + MAX_GAP || next_end - first > MAX_READ {
-                break;
-            }
-            last = last.max(next_end);
-            end += 1;
-        }
-        let range = r
-            .repo
-            .store()
-            .get_range(ObjectKind::Pack, &name, first..last);
-        for u in &uses[start..end] {
+    // Neighbours coalesced into one read.
+    for (run, bytes) in pack::read_runs(&uses, |u| (u.offset, u.length)) {
+        let first = bytes.start;
+        let range = r.repo.store().get_range(ObjectKind::Pack, &name, bytes);
+        for u in &uses[run] {
             let targets = || {
                 u.targets
                     .iter()
@@ -275,6 +257,5 @@ fn restore_pack(r: &Restorer<'_>, files: &[PlannedFile], pack: &PackId, mut uses
                 }
             }
         }
-        start = end;
     }
 }
