@@ -148,7 +148,9 @@ fn two_years_of_snapshots_forget_prune_and_restore_what_is_kept() {
         "{text}"
     );
 
-    // Forget and prune for real.
+    // Forget and prune for real. The packs that leave the index wait a
+    // day by default (readers running now finish first); a prune told not
+    // to wait deletes them.
     let done = env.json(&[
         "forget",
         "--policy",
@@ -159,9 +161,19 @@ fn two_years_of_snapshots_forget_prune_and_restore_what_is_kept() {
     ]);
     assert_eq!(done["removed"], times.len() - 10);
     assert!(
-        done["prune"]["bytes_reclaimed"].as_u64().unwrap() > 0,
+        done["prune"]["packs_retired"].as_u64().unwrap() > 0
+            && done["prune"]["bytes_pending"].as_u64().unwrap() > 0
+            && done["prune"]["bytes_reclaimed"] == 0,
         "{done}"
     );
+    check_clean(&env);
+    let now = env.json(&["prune", "--delete-after", "0"]);
+    assert_eq!(
+        now["packs_deleted"], done["prune"]["packs_pending"],
+        "{now}"
+    );
+    assert_eq!(now["packs_pending"], 0, "{now}");
+    assert!(now["bytes_reclaimed"].as_u64().unwrap() > 0, "{now}");
     let left = snapshot_ids(&env);
     assert_eq!(left.len(), 10);
     check_clean(&env);
@@ -274,6 +286,8 @@ fn a_disabled_account_is_purged_after_purge_after_without_touching_shared_data()
         "--prune",
         "--max-unused",
         "0%",
+        "--delete-after",
+        "0",
     ]);
     assert_eq!(after["removed"], 1);
     assert_eq!(after["purged_accounts"][0], "bob");
@@ -475,7 +489,7 @@ fn prune_killed_at_every_step_leaves_a_whole_repository() {
         let out = env
             .cairn()
             .env("CAIRN_FAILPOINT", point)
-            .args(["prune", "--max-unused", "0%"])
+            .args(["prune", "--max-unused", "0%", "--delete-after", "0"])
             .output()
             .unwrap();
         assert_eq!(out.status.signal(), Some(9), "{point}: {}", stderr(&out));
@@ -486,9 +500,16 @@ fn prune_killed_at_every_step_leaves_a_whole_repository() {
             assert_same_tree(g, &r);
         }
         // The next prune finishes the job; the one after has nothing to do.
-        env.ok(&["prune", "--max-unused", "0%"]);
+        env.ok(&["prune", "--max-unused", "0%", "--delete-after", "0"]);
         check_clean(&env);
-        let idle = env.json(&["prune", "--dry-run", "--max-unused", "0%"]);
+        let idle = env.json(&[
+            "prune",
+            "--dry-run",
+            "--max-unused",
+            "0%",
+            "--delete-after",
+            "0",
+        ]);
         assert_eq!(idle["packs_deleted"], 0, "{point}: {idle}");
         assert_eq!(idle["packs_repacked"], 0, "{point}: {idle}");
     }

@@ -219,6 +219,7 @@ fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing() 
 
     let policy = local.path("p.toml");
     std::fs::write(&policy, "[default]\nkeep-last = 1\n").unwrap();
+    // Deleting at once: every pack left is one the kept snapshot needs.
     local.ok(&[
         "forget",
         "--policy",
@@ -226,6 +227,8 @@ fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing() 
         "--prune",
         "--max-unused",
         "0%",
+        "--delete-after",
+        "0",
     ]);
     let first = local.json(&["sync", "--to", &url, "--delete", "--delete-after", "3s"]);
     assert!(first["pending_deletions"].as_u64().unwrap() >= 2, "{first}");
@@ -354,7 +357,7 @@ fn faults_are_retried_and_truncated_uploads_caught() {
             error_every: Some(7),
             drop_every: Some(11),
             stall_every: Some((13, Duration::from_millis(1500))),
-            truncate_put: None,
+            ..FaultPlan::default()
         },
     );
     let through = Env::new().with_vars(s3::cairn_env(&proxy.endpoint));

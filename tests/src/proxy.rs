@@ -1,8 +1,10 @@
 //! A fault-injecting HTTP proxy for the S3 tests. It forwards each request
 //! to the upstream server on a fresh connection (`Connection: close`), and,
 //! by a plan, answers 500 or 503 SlowDown instead, drops the connection,
-//! stalls before forwarding, or truncates the body of an upload while
-//! passing the server's "200 OK" through (the "stored truncated" case).
+//! stalls before forwarding, truncates the body of an upload while passing
+//! the server's "200 OK" through (the "stored truncated" case), flips a byte
+//! in what a download returns (a bad read), or leaves keys out of object
+//! listings (an eventually consistent or faulty server).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,6 +25,11 @@ pub struct FaultPlan {
     pub stall_every: Option<(u32, Duration)>,
     /// Truncate the body of the Nth PUT larger than 1 KiB, and only that one.
     pub truncate_put: Option<u32>,
+    /// Flip one byte of the body of the Nth GET (from 1) whose path contains
+    /// the string, and only that one; the stored object is untouched.
+    pub corrupt_get: Option<(String, u32)>,
+    /// Leave out of every object listing the keys that contain any of these.
+    pub hide_in_list: Vec<String>,
 }
 
 /// A running proxy.
@@ -55,6 +62,7 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let counter = Arc::new(AtomicU32::new(0));
         let puts = Arc::new(AtomicU32::new(0));
+        let gets = Arc::new(AtomicU32::new(0));
         {
             let (faults, stop) = (faults.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -64,9 +72,14 @@ impl FaultProxy {
                     }
                     let Ok(conn) = conn else { continue };
                     let (plan, upstream, faults) = (plan.clone(), upstream.clone(), faults.clone());
-                    let (counter, puts) = (counter.clone(), puts.clone());
+                    let counters = Counters {
+                        all: counter.clone(),
+                        puts: puts.clone(),
+                        gets: gets.clone(),
+                        faults,
+                    };
                     std::thread::spawn(move || {
-                        let _ = handle(conn, &upstream, &plan, &counter, &puts, &faults);
+                        let _ = handle(conn, &upstream, &plan, &counters);
                     });
                 }
             });
@@ -79,14 +92,47 @@ impl FaultProxy {
     }
 }
 
+struct Counters {
+    all: Arc<AtomicU32>,
+    puts: Arc<AtomicU32>,
+    gets: Arc<AtomicU32>,
+    faults: Arc<AtomicU32>,
+}
+
+/// Remove the `<Contents>` entries whose key contains one of `hide` from a
+/// ListObjects response body.
+fn hide_keys(body: &[u8], hide: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::with_capacity(text.len());
+    let mut rest: &str = &text;
+    while let Some(start) = rest.find("<Contents>") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("</Contents>") else {
+            break;
+        };
+        let end = start + len + "</Contents>".len();
+        let entry = &rest[start..end];
+        if !hide.iter().any(|h| entry.contains(h.as_str())) {
+            out.push_str(entry);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out.into_bytes()
+}
+
 fn handle(
     client: TcpStream,
     upstream: &str,
     plan: &FaultPlan,
-    counter: &AtomicU32,
-    puts: &AtomicU32,
-    faults: &AtomicU32,
+    counters: &Counters,
 ) -> std::io::Result<()> {
+    let Counters {
+        all: counter,
+        puts,
+        gets,
+        faults,
+    } = counters;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     {
@@ -133,6 +179,17 @@ fn handle(
         }
         let i = counter.fetch_add(1, Ordering::SeqCst) + 1;
         let is_put = head.first().is_some_and(|l| l.starts_with("PUT "));
+        let request_line = head.first().cloned().unwrap_or_default();
+        let is_get = request_line.starts_with("GET ");
+        let is_list = is_get && request_line.contains("list-type=");
+        let mut corrupt = false;
+        if let Some((part, n)) = &plan.corrupt_get
+            && is_get
+            && !is_list
+            && request_line.contains(part.as_str())
+        {
+            corrupt = gets.fetch_add(1, Ordering::SeqCst) + 1 == *n;
+        }
         let mut truncate = false;
         if is_put && length > 1024 {
             let n = puts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -194,15 +251,38 @@ fn handle(
             .map_or(response.len(), |p| p + 2);
         let (head, rest) = response.split_at(split);
         let head = String::from_utf8_lossy(head);
+        // The body after the blank line.
+        let mut body = rest.get(2..).unwrap_or_default().to_vec();
+        let mut rewritten = false;
+        if is_list && !plan.hide_in_list.is_empty() {
+            let hidden = hide_keys(&body, &plan.hide_in_list);
+            if hidden.len() != body.len() {
+                faults.fetch_add(1, Ordering::SeqCst);
+                rewritten = true;
+            }
+            body = hidden;
+        }
+        if corrupt && head.starts_with("HTTP/1.1 2") && !body.is_empty() {
+            faults.fetch_add(1, Ordering::SeqCst);
+            let middle = body.len() / 2;
+            body[middle] ^= 0x40;
+        }
         let mut out = String::new();
         for line in head.split_inclusive("\r\n") {
-            if !line.to_ascii_lowercase().starts_with("connection:") {
-                out.push_str(line);
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("connection:")
+                || (rewritten && lower.starts_with("content-length:"))
+            {
+                continue;
             }
+            out.push_str(line);
         }
-        out.push_str("Connection: close\r\n");
+        if rewritten {
+            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        out.push_str("Connection: close\r\n\r\n");
         client.write_all(out.as_bytes())?;
-        client.write_all(rest)?;
+        client.write_all(&body)?;
     }
     Ok(())
 }

@@ -104,3 +104,21 @@ pub fn cairn_env(endpoint: &str) -> Vec<(&'static str, String)> {
         ("CAIRN_S3_ALLOW_HTTP", "true".into()),
     ]
 }
+
+/// The keys under `prefix` in `bucket` (one ListObjectsV2 page, enough for
+/// the tests' small repositories).
+pub fn list_keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /{bucket}?list-type=2&prefix={prefix} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_string()))
+        .collect()
+}

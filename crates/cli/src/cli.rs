@@ -532,6 +532,11 @@ pub struct PruneSettings {
     /// Repack at most this much pack data per run.
     #[arg(long, value_parser = parse_size)]
     pub max_repack_size: Option<u64>,
+    /// Packs that leave the index wait this long before a later prune
+    /// deletes them, so restores, verifications and syncs running now
+    /// finish first (`24h`, `7d`; `0` deletes at once).
+    #[arg(long, value_parser = parse_grace, default_value = "24h")]
+    pub delete_after: std::time::Duration,
 }
 
 /// `prune`.
@@ -691,6 +696,9 @@ pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
 /// Parse a grace period: `30s`, `15m`, `12h`, `7d`, `2w`.
 pub fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
+    if t == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
     let (num, mult) = match t.char_indices().last() {
         Some((i, 'd')) => (&t[..i], 86_400u64),
         Some((i, 'w')) => (&t[..i], 604_800),

@@ -203,6 +203,11 @@ impl Context {
         }
     }
 
+    /// How long to wait for a lock: `--retry-lock`, but at least `min`.
+    pub fn lock_wait_at_least(&self, min: std::time::Duration) -> std::time::Duration {
+        self.global.retry_lock.unwrap_or_default().max(min)
+    }
+
     /// Open the repository in `store` with the password sources.
     pub fn open_store(&self, store: Store) -> Result<Repository> {
         if !store.has_config()? {

@@ -10,7 +10,7 @@ pub const FATAL: u8 = 1;
 pub const INCOMPLETE: u8 = 3;
 /// No repository at the location.
 pub const NO_REPOSITORY: u8 = 10;
-/// Locked by another process.
+/// Locked by another process, or our own lock was lost.
 pub const LOCKED: u8 = 11;
 /// Wrong password or no usable key.
 pub const WRONG_PASSWORD: u8 = 12;
@@ -30,7 +30,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return match e {
                 Error::NoRepository(_) => NO_REPOSITORY,
                 Error::WrongPassword | Error::NoKeys => WRONG_PASSWORD,
-                Error::Locked(_) => LOCKED,
+                Error::Locked(_) | Error::LockLost(_) => LOCKED,
                 Error::Interrupted(_) => INTERRUPTED,
                 _ => FATAL,
             };

@@ -20,6 +20,18 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// A duration in the largest whole units that fit (`24h`, `90m`, `0s`).
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// A timestamp in the local time zone, to the second.
 pub fn local_time(ts: jiff::Timestamp) -> String {
     ts.to_zoned(jiff::tz::TimeZone::system())

@@ -3,15 +3,12 @@
 use crate::{Count, SyncError, SyncOptions};
 use bytes::Bytes;
 use cairn_repository::store::Listed;
+use cairn_repository::upload::{ATTEMPTS, check_upload, multipart_etag, single_etag};
 use cairn_repository::{ObjectKind, Progress, Store};
 use futures::StreamExt;
-use md5::{Digest, Md5};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use std::sync::Arc;
-
-/// Attempts per object before a verification failure is fatal.
-const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Default)]
 pub(crate) struct Copied {
@@ -29,30 +26,6 @@ pub(crate) fn label(kind: ObjectKind) -> &'static str {
 
 fn storage(path: &StorePath, e: object_store::Error) -> SyncError {
     SyncError::Repository(cairn_repository::Error::storage(path.to_string(), e))
-}
-
-/// The ETag S3 gives a multipart upload: the MD5 of the parts' MD5s, a dash
-/// and the number of parts.
-pub(crate) fn multipart_etag(bytes: &[u8], part_size: usize) -> String {
-    let mut all = Vec::new();
-    let mut parts = 0;
-    for part in bytes.chunks(part_size.max(1)) {
-        all.extend_from_slice(&Md5::digest(part));
-        parts += 1;
-    }
-    format!("{}-{parts}", hex::encode(Md5::digest(&all)))
-}
-
-/// Whether an ETag is an MD5 digest (single or multipart) we can compare.
-fn is_md5_etag(etag: &str) -> bool {
-    let digest = etag.split_once('-').map_or(etag, |(d, n)| {
-        if n.bytes().all(|b| b.is_ascii_digit()) {
-            d
-        } else {
-            ""
-        }
-    });
-    digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Run CPU work (hashing) on the blocking pool, so that the transfers
@@ -80,57 +53,6 @@ async fn upload(
             Ok(writer.finish().await?.e_tag)
         }
         None => Ok(dst.put(path, PutPayload::from(bytes.clone())).await?.e_tag),
-    }
-}
-
-/// Read back what the server says it stored: the size, then the ETag when
-/// it is an MD5 digest, else the bytes themselves.
-async fn check_upload(
-    dst: &Arc<dyn ObjectStore>,
-    path: &StorePath,
-    bytes: &Bytes,
-    put_etag: Option<String>,
-    expected: &str,
-) -> Result<(), String> {
-    let meta = dst
-        .head(path)
-        .await
-        .map_err(|e| format!("reading back: {e}"))?;
-    if meta.size != bytes.len() as u64 {
-        return Err(format!(
-            "the destination stored {} bytes of {}",
-            meta.size,
-            bytes.len()
-        ));
-    }
-    let etag = meta
-        .e_tag
-        .or(put_etag)
-        .map(|e| e.trim_matches('"').to_ascii_lowercase());
-    match etag {
-        Some(e) if is_md5_etag(&e) => {
-            if e == expected {
-                Ok(())
-            } else {
-                Err(format!(
-                    "the stored object's ETag {e} is not that of the bytes sent ({expected})"
-                ))
-            }
-        }
-        _ => {
-            let back = dst
-                .get(path)
-                .await
-                .map_err(|e| format!("reading back: {e}"))?
-                .bytes()
-                .await
-                .map_err(|e| format!("reading back: {e}"))?;
-            if back == *bytes {
-                Ok(())
-            } else {
-                Err("the bytes read back differ from those sent".to_string())
-            }
-        }
     }
 }
 
@@ -178,7 +100,7 @@ async fn copy_one(
     let (matches, expected) = off_thread(move || {
         let expected = match part_size {
             Some(part_size) => multipart_etag(&b, part_size),
-            None => hex::encode(Md5::digest(&b)),
+            None => single_etag(&b),
         };
         (kind.content_matches(&name, &b), expected)
     })
@@ -289,32 +211,4 @@ pub(crate) fn copy_all(
         }
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etags() {
-        let data = vec![7u8; 20];
-        assert_eq!(
-            multipart_etag(&data, 8),
-            format!(
-                "{}-3",
-                hex::encode(Md5::digest(
-                    [
-                        Md5::digest(&data[..8]),
-                        Md5::digest(&data[8..16]),
-                        Md5::digest(&data[16..])
-                    ]
-                    .concat()
-                ))
-            )
-        );
-        assert!(is_md5_etag("d41d8cd98f00b204e9800998ecf8427e"));
-        assert!(is_md5_etag("d41d8cd98f00b204e9800998ecf8427e-12"));
-        assert!(!is_md5_etag("1a2b-3c4d-10"));
-        assert!(!is_md5_etag("d41d8cd98f00b204e9800998ecf8427e-x"));
-    }
 }

@@ -4,22 +4,11 @@
 
 use crate::copy::label;
 use crate::{SyncError, SyncOptions, SyncReport};
-use cairn_repository::crypto::{self, Sealed};
+use cairn_repository::pending::{self, PendingRecord};
 use cairn_repository::{ObjectKind, Repository, Store};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PendingRecord {
-    version: u32,
-    /// When these objects were first seen missing from the source.
-    recorded: jiff::Timestamp,
-    /// `kind/name` of each object.
-    objects: Vec<String>,
-}
 
 fn key(kind: ObjectKind, name: &str) -> String {
-    format!("{}/{name}", kind.dir())
+    pending::entry(kind, name)
 }
 
 fn write_record(
@@ -27,35 +16,15 @@ fn write_record(
     dest: &Store,
     record: &PendingRecord,
 ) -> Result<String, SyncError> {
-    let json = serde_json::to_vec(record)
-        .map_err(|e| cairn_repository::Error::invalid("pending deletion record", e.to_string()))?;
-    let bytes = crypto::seal_object(source.keys(), Sealed::PendingDeletion, &json)?;
-    let name = blake3::hash(&bytes).to_hex().to_string();
-    dest.put(ObjectKind::Deletion, &name, bytes.into())?;
-    Ok(name)
+    source.confirm_lock()?;
+    Ok(pending::write_record(source.keys(), dest, record)?)
 }
 
 fn read_records(
     source: &Repository,
     dest: &Store,
 ) -> Result<Vec<(String, PendingRecord)>, SyncError> {
-    let mut out = Vec::new();
-    for obj in dest.list(ObjectKind::Deletion)?.objects {
-        let bytes = dest.get(ObjectKind::Deletion, &obj.name)?;
-        let what = format!("pending deletion record {}", &obj.name[..8]);
-        if ObjectKind::Deletion.content_matches(&obj.name, &bytes) == Some(false) {
-            return Err(cairn_repository::Error::corrupt(
-                &what,
-                "contents do not hash to its name",
-            )
-            .into());
-        }
-        let json = crypto::open_object(source.keys(), Sealed::PendingDeletion, &bytes, &what)?;
-        let record: PendingRecord = serde_json::from_slice(&json)
-            .map_err(|e| cairn_repository::Error::corrupt(&what, e.to_string()))?;
-        out.push((obj.name, record));
-    }
-    Ok(out)
+    Ok(pending::read_records(source.keys(), dest)?)
 }
 
 /// Delete (or schedule) `extra`, given in deletion order.
@@ -68,19 +37,13 @@ pub(crate) fn apply(
 ) -> Result<(), SyncError> {
     let now = jiff::Timestamp::now();
     let due: Vec<(ObjectKind, String, u64)>;
-    let mut keep_pending: BTreeMap<jiff::Timestamp, Vec<String>> = BTreeMap::new();
+    let mut keep_pending: Vec<(String, jiff::Timestamp)> = Vec::new();
     let mut old_records = Vec::new();
     match opts.delete_after {
         None => due = extra,
         Some(grace) => {
             let records = read_records(source, dest)?;
-            let mut first_seen: HashMap<String, jiff::Timestamp> = HashMap::new();
-            for (_, r) in &records {
-                for o in &r.objects {
-                    let t = first_seen.entry(o.clone()).or_insert(r.recorded);
-                    *t = (*t).min(r.recorded);
-                }
-            }
+            let first_seen = pending::first_recorded(&records);
             old_records = records.into_iter().map(|(n, _)| n).collect();
             let grace = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
             let mut ready = Vec::new();
@@ -90,12 +53,12 @@ pub(crate) fn apply(
                     Some(seen) if now.duration_since(*seen) >= grace => {
                         ready.push((kind, name, size))
                     }
-                    Some(seen) => keep_pending.entry(*seen).or_default().push(k),
-                    None => keep_pending.entry(now).or_default().push(k),
+                    Some(seen) => keep_pending.push((k, *seen)),
+                    None => keep_pending.push((k, now)),
                 }
             }
             due = ready;
-            report.pending_deletions = keep_pending.values().map(|v| v.len() as u64).sum();
+            report.pending_deletions = keep_pending.len() as u64;
         }
     }
     for (kind, _, size) in &due {
@@ -110,19 +73,16 @@ pub(crate) fn apply(
     // first, packs last), then retire the old records: an interruption
     // leaves records that are a superset, never lost ages.
     let mut written = Vec::new();
-    for (recorded, objects) in keep_pending {
-        let record = PendingRecord {
-            version: 1,
-            recorded,
-            objects,
-        };
+    for record in pending::group(keep_pending) {
         written.push(write_record(source, dest, &record)?);
     }
     for (kind, name, _) in &due {
+        source.confirm_lock()?;
         dest.delete(*kind, name)?;
     }
     for name in old_records {
         if !written.contains(&name) {
+            source.confirm_lock()?;
             dest.delete(ObjectKind::Deletion, &name)?;
         }
     }
@@ -175,6 +135,7 @@ mod tests {
     #[test]
     fn objects_wait_for_the_grace_period_counted_from_first_sighting() {
         let source = repo();
+        let _lock = source.lock(false, "sync").unwrap();
         let dest = Store::memory().unwrap();
         dest.put(ObjectKind::Snapshot, &name(1), vec![1u8; 10].into())
             .unwrap();
@@ -216,6 +177,7 @@ mod tests {
     #[test]
     fn an_object_back_in_the_source_leaves_the_pending_records() {
         let source = repo();
+        let _lock = source.lock(false, "sync").unwrap();
         let dest = Store::memory().unwrap();
         dest.put(ObjectKind::Pack, &name(3), vec![3u8; 5].into())
             .unwrap();
@@ -233,6 +195,7 @@ mod tests {
     #[test]
     fn a_dry_run_writes_and_deletes_nothing() {
         let source = repo();
+        let _lock = source.lock(false, "sync").unwrap();
         let dest = Store::memory().unwrap();
         dest.put(ObjectKind::Pack, &name(4), vec![4u8; 5].into())
             .unwrap();
@@ -251,14 +214,16 @@ mod tests {
     #[test]
     fn a_record_that_is_not_ours_stops_the_deletion() {
         let source = repo();
+        let _lock = source.lock(false, "sync").unwrap();
         let stranger = repo();
+        let _stranger_lock = stranger.lock(false, "sync").unwrap();
         let dest = Store::memory().unwrap();
         dest.put(ObjectKind::Pack, &name(5), vec![5u8; 5].into())
             .unwrap();
         // A record sealed with other keys (or forged) is an error, never a
         // licence to delete early or a reason to panic.
         let record = PendingRecord {
-            version: 1,
+            version: pending::RECORD_VERSION,
             recorded: jiff::Timestamp::UNIX_EPOCH,
             objects: vec![key(ObjectKind::Pack, &name(5))],
         };

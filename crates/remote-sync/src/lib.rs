@@ -223,6 +223,7 @@ fn list(store: &Store, kind: ObjectKind) -> Result<Vec<Listed>, SyncError> {
             .map(|size| Listed {
                 name: "config".into(),
                 size,
+                modified: None,
             })
             .into_iter()
             .collect());
@@ -331,6 +332,7 @@ fn copy_round(
     ]) {
         listed.insert(kind, list(src, kind)?);
     }
+    cairn_repository::util::failpoint("sync-after-list");
 
     // Copy in the opposite order: keys and config (an empty repository is
     // a valid one), packs, index objects, manifests.

@@ -68,18 +68,21 @@ impl Repository {
     pub fn accounts(&self) -> Result<BTreeMap<String, AccountRecord>> {
         let listing = self.store().list(ObjectKind::Account)?;
         let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
-        let fetched = self.store().get_many(ObjectKind::Account, &names, 16);
+        let fetched =
+            self.store()
+                .get_many_checked(ObjectKind::Account, &names, 16, |name, bytes| {
+                    let id = AccountEventId::from_hex(name).map_err(|e| {
+                        Error::corrupt(format!("account event {name}"), e.to_string())
+                    })?;
+                    Ok((id, open_event(self, &id, &bytes)?))
+                });
         let mut events: Vec<(AccountEventId, AccountEvent)> = Vec::new();
-        for (name, bytes) in names.iter().zip(fetched) {
-            let Ok(id) = AccountEventId::from_hex(name) else {
-                continue;
-            };
-            let bytes = match bytes {
-                Ok(b) => b,
+        for event in fetched {
+            match event {
+                Ok(e) => events.push(e),
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
-            };
-            events.push((id, open_event(self, &id, &bytes)?));
+            }
         }
         events.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
         let mut out: BTreeMap<String, AccountRecord> = BTreeMap::new();
@@ -132,6 +135,7 @@ impl Repository {
             .map_err(|e| Error::invalid("account event", e.to_string()))?;
         let bytes = crypto::seal_object(self.keys(), Sealed::AccountEvent, &json)?;
         let id = AccountEventId::of_bytes(&bytes);
+        self.confirm_lock()?;
         self.store()
             .put(ObjectKind::Account, &id.to_hex(), bytes.into())?;
         Ok(id)

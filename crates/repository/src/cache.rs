@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 
 /// Blob id -> pack number (4), offset (4), length (4), raw length (4), kind (1).
 const BLOBS: TableDefinition<'_, &[u8; ID_LEN], &[u8; 17]> = TableDefinition::new("blobs");
+/// Blob id -> further locations (17 bytes each, as in `BLOBS`) of a blob
+/// that index objects place in more than one pack: readers fall back to
+/// them when the first copy cannot be read (a lost pack that a backup
+/// healed by storing the data again).
+const ALTERNATES: TableDefinition<'_, &[u8; ID_LEN], &[u8]> = TableDefinition::new("alternates");
 /// Pack number -> pack id (32), size (8).
 const PACKS: TableDefinition<'_, u32, &[u8; 40]> = TableDefinition::new("packs");
 /// Pack id -> pack number.
@@ -34,7 +39,7 @@ const LOG_MANIFESTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("lo
 /// Schema version and counters.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
-const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_VERSION: u64 = 2;
 
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,7 @@ pub struct SyncReport {
 pub struct IndexView<'a> {
     cache: &'a IndexCache,
     blobs: redb::ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8; 17]>,
+    alternates: redb::ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
 }
 
 impl std::fmt::Debug for IndexView<'_> {
@@ -82,17 +88,33 @@ impl IndexView<'_> {
         let Some(guard) = self.blobs.get(id).map_err(|e| self.cache.cache_err(e))? else {
             return Ok(None);
         };
-        let v = guard.value();
-        let kind = BlobKind::from_byte(v[16])
-            .ok_or_else(|| self.cache.cache_err("unknown blob kind in cache"))?;
-        let pack = self.cache.pack_by_number(u32_at(v, 0))?;
-        Ok(Some(BlobLocation {
-            pack,
-            kind,
-            offset: u32_at(v, 4),
-            length: u32_at(v, 8),
-            raw_length: u32_at(v, 12),
-        }))
+        self.cache.decode_loc(guard.value()).map(Some)
+    }
+
+    /// Every location of a blob: the first one, then any others index
+    /// objects list (empty if the repository does not have it).
+    pub fn lookup_all(&self, id: &[u8; ID_LEN]) -> Result<Vec<BlobLocation>> {
+        let Some(first) = self.lookup(id)? else {
+            return Ok(Vec::new());
+        };
+        let mut all = vec![first];
+        if let Some(more) = self
+            .alternates
+            .get(id)
+            .map_err(|e| self.cache.cache_err(e))?
+        {
+            for chunk in more.value().chunks_exact(17) {
+                all.push(self.cache.decode_loc(chunk)?);
+            }
+        }
+        Ok(all)
+    }
+
+    /// [`IndexView::lookup_all`] by typed id, keeping locations of its kind.
+    pub fn find_all<B: BlobId>(&self, id: &B) -> Result<Vec<BlobLocation>> {
+        let mut all = self.lookup_all(id.raw())?;
+        all.retain(|l| l.kind == B::KIND);
+        Ok(all)
     }
 
     /// Lookup by typed id, checking the kind.
@@ -192,6 +214,7 @@ impl IndexCache {
             txn.open_table(PACKS)?;
             txn.open_table(PACK_NUMBERS)?;
             txn.open_table(INDEXES)?;
+            txn.open_table(ALTERNATES)?;
             txn.open_table(LOG_MANIFESTS)?;
             Ok(schema.unwrap_or(SCHEMA_VERSION))
         })?;
@@ -200,6 +223,19 @@ impl IndexCache {
         }
         cache.reload_packs()?;
         Ok(cache)
+    }
+
+    fn decode_loc(&self, v: &[u8]) -> Result<BlobLocation> {
+        let kind = BlobKind::from_byte(v[16])
+            .ok_or_else(|| self.cache_err("unknown blob kind in cache"))?;
+        let pack = self.pack_by_number(u32_at(v, 0))?;
+        Ok(BlobLocation {
+            pack,
+            kind,
+            offset: u32_at(v, 4),
+            length: u32_at(v, 8),
+            raw_length: u32_at(v, 12),
+        })
     }
 
     fn cache_err(&self, e: impl std::fmt::Display) -> Error {
@@ -246,10 +282,12 @@ impl IndexCache {
             txn.delete_table(PACKS)?;
             txn.delete_table(PACK_NUMBERS)?;
             txn.delete_table(INDEXES)?;
+            txn.delete_table(ALTERNATES)?;
             txn.open_table(BLOBS)?;
             txn.open_table(PACKS)?;
             txn.open_table(PACK_NUMBERS)?;
             txn.open_table(INDEXES)?;
+            txn.open_table(ALTERNATES)?;
             let mut meta = txn.open_table(META)?;
             meta.insert("schema", SCHEMA_VERSION)?;
             Ok(())
@@ -301,39 +339,56 @@ impl IndexCache {
     }
 
     /// Bring the cache up to date with the index objects in the store.
+    ///
+    /// An index object listed but gone when read was replaced by a prune
+    /// (which writes the new index objects before deleting the old): the
+    /// index is listed again to find the replacements, up to three times.
     pub fn sync(&self, store: &Store, keys: &Keys) -> Result<SyncReport> {
-        let listing = store.list(ObjectKind::Index)?;
-        let mut stored = HashSet::new();
-        for obj in &listing.objects {
-            if let Ok(id) = IndexId::from_hex(&obj.name) {
-                stored.insert(id);
-            }
-        }
         let mut report = SyncReport::default();
-        let mut loaded = self.loaded_indexes()?;
-        if loaded.iter().any(|id| !stored.contains(id)) {
-            self.clear()?;
-            loaded.clear();
-            report.rebuilt = true;
-        }
-        let mut missing: Vec<IndexId> = stored.difference(&loaded).copied().collect();
-        missing.sort();
-        for batch in missing.chunks(64) {
-            let names: Vec<String> = batch.iter().map(IndexId::to_hex).collect();
-            let fetched = store.get_many(ObjectKind::Index, &names, 16);
-            let mut decoded = Vec::with_capacity(batch.len());
-            for (id, bytes) in batch.iter().zip(fetched) {
-                match bytes.and_then(|b| IndexFile::open(keys, id, &b)) {
-                    Ok(index) => decoded.push((*id, index)),
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => {
-                        tracing::warn!("index {}: {e}", id.short());
-                        report.unreadable.push((*id, e.to_string()));
-                    }
+        let mut vanished: HashSet<IndexId> = HashSet::new();
+        for round in 0..3 {
+            let listing = store.list(ObjectKind::Index)?;
+            let mut stored = HashSet::new();
+            for obj in &listing.objects {
+                if let Ok(id) = IndexId::from_hex(&obj.name) {
+                    stored.insert(id);
                 }
             }
-            report.loaded += decoded.len();
-            self.merge(&decoded)?;
+            let mut loaded = self.loaded_indexes()?;
+            if round == 0 && loaded.iter().any(|id| !stored.contains(id)) {
+                self.clear()?;
+                loaded.clear();
+                report.rebuilt = true;
+            }
+            let mut missing: Vec<IndexId> = stored
+                .difference(&loaded)
+                .filter(|id| !vanished.contains(id))
+                .copied()
+                .collect();
+            missing.sort();
+            let mut gone = 0;
+            for batch in missing.chunks(64) {
+                let fetched = IndexFile::fetch_many(store, keys, batch);
+                let mut decoded = Vec::with_capacity(batch.len());
+                for (id, opened) in batch.iter().zip(fetched) {
+                    match opened {
+                        Ok(index) => decoded.push((*id, index)),
+                        Err(e) if e.is_not_found() => {
+                            vanished.insert(*id);
+                            gone += 1;
+                        }
+                        Err(e) => {
+                            tracing::warn!("index {}: {e}", id.short());
+                            report.unreadable.push((*id, e.to_string()));
+                        }
+                    }
+                }
+                report.loaded += decoded.len();
+                self.merge(&decoded)?;
+            }
+            if gone == 0 {
+                break;
+            }
         }
         Ok(report)
     }
@@ -357,6 +412,7 @@ impl IndexCache {
             let mut packs = txn.open_table(PACKS)?;
             let mut numbers = txn.open_table(PACK_NUMBERS)?;
             let mut loaded = txn.open_table(INDEXES)?;
+            let mut alternates = txn.open_table(ALTERNATES)?;
             let mut meta = txn.open_table(META)?;
             let mut next = meta.get("next_pack")?.map(|g| g.value()).unwrap_or(0);
             for (index_id, index) in indexes {
@@ -379,8 +435,25 @@ impl IndexCache {
                         }
                     };
                     for blob in &pack.blobs {
-                        if blobs.get(&blob.id)?.is_none() {
-                            blobs.insert(&blob.id, &encode_loc(pack_no, blob))?;
+                        let loc = encode_loc(pack_no, blob);
+                        let first = blobs.get(&blob.id)?.map(|g| *g.value());
+                        match first {
+                            None => {
+                                blobs.insert(&blob.id, &loc)?;
+                            }
+                            // The same pack again (the same index object,
+                            // or the pack listed twice): nothing new.
+                            Some(f) if f[..4] == loc[..4] => {}
+                            Some(_) => {
+                                let mut more = alternates
+                                    .get(&blob.id)?
+                                    .map(|g| g.value().to_vec())
+                                    .unwrap_or_default();
+                                if !more.chunks_exact(17).any(|c| c[..4] == loc[..4]) {
+                                    more.extend_from_slice(&loc);
+                                    alternates.insert(&blob.id, more.as_slice())?;
+                                }
+                            }
                         }
                     }
                 }
@@ -403,7 +476,12 @@ impl IndexCache {
     pub fn view(&self) -> Result<IndexView<'_>> {
         let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
         let blobs = txn.open_table(BLOBS).map_err(|e| self.cache_err(e))?;
-        Ok(IndexView { cache: self, blobs })
+        let alternates = txn.open_table(ALTERNATES).map_err(|e| self.cache_err(e))?;
+        Ok(IndexView {
+            cache: self,
+            blobs,
+            alternates,
+        })
     }
 
     /// Where a blob is, if the repository has it.

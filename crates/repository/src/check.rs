@@ -94,6 +94,16 @@ impl CheckReport {
 
 /// Damage found under a tree: (path relative to the tree, problem).
 type DamageList = Arc<Vec<(Vec<u8>, String)>>;
+/// Hard links under a tree: (path relative to the tree, target path in the
+/// snapshot).
+type LinkList = Arc<Vec<(Vec<u8>, Vec<u8>)>>;
+
+/// What is known of a tree: its damage and its hard links.
+#[derive(Clone, Default)]
+struct TreeFacts {
+    damage: DamageList,
+    links: LinkList,
+}
 
 /// The outcome of reading one pack: blob-level errors and a pack-level one.
 struct PackRead {
@@ -102,43 +112,80 @@ struct PackRead {
     pack_error: Option<String>,
 }
 
+/// What is wrong where: whole packs, and single blobs in a pack.
+#[derive(Default)]
+struct Bad {
+    packs: HashMap<PackId, String>,
+    blobs: HashMap<([u8; ID_LEN], PackId), String>,
+}
+
+impl Bad {
+    /// Why the copy of `blob` in `pack` cannot be read, if it cannot.
+    fn at(&self, blob: &[u8; ID_LEN], pack: &PackId) -> Option<&String> {
+        self.packs
+            .get(pack)
+            .or_else(|| self.blobs.get(&(*blob, *pack)))
+    }
+}
+
+/// Whether some good copy of `id` exists; otherwise why not.
+fn blob_problem(
+    inventory: &Inventory,
+    bad: &Bad,
+    kind: BlobKind,
+    id: &[u8; ID_LEN],
+) -> Option<String> {
+    let places = inventory.locations(id);
+    let Some(first) = places.first() else {
+        return Some(format!("{kind} blob {} is missing", hex::encode(&id[..4])));
+    };
+    let mut first_problem = None;
+    for loc in places.iter().filter(|l| l.kind == kind) {
+        match bad.at(id, &loc.pack) {
+            None => return None,
+            Some(why) => {
+                first_problem.get_or_insert_with(|| why.clone());
+            }
+        }
+    }
+    Some(first_problem.unwrap_or_else(|| {
+        format!(
+            "{kind} blob {} is indexed as {} blob",
+            hex::encode(&id[..4]),
+            first.kind
+        )
+    }))
+}
+
 struct Checker<'a> {
     repo: &'a Repository,
     inventory: &'a Inventory,
-    bad: HashMap<[u8; ID_LEN], String>,
+    bad: Bad,
 }
 
 impl Checker<'_> {
     fn blob_problem(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Option<String> {
-        if let Some(why) = self.bad.get(id) {
-            return Some(why.clone());
-        }
-        match self.inventory.blobs.get(id) {
-            Some(loc) if loc.kind == kind => None,
-            Some(_) => Some(format!(
-                "{kind} blob {} is indexed as another kind",
-                hex::encode(&id[..4])
-            )),
-            None => Some(format!("{kind} blob {} is missing", hex::encode(&id[..4]))),
-        }
+        blob_problem(self.inventory, &self.bad, kind, id)
     }
 
-    /// Damage under each tree, relative to the tree, memoized across
-    /// snapshots; iterative so deep trees cannot exhaust the stack.
+    /// Damage and hard links under each tree, relative to the tree,
+    /// memoized across snapshots; iterative so deep trees cannot exhaust
+    /// the stack.
     fn tree_damage(
         &self,
         root: TreeId,
-        memo: &mut HashMap<TreeId, DamageList>,
+        memo: &mut HashMap<TreeId, TreeFacts>,
         warnings: &mut Vec<String>,
-    ) -> DamageList {
+    ) -> TreeFacts {
         struct Frame {
             id: TreeId,
             tree: Tree,
             next: usize,
             acc: Vec<(Vec<u8>, String)>,
+            links: Vec<(Vec<u8>, Vec<u8>)>,
         }
         if let Some(d) = memo.get(&root) {
-            return Arc::clone(d);
+            return d.clone();
         }
         let mut on_stack: HashSet<TreeId> = HashSet::new();
         let mut stack: Vec<Frame> = Vec::new();
@@ -167,12 +214,19 @@ impl Checker<'_> {
                             tree,
                             next: 0,
                             acc: Vec::new(),
+                            links: Vec::new(),
                         });
                     }
                     Err(p) => {
                         memo.insert(
                             id,
-                            Arc::new(vec![(Vec::new(), format!("directory unreadable: {p}"))]),
+                            TreeFacts {
+                                damage: Arc::new(vec![(
+                                    Vec::new(),
+                                    format!("directory unreadable: {p}"),
+                                )]),
+                                links: LinkList::default(),
+                            },
                         );
                     }
                 }
@@ -184,7 +238,13 @@ impl Checker<'_> {
                 let done = stack.pop();
                 if let Some(done) = done {
                     on_stack.remove(&done.id);
-                    memo.insert(done.id, Arc::new(done.acc));
+                    memo.insert(
+                        done.id,
+                        TreeFacts {
+                            damage: Arc::new(done.acc),
+                            links: Arc::new(done.links),
+                        },
+                    );
                 }
                 continue;
             };
@@ -203,11 +263,18 @@ impl Checker<'_> {
                         }
                     }
                 }
+                NodeData::Hardlink { target } => {
+                    top.links.push((node.name.clone(), target.clone()));
+                }
                 NodeData::Dir { subtree } => {
                     if let Some(d) = memo.get(subtree) {
                         let name = node.name.clone();
-                        for (p, why) in d.iter() {
+                        for (p, why) in d.damage.iter() {
                             top.acc.push((crate::browse::join(&name, p), why.clone()));
+                        }
+                        for (p, target) in d.links.iter() {
+                            top.links
+                                .push((crate::browse::join(&name, p), target.clone()));
                         }
                     } else if on_stack.contains(subtree) {
                         top.acc.push((node.name.clone(), "directory cycle".into()));
@@ -222,6 +289,74 @@ impl Checker<'_> {
         }
         memo.get(&root).cloned().unwrap_or_default()
     }
+}
+
+/// Packs no index lists: retired by prune (waiting for deletion), left by
+/// an interrupted backup (adopted by the next one), or damaged.
+fn unindexed_packs(
+    repo: &Repository,
+    packs: &HashMap<PackId, (u64, Vec<PackEntry>)>,
+    present: &HashMap<PackId, u64>,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let unindexed: Vec<(PackId, u64)> = present
+        .iter()
+        .filter(|(p, _)| !packs.contains_key(p))
+        .map(|(p, s)| (*p, *s))
+        .collect();
+    if unindexed.is_empty() {
+        return Ok(());
+    }
+    let records = match crate::pending::read_records(repo.keys(), repo.store()) {
+        Ok(r) => r,
+        Err(e) => {
+            report.errors.push(format!("pending deletion records: {e}"));
+            Vec::new()
+        }
+    };
+    let since = crate::pending::first_recorded(&records);
+    let retired: HashSet<PackId> = since
+        .keys()
+        .filter_map(|e| crate::pending::pack_of(e))
+        .collect();
+    let (waiting, others): (Vec<_>, Vec<_>) = unindexed
+        .into_iter()
+        .partition(|(p, _)| retired.contains(p));
+    if !waiting.is_empty() {
+        let first = since
+            .iter()
+            .filter(|(e, _)| crate::pending::pack_of(e).is_some_and(|p| present.contains_key(&p)))
+            .map(|(_, t)| *t)
+            .min();
+        report.warnings.push(format!(
+            "{} packs ({} bytes) were retired by prune and wait for a later prune to delete them{}",
+            waiting.len(),
+            waiting.iter().map(|(_, s)| s).sum::<u64>(),
+            first
+                .map(|t| format!(" (retired since {t})"))
+                .unwrap_or_default()
+        ));
+    }
+    let headers: Vec<(PackId, Result<Vec<PackEntry>>)> = others
+        .par_iter()
+        .map(|(p, s)| (*p, pack::read_header(repo.store(), repo.keys(), p, *s)))
+        .collect();
+    let mut leftovers = 0;
+    for (p, header) in headers {
+        match header {
+            Ok(_) => leftovers += 1,
+            Err(e) => report.errors.push(format!(
+                "pack {} is in no index and damaged: {e} (prune deletes it once it is old enough)",
+                p.short()
+            )),
+        }
+    }
+    if leftovers > 0 {
+        report.warnings.push(format!(
+            "{leftovers} packs are not in any index (left by an interrupted backup; the next backup adopts them, prune removes what stays unused)"
+        ));
+    }
+    Ok(())
 }
 
 fn pick_subset(packs: Vec<PackId>, percent: f64) -> Result<Vec<PackId>> {
@@ -274,38 +409,28 @@ pub fn check(
             "unrecognised file {stray} (an interrupted upload?)"
         ));
     }
-    let mut bad: HashMap<[u8; ID_LEN], String> = HashMap::new();
+    let mut bad = Bad::default();
     let mut readable_packs = Vec::new();
-    for (id, (size, entries)) in &packs {
+    let mut missing = Vec::new();
+    for (id, (size, _)) in &packs {
         match present.get(id) {
             None => {
-                report.errors.push(format!(
-                    "pack {} is missing ({} blobs lost)",
-                    id.short(),
-                    entries.len()
-                ));
-                for e in entries {
-                    bad.insert(e.id, format!("in missing pack {}", id.short()));
-                }
+                bad.packs
+                    .insert(*id, format!("in missing pack {}", id.short()));
+                missing.push(*id);
             }
             Some(actual) if actual != size => {
                 report.errors.push(format!(
                     "pack {} is {actual} bytes, the index says {size}",
                     id.short()
                 ));
-                for e in entries {
-                    bad.insert(e.id, format!("in damaged pack {}", id.short()));
-                }
+                bad.packs
+                    .insert(*id, format!("in damaged pack {}", id.short()));
             }
             Some(_) => readable_packs.push((*id, *size)),
         }
     }
-    let unindexed = present.keys().filter(|p| !packs.contains_key(p)).count();
-    if unindexed > 0 {
-        report.warnings.push(format!(
-            "{unindexed} packs are not in any index (left by an interrupted backup; the next backup adopts them, prune removes what stays unused)"
-        ));
-    }
+    unindexed_packs(repo, &packs, &present, &mut report)?;
     let header_results: Vec<(PackId, std::result::Result<(), String>)> = readable_packs
         .par_iter()
         .map(|(id, size)| {
@@ -329,9 +454,8 @@ pub fn check(
     for (id, result) in header_results {
         if let Err(e) = result {
             report.errors.push(format!("pack {}: {e}", id.short()));
-            for e in &packs[&id].1 {
-                bad.insert(e.id, format!("in damaged pack {}", id.short()));
-            }
+            bad.packs
+                .insert(id, format!("in damaged pack {}", id.short()));
         }
     }
 
@@ -347,7 +471,11 @@ pub fn check(
         let results: Vec<PackRead> = ids
             .par_iter()
             .map(|id| {
-                let bytes = match store.get(ObjectKind::Pack, &id.to_hex()) {
+                // A pack that fails its hash is read once more before it
+                // is reported (one bad read is not damage).
+                let bytes = match store.get_checked(ObjectKind::Pack, &id.to_hex(), |b| {
+                    pack::verify_pack(keys, id, &b).map(|_| b)
+                }) {
                     Ok(b) => b,
                     Err(e) => {
                         return PackRead {
@@ -358,13 +486,6 @@ pub fn check(
                     }
                 };
                 progress.bytes(bytes.len() as u64);
-                if let Err(e) = pack::verify_pack(keys, id, &bytes) {
-                    return PackRead {
-                        id: *id,
-                        blob_errors: Vec::new(),
-                        pack_error: Some(e.to_string()),
-                    };
-                }
                 let mut blob_errors = Vec::new();
                 for e in &packs[id].1 {
                     let start = e.offset as usize;
@@ -393,9 +514,8 @@ pub fn check(
         {
             if let Some(e) = pack_error {
                 report.errors.push(format!("pack {}: {e}", id.short()));
-                for e in &packs[&id].1 {
-                    bad.insert(e.id, format!("in corrupt pack {}", id.short()));
-                }
+                bad.packs
+                    .insert(id, format!("in corrupt pack {}", id.short()));
             }
             for (blob, e) in blob_errors {
                 report.errors.push(format!(
@@ -403,8 +523,38 @@ pub fn check(
                     id.short(),
                     hex::encode(&blob[..4])
                 ));
-                bad.insert(blob, format!("corrupt ({e})"));
+                bad.blobs.insert((blob, id), format!("corrupt ({e})"));
             }
+        }
+    }
+
+    // Missing packs: lost, or healed (everything in them is stored in
+    // another pack too, by a later backup).
+    missing.sort();
+    for id in missing {
+        let entries = &packs[&id].1;
+        let elsewhere = entries
+            .iter()
+            .filter(|e| blob_problem(&inventory, &bad, e.kind, &e.id).is_none())
+            .count();
+        if elsewhere == entries.len() {
+            report.warnings.push(format!(
+                "pack {} is missing, but all {} blobs it held are stored in other packs (healed by a later backup); the next prune drops it from the index",
+                id.short(),
+                entries.len()
+            ));
+        } else {
+            report.errors.push(format!(
+                "pack {} is missing ({} of its {} blobs are lost{})",
+                id.short(),
+                entries.len() - elsewhere,
+                entries.len(),
+                if elsewhere > 0 {
+                    format!("; {elsewhere} are stored elsewhere too")
+                } else {
+                    String::new()
+                }
+            ));
         }
     }
 
@@ -429,13 +579,27 @@ pub fn check(
     let mut memo = HashMap::new();
     let mut warnings = Vec::new();
     for (id, snap) in &snapshots {
-        let damage = checker.tree_damage(snap.tree, &mut memo, &mut warnings);
-        for (path, problem) in damage.iter() {
+        let facts = checker.tree_damage(snap.tree, &mut memo, &mut warnings);
+        for (path, problem) in facts.damage.iter() {
             report.damaged.push(Damage {
                 snapshot: *id,
                 path: RawPath(path.clone()),
                 problem: problem.clone(),
             });
+        }
+        // A hard link shares the content of its first name.
+        let damaged: HashSet<&Vec<u8>> = facts.damage.iter().map(|(p, _)| p).collect();
+        for (path, target) in facts.links.iter() {
+            if damaged.contains(target) {
+                report.damaged.push(Damage {
+                    snapshot: *id,
+                    path: RawPath(path.clone()),
+                    problem: format!(
+                        "hard link to {}, which is damaged",
+                        String::from_utf8_lossy(target)
+                    ),
+                });
+            }
         }
     }
     report.trees = memo.len();

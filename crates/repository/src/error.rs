@@ -60,6 +60,10 @@ pub enum Error {
     /// The repository is locked by another process in a conflicting way.
     #[error("{0}")]
     Locked(String),
+    /// A lock this process held may no longer bind others (not refreshed in
+    /// time, or removed): it stopped before committing.
+    #[error("{0}")]
+    LockLost(String),
     /// The repository (or one of its objects) uses a newer format.
     #[error("{what} has format version {found}; this cairn supports version {supported}")]
     UnsupportedVersion {
@@ -148,6 +152,11 @@ impl Error {
     /// trouble), as opposed to a permanent condition.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Storage { .. } | Error::Locked(_))
+    }
+
+    /// Whether bytes were read but are not what they should be.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Corrupt { .. })
     }
 
     /// Whether this is a "not found" error.

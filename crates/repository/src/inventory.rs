@@ -2,7 +2,6 @@
 //! from the store (not the local cache, which may be stale): used by
 //! `check` and `prune`, which must not trust derived data.
 
-use crate::crypto;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId, SnapshotId, TreeId};
 use crate::index::IndexFile;
@@ -41,6 +40,8 @@ pub struct Inventory {
     pub packs: HashMap<PackId, PackInfo>,
     /// Every blob, at the first place an index lists it.
     pub blobs: HashMap<[u8; ID_LEN], Location>,
+    /// Further places of blobs listed in more than one pack.
+    pub alternates: HashMap<[u8; ID_LEN], Vec<Location>>,
     /// Index objects that could not be read, and disagreements.
     pub errors: Vec<String>,
     /// Unrecognised names under `index/`.
@@ -48,34 +49,43 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Read every index object.
+    /// Read every index object. One that is listed but gone when read was
+    /// replaced by a prune (which writes the new index objects before it
+    /// deletes the old): the index is listed again, up to three times.
     pub fn load(repo: &Repository) -> Result<Self> {
         let store = repo.store();
-        let Listing {
-            objects,
-            unrecognised,
-        } = store.list(ObjectKind::Index)?;
-        let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
-        let fetched = store.get_many(ObjectKind::Index, &names, 16);
-        let mut inv = Inventory {
-            strays: unrecognised,
-            ..Inventory::default()
-        };
-        for (name, bytes) in names.iter().zip(fetched) {
-            let Ok(id) = IndexId::from_hex(name) else {
-                continue;
-            };
-            let index = match bytes.and_then(|b| IndexFile::open(repo.keys(), &id, &b)) {
-                Ok(i) => i,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => {
-                    inv.errors.push(format!("index object {}: {e}", id.short()));
-                    continue;
+        let mut inv = Inventory::default();
+        let mut done: HashSet<IndexId> = HashSet::new();
+        for _round in 0..3 {
+            let Listing {
+                objects,
+                unrecognised,
+            } = store.list(ObjectKind::Index)?;
+            inv.strays = unrecognised;
+            let ids: Vec<IndexId> = objects
+                .iter()
+                .filter_map(|o| IndexId::from_hex(&o.name).ok())
+                .filter(|id| !done.contains(id))
+                .collect();
+            let mut vanished = false;
+            for (id, opened) in ids
+                .iter()
+                .zip(IndexFile::fetch_many(store, repo.keys(), &ids))
+            {
+                done.insert(*id);
+                match opened {
+                    Ok(index) => {
+                        inv.index_ids.push(*id);
+                        for p in index.packs {
+                            inv.add_pack(p.id, p.size, p.blobs);
+                        }
+                    }
+                    Err(e) if e.is_not_found() => vanished = true,
+                    Err(e) => inv.errors.push(format!("index object {}: {e}", id.short())),
                 }
-            };
-            inv.index_ids.push(id);
-            for p in index.packs {
-                inv.add_pack(p.id, p.size, p.blobs);
+            }
+            if !vanished {
+                break;
             }
         }
         Ok(inv)
@@ -95,41 +105,60 @@ impl Inventory {
             ));
         }
         for b in blobs {
-            self.blobs.entry(b.id).or_insert(Location {
+            let here = Location {
                 kind: b.kind,
                 pack: id,
                 entry: b,
-            });
+            };
+            match self.blobs.get(&b.id) {
+                None => {
+                    self.blobs.insert(b.id, here);
+                }
+                Some(first) if first.pack == id => {}
+                Some(_) => {
+                    let more = self.alternates.entry(b.id).or_default();
+                    if !more.iter().any(|l| l.pack == id) {
+                        more.push(here);
+                    }
+                }
+            }
             if !info.blobs.iter().any(|e| e.id == b.id) {
                 info.blobs.push(b);
             }
         }
     }
 
-    /// Read a tree through the inventory.
+    /// Every place a blob is listed: the first, then the others.
+    pub fn locations(&self, id: &[u8; ID_LEN]) -> Vec<Location> {
+        let mut all: Vec<Location> = self.blobs.get(id).copied().into_iter().collect();
+        if let Some(more) = self.alternates.get(id) {
+            all.extend(more.iter().copied());
+        }
+        all
+    }
+
+    /// Read a tree through the inventory, from the first of its places
+    /// that reads back whole.
     pub fn read_tree(&self, repo: &Repository, id: &TreeId) -> Result<Tree> {
-        let Some(loc) = self
-            .blobs
-            .get(id.as_bytes())
+        let places: Vec<Location> = self
+            .locations(id.as_bytes())
+            .into_iter()
             .filter(|l| l.kind == BlobKind::Tree)
-        else {
-            return Err(Error::NotFound {
-                what: format!("tree {} (not in any index object)", id.short()),
-            });
-        };
-        let e = loc.entry;
-        let stored = repo.store().get_range(
-            ObjectKind::Pack,
-            &loc.pack.to_hex(),
-            u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length),
-        )?;
-        let plain = crypto::decode_blob(
-            repo.keys(),
+            .collect();
+        let plain = crate::repo::read_first_good(
+            repo,
             BlobKind::Tree,
             id.as_bytes(),
-            &stored,
-            e.raw_length,
-        )?;
+            places
+                .iter()
+                .map(|l| (l.pack, l.entry.offset, l.entry.length, l.entry.raw_length)),
+        )
+        .map_err(|e| match e {
+            Error::NotFound { .. } if places.is_empty() => Error::NotFound {
+                what: format!("tree {} (not in any index object)", id.short()),
+            },
+            e => e,
+        })?;
         Tree::decode(&plain, &format!("tree {}", id.to_hex()))
     }
 

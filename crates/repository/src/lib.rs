@@ -36,7 +36,10 @@ pub mod keyfile;
 pub mod lock;
 pub mod logs;
 pub mod pack;
+pub mod pending;
 pub mod progress;
+#[cfg(test)]
+mod protocol_tests;
 pub mod prune;
 pub mod repair;
 pub mod repo;
@@ -46,6 +49,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod tree;
+pub mod upload;
 pub mod util;
 pub mod verification;
 mod wire;

@@ -1,13 +1,32 @@
-//! Repository locks. Backups take a shared lock; operations that delete take
-//! an exclusive one. A lock is a sealed JSON object under `locks/` naming the
-//! host, process and time; a background thread refreshes it (writes a new
-//! object, then deletes the old) so that a lock whose refresh is older than
-//! [`STALE_AFTER`], or whose process is gone from this host, can be detected
-//! and removed with `cairn unlock`.
+//! Repository locks, and the rule that binds their holders.
+//!
+//! Writers (backup, log push, verify records, account events, key changes,
+//! `sync --delete`) take shared locks; operations that delete (forget,
+//! prune, repair) take an exclusive one. A lock is a sealed JSON object
+//! under `locks/` naming the host, process and time, and the **lease** its
+//! holder promises to keep: a background thread refreshes the lock every
+//! sixth of the lease (writes a new object, then deletes the old), and a
+//! lock whose refresh is older than its lease, or whose process is gone
+//! from this host, is stale: other processes ignore it and `cairn unlock`
+//! removes it.
 //!
 //! Acquisition is write-then-check: write our lock, list the others, and
 //! back off (delete ours, fail) if any live lock conflicts. Two contenders
 //! may both back off; they can never both proceed.
+//!
+//! The holder's side of the bargain ([`LockGuard::confirm`]): immediately
+//! before each commit point (an index object, a snapshot or segment
+//! manifest, any delete) a holder confirms that its last successful refresh
+//! is younger than three quarters of the lease, measured on `CLOCK_BOOTTIME`
+//! (which keeps running while the process is stopped or the machine
+//! sleeps), and, with a `HEAD`, that its lock object still exists in the
+//! store; after writing an index object or manifest it confirms again and
+//! takes the object back if the lock was lost meanwhile. Otherwise
+//! the lock may have been judged stale and another process may be deleting
+//! data: the holder stops without committing ([`Error::LockLost`]). Once
+//! lost, a lock is never refreshed again, so a stopped process that wakes
+//! up cannot bring its lock back from the dead. `docs/FORMAT.md`
+//! ("Concurrency and deletion") states the protocol and its assumptions.
 
 use crate::crypto::{self, Keys, Sealed};
 use crate::error::{Error, Result};
@@ -17,13 +36,83 @@ use crossbeam_channel::{Sender, bounded};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// A lock not refreshed for this long is stale.
-pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
-/// How often a held lock is refreshed.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The lease a lock declares unless `CAIRN_LOCK_LEASE` says otherwise, and
+/// the lease assumed for locks that declare none.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30 * 60);
+/// The shortest lease a lock may declare (tests use a few seconds).
+pub const MIN_LEASE: Duration = Duration::from_secs(2);
+/// The longest lease honoured: a lock cannot keep others out for longer
+/// than this without refreshing.
+pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
+/// The environment variable that sets the lease of the locks this process
+/// takes (`4s`, `10m`, `1h`; for tests and special set-ups).
+pub const LEASE_VAR: &str = "CAIRN_LOCK_LEASE";
+
+/// The time since boot, suspend included; the clock a holder judges its
+/// own lease by (wall time can jump, `CLOCK_MONOTONIC` stops in suspend).
+pub fn boottime() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Parse a lease: a number of seconds, or a number with `s`, `m` or `h`.
+pub fn parse_lease(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let bad = || {
+        Error::invalid(
+            LEASE_VAR,
+            format!(
+                "{text:?} is not a lease (a number of seconds, or 30s, 10m, 1h; between {}s and {}h)",
+                MIN_LEASE.as_secs(),
+                MAX_LEASE.as_secs() / 3600
+            ),
+        )
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    let lease = Duration::from_secs(secs);
+    if !(MIN_LEASE..=MAX_LEASE).contains(&lease) {
+        return Err(bad());
+    }
+    Ok(lease)
+}
+
+/// The lease of the locks this process takes.
+pub fn configured_lease() -> Result<Duration> {
+    match std::env::var(LEASE_VAR) {
+        Ok(v) if !v.is_empty() => parse_lease(&v),
+        _ => Ok(DEFAULT_LEASE),
+    }
+}
+
+/// How often a lock with this lease is refreshed.
+pub fn refresh_interval(lease: Duration) -> Duration {
+    lease / 6
+}
+
+/// How old a holder's last refresh may be when it commits: three quarters
+/// of the lease. The quarter left covers clock skew between hosts and the
+/// time one commit step takes (FORMAT.md states the assumptions).
+pub fn commit_window(lease: Duration) -> Duration {
+    lease / 4 * 3
+}
 
 /// What a lock object records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,13 +131,25 @@ pub struct LockInfo {
     pub created: jiff::Timestamp,
     /// When this object was written.
     pub refreshed: jiff::Timestamp,
+    /// The holder's lease in seconds: without a refresh for this long the
+    /// lock is stale. Absent in locks written before leases were recorded
+    /// ([`DEFAULT_LEASE`] then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
 }
 
 impl LockInfo {
+    /// The lease others judge this lock by (clamped to the allowed range).
+    pub fn lease(&self) -> Duration {
+        self.lease_secs
+            .map_or(DEFAULT_LEASE, Duration::from_secs)
+            .clamp(MIN_LEASE, MAX_LEASE)
+    }
+
     /// Whether the lock can be considered abandoned.
     pub fn is_stale(&self, now: jiff::Timestamp) -> bool {
         let age = now.duration_since(self.refreshed);
-        if age > jiff::SignedDuration::try_from(STALE_AFTER).unwrap_or(jiff::SignedDuration::MAX) {
+        if age > jiff::SignedDuration::try_from(self.lease()).unwrap_or(jiff::SignedDuration::MAX) {
             return true;
         }
         self.host == crate::util::hostname() && !process_alive(self.pid)
@@ -75,13 +176,17 @@ impl LockInfo {
 }
 
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    #[allow(unsafe_code)]
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0 only checks whether the process exists.
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
 fn write_lock(store: &Store, keys: &Keys, info: &LockInfo) -> Result<LockId> {
@@ -100,19 +205,17 @@ pub fn list_locks(store: &Store, keys: &Keys) -> Result<Vec<(LockId, Result<Lock
         let Ok(id) = LockId::from_hex(&obj.name) else {
             continue;
         };
-        let info = match store.get(ObjectKind::Lock, &obj.name) {
-            Ok(bytes) => {
-                let what = format!("lock {}", id.short());
-                crypto::open_object(keys, Sealed::Lock, &bytes, &what).and_then(|json| {
-                    serde_json::from_slice::<LockInfo>(&json)
-                        .map_err(|e| Error::corrupt(&what, e.to_string()))
-                })
-            }
+        let what = format!("lock {}", id.short());
+        let info = store.get_checked(ObjectKind::Lock, &obj.name, |bytes| {
+            let json = crypto::open_object(keys, Sealed::Lock, &bytes, &what)?;
+            serde_json::from_slice::<LockInfo>(&json)
+                .map_err(|e| Error::corrupt(&what, e.to_string()))
+        });
+        match info {
             // Released between list and get.
             Err(e) if e.is_not_found() => continue,
-            Err(e) => Err(e),
-        };
-        out.push((id, info));
+            info => out.push((id, info)),
+        }
     }
     Ok(out)
 }
@@ -162,10 +265,162 @@ fn conflicts(
     Ok(out)
 }
 
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// A held lock, shared by the guard, its refresher and the writers that
+/// confirm it before committing.
+#[derive(Debug)]
+pub struct HeldLock {
+    store: Store,
+    keys: Keys,
+    operation: String,
+    exclusive: bool,
+    lease: Duration,
+    /// The current lock object; held while it is swapped or confirmed.
+    current: Mutex<LockId>,
+    /// Boot time just before the newest lock object was written.
+    last_refresh: Mutex<Duration>,
+    lost: AtomicBool,
+    lost_why: Mutex<Option<String>>,
+}
+
+impl HeldLock {
+    /// The lock object currently standing for this lock.
+    pub fn id(&self) -> LockId {
+        *self.current.lock()
+    }
+
+    /// Whether the lock is known to be lost (a cheap check for loops).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Whether this is an exclusive lock.
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+
+    fn lose(&self, why: String) {
+        let mut slot = self.lost_why.lock();
+        if slot.is_none() {
+            tracing::warn!("lock for {} lost: {why}", self.operation);
+            *slot = Some(why);
+        }
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
+    fn lost_error(&self) -> Error {
+        let why = self
+            .lost_why
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "it was lost".into());
+        Error::LockLost(format!(
+            "the repository lock for {} is no longer safe to rely on: {why}. \
+             Another process may have removed it as stale and pruned meanwhile, so nothing more is committed. \
+             What was uploaded and not yet indexed is picked up by the next run",
+            self.operation
+        ))
+    }
+
+    /// Whether the last refresh is too old to commit on.
+    fn check_age(&self) -> Result<()> {
+        let age = boottime().saturating_sub(*self.last_refresh.lock());
+        let window = commit_window(self.lease);
+        if age >= window {
+            self.lose(format!(
+                "it was last refreshed {} ago, and a holder may go at most {} without a refresh \
+                 (lease {}; was the process stopped or the machine asleep?)",
+                human(age),
+                human(window),
+                human(self.lease)
+            ));
+            return Err(self.lost_error());
+        }
+        Ok(())
+    }
+
+    /// Confirm, immediately before a commit point, that the lock still
+    /// binds: refreshed recently enough and its object still in the store.
+    pub fn confirm(&self) -> Result<()> {
+        if self.is_lost() {
+            return Err(self.lost_error());
+        }
+        self.check_age()?;
+        {
+            let current = self.current.lock();
+            match self.store.head(ObjectKind::Lock, &current.to_hex()) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let short = current.short();
+                    drop(current);
+                    self.lose(format!(
+                        "its lock object {short} was removed by another process (`cairn unlock`?)"
+                    ));
+                    return Err(self.lost_error());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // The HEAD may have taken a while.
+        self.check_age()
+    }
+
+    /// One refresh: a new object, then the old one checked and deleted.
+    fn refresh(&self, info: &mut LockInfo) {
+        if self.is_lost() || self.check_age().is_err() {
+            return;
+        }
+        let started = boottime();
+        info.refreshed = jiff::Timestamp::now();
+        let new_id = match write_lock(&self.store, &self.keys, info) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!("could not refresh the lock: {e}");
+                return;
+            }
+        };
+        let mut current = self.current.lock();
+        // Our old object gone means someone removed our lock: we do not
+        // bring it back. (Removed after this check, it was removed while the
+        // new object already existed, so whoever takes a lock next sees it.)
+        match self.store.head(ObjectKind::Lock, &current.to_hex()) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let _ = self.store.delete(ObjectKind::Lock, &new_id.to_hex());
+                drop(current);
+                self.lose(
+                    "its lock object was removed by another process (`cairn unlock`?)".into(),
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("could not check the lock before refreshing it: {e}");
+                let _ = self.store.delete(ObjectKind::Lock, &new_id.to_hex());
+                return;
+            }
+        }
+        let old = std::mem::replace(&mut *current, new_id);
+        *self.last_refresh.lock() = started;
+        drop(current);
+        if let Err(e) = self.store.delete(ObjectKind::Lock, &old.to_hex()) {
+            tracing::warn!("could not remove old lock {}: {e}", old.short());
+        }
+    }
+}
+
 /// A held lock; released (deleted) on drop.
 pub struct LockGuard {
-    store: Store,
-    current: Arc<Mutex<LockId>>,
+    held: Arc<HeldLock>,
     stop: Option<Sender<()>>,
     refresher: Option<JoinHandle<()>>,
 }
@@ -173,14 +428,27 @@ pub struct LockGuard {
 impl std::fmt::Debug for LockGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LockGuard")
-            .field("id", &*self.current.lock())
+            .field("id", &self.held.id())
             .finish()
     }
 }
 
 impl LockGuard {
-    /// Take a lock, or fail with [`Error::Locked`] naming the holders.
+    /// Take a lock with the configured lease, or fail with
+    /// [`Error::Locked`] naming the holders.
     pub fn acquire(store: &Store, keys: &Keys, exclusive: bool, operation: &str) -> Result<Self> {
+        Self::acquire_with_lease(store, keys, exclusive, operation, configured_lease()?)
+    }
+
+    /// Take a lock with this lease.
+    pub fn acquire_with_lease(
+        store: &Store,
+        keys: &Keys,
+        exclusive: bool,
+        operation: &str,
+        lease: Duration,
+    ) -> Result<Self> {
+        let lease = lease.clamp(MIN_LEASE, MAX_LEASE);
         let blocking = conflicts(store, keys, None, exclusive)?;
         if !blocking.is_empty() {
             return Err(locked_error(exclusive, operation, &blocking));
@@ -194,45 +462,45 @@ impl LockGuard {
             operation: operation.to_string(),
             created: now,
             refreshed: now,
+            lease_secs: Some(lease.as_secs()),
         };
+        let started = boottime();
         let id = write_lock(store, keys, &info)?;
         let blocking = conflicts(store, keys, Some(id), exclusive)?;
         if !blocking.is_empty() {
             store.delete(ObjectKind::Lock, &id.to_hex())?;
             return Err(locked_error(exclusive, operation, &blocking));
         }
-        let current = Arc::new(Mutex::new(id));
+        let held = Arc::new(HeldLock {
+            store: store.clone(),
+            keys: keys.clone(),
+            operation: operation.to_string(),
+            exclusive,
+            lease,
+            current: Mutex::new(id),
+            last_refresh: Mutex::new(started),
+            lost: AtomicBool::new(false),
+            lost_why: Mutex::new(None),
+        });
         let (stop, stopped) = bounded::<()>(1);
         let refresher = {
-            let store = store.clone();
-            let keys = keys.clone();
-            let current = Arc::clone(&current);
+            let held = Arc::clone(&held);
             std::thread::Builder::new()
                 .name("cairn-lock".into())
                 .spawn(move || {
                     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                        stopped.recv_timeout(REFRESH_EVERY)
+                        stopped.recv_timeout(refresh_interval(held.lease))
                     {
-                        info.refreshed = jiff::Timestamp::now();
-                        match write_lock(&store, &keys, &info) {
-                            Ok(new_id) => {
-                                let old = std::mem::replace(&mut *current.lock(), new_id);
-                                if let Err(e) = store.delete(ObjectKind::Lock, &old.to_hex()) {
-                                    tracing::warn!(
-                                        "could not remove old lock {}: {e}",
-                                        old.short()
-                                    );
-                                }
-                            }
-                            Err(e) => tracing::warn!("could not refresh lock: {e}"),
+                        held.refresh(&mut info);
+                        if held.is_lost() {
+                            break;
                         }
                     }
                 })
                 .map_err(|e| Error::io("lock refresh thread", e))?
         };
         Ok(Self {
-            store: store.clone(),
-            current,
+            held,
             stop: Some(stop),
             refresher: Some(refresher),
         })
@@ -240,7 +508,17 @@ impl LockGuard {
 
     /// The id of the current lock object.
     pub fn id(&self) -> LockId {
-        *self.current.lock()
+        self.held.id()
+    }
+
+    /// The shared state, for writers that confirm before committing.
+    pub fn held(&self) -> &Arc<HeldLock> {
+        &self.held
+    }
+
+    /// See [`HeldLock::confirm`].
+    pub fn confirm(&self) -> Result<()> {
+        self.held.confirm()
     }
 }
 
@@ -263,66 +541,12 @@ impl Drop for LockGuard {
         if let Some(t) = self.refresher.take() {
             let _ = t.join();
         }
-        let id = *self.current.lock();
-        if let Err(e) = self.store.delete(ObjectKind::Lock, &id.to_hex()) {
+        let id = self.held.id();
+        if let Err(e) = self.held.store.delete(ObjectKind::Lock, &id.to_hex()) {
             tracing::warn!("could not release lock {}: {e}", id.short());
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crypto::MasterKey;
-
-    #[test]
-    fn shared_locks_coexist_and_exclusive_excludes() {
-        let store = Store::memory().unwrap();
-        let keys = Keys::derive(&MasterKey::generate().unwrap());
-        let a = LockGuard::acquire(&store, &keys, false, "backup").unwrap();
-        let b = LockGuard::acquire(&store, &keys, false, "backup").unwrap();
-        let err = LockGuard::acquire(&store, &keys, true, "prune").unwrap_err();
-        assert!(matches!(err, Error::Locked(_)), "{err}");
-        assert!(err.to_string().contains("backup"));
-        drop(a);
-        drop(b);
-        assert!(list_locks(&store, &keys).unwrap().is_empty());
-        let x = LockGuard::acquire(&store, &keys, true, "prune").unwrap();
-        assert!(LockGuard::acquire(&store, &keys, false, "backup").is_err());
-        drop(x);
-        LockGuard::acquire(&store, &keys, false, "backup").unwrap();
-    }
-
-    #[test]
-    fn stale_locks_are_detected_and_removed() {
-        let store = Store::memory().unwrap();
-        let keys = Keys::derive(&MasterKey::generate().unwrap());
-        let old = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
-        let info = LockInfo {
-            host: "elsewhere".into(),
-            pid: 1,
-            username: "u".into(),
-            exclusive: true,
-            operation: "prune".into(),
-            created: old,
-            refreshed: old,
-        };
-        write_lock(&store, &keys, &info).unwrap();
-        // Stale: does not block.
-        let g = LockGuard::acquire(&store, &keys, false, "backup").unwrap();
-        drop(g);
-        let removed = unlock(&store, &keys, false).unwrap();
-        assert_eq!(removed.len(), 1);
-        assert!(list_locks(&store, &keys).unwrap().is_empty());
-
-        // A dead pid on this host is stale too.
-        let mut dead = info.clone();
-        dead.host = crate::util::hostname();
-        dead.pid = u32::MAX - 1;
-        dead.refreshed = jiff::Timestamp::now();
-        assert!(dead.is_stale(jiff::Timestamp::now()));
-        let mut live = dead.clone();
-        live.pid = std::process::id();
-        assert!(!live.is_stale(jiff::Timestamp::now()));
-    }
-}
+mod tests;

@@ -172,18 +172,22 @@ impl Repository {
             .filter(|o| !cached.contains_key(*o))
             .cloned()
             .collect();
-        let fetched = self.store().get_many(ObjectKind::Log, &missing, 16);
+        let fetched =
+            self.store()
+                .get_many_checked(ObjectKind::Log, &missing, 16, |object, bytes| {
+                    let (_, id) = parse_object(object).ok_or_else(|| {
+                        Error::corrupt(format!("log object {object}"), "bad name")
+                    })?;
+                    self.open_manifest(&id, &bytes)
+                });
         let mut fresh = Vec::new();
-        for (object, bytes) in missing.iter().zip(fetched) {
-            let bytes = match bytes {
-                Ok(b) => b,
+        for (object, manifest) in missing.iter().zip(fetched) {
+            match manifest {
+                Ok(json) => fresh.push((object.clone(), json)),
                 // Removed between list and get (a concurrent forget).
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
-            };
-            let (_, id) = parse_object(object)
-                .ok_or_else(|| Error::corrupt(format!("log object {object}"), "bad name"))?;
-            fresh.push((object.clone(), self.open_manifest(&id, &bytes)?));
+            }
         }
         let mut out = Vec::with_capacity(objects.len());
         for o in objects {
@@ -249,8 +253,10 @@ impl Repository {
         self.ensure_account_active(account)?;
         self.refresh_index()?;
 
-        // The content first: chunks into packs, packs indexed.
-        let writer = BlobWriter::new(self)?;
+        // The content first: chunks into packs, packs indexed. A chunk
+        // already stored counts only if its pack still exists.
+        let mut writer = BlobWriter::new(self)?;
+        writer.probe_packs();
         let mut chunks = Vec::new();
         let mut size = 0u64;
         let mut stream_chunker = self.chunker().stream(data);
@@ -297,7 +303,9 @@ impl Repository {
         let id = LogId::of_bytes(&bytes);
         let tag = self.keys().stream_tag(account, stream);
         let object = object_name(&tag, manifest.seq, &id);
+        self.confirm_lock()?;
         self.store().put(ObjectKind::Log, &object, bytes.into())?;
+        self.confirm_or_undo(ObjectKind::Log, &object)?;
         crate::util::failpoint("log-after-manifest");
 
         // Two pushes to one stream at once would fork the chain: detect it
@@ -310,6 +318,7 @@ impl Repository {
             .filter_map(|o| parse_object(&o.name))
             .any(|(seq, other)| seq == manifest.seq && other != id);
         if rival {
+            self.confirm_lock()?;
             self.store().delete(ObjectKind::Log, &object)?;
             return Err(Error::Locked(format!(
                 "another push to stream {stream} of account {account} ran at the same time; retry"
@@ -327,29 +336,28 @@ impl Repository {
         let view = self.index()?.view()?;
         let mut total = 0u64;
         for chunk in &seg.manifest.chunks {
-            let loc = view.find(chunk)?.ok_or_else(|| Error::NotFound {
-                what: format!(
-                    "chunk {} of log segment {} (stream {})",
-                    chunk.short(),
-                    seg.manifest.name,
-                    seg.manifest.stream
-                ),
-            })?;
-            let stored = self.store().get_range(
-                ObjectKind::Pack,
-                &loc.pack.to_hex(),
-                u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length),
-            )?;
-            let written = crypto::with_blob(
-                self.keys(),
+            let places = view.find_all(chunk)?;
+            if places.is_empty() {
+                return Err(Error::NotFound {
+                    what: format!(
+                        "chunk {} of log segment {} (stream {})",
+                        chunk.short(),
+                        seg.manifest.name,
+                        seg.manifest.stream
+                    ),
+                });
+            }
+            let plain = crate::repo::read_first_good(
+                self,
                 ChunkId::KIND,
                 chunk.raw(),
-                &stored,
-                loc.raw_length,
-                |plain| out.write_all(plain).map(|()| plain.len() as u64),
-            )?
-            .map_err(|e| Error::io(format!("segment {}", seg.manifest.name), e))?;
-            total += written;
+                places
+                    .iter()
+                    .map(|l| (l.pack, l.offset, l.length, l.raw_length)),
+            )?;
+            out.write_all(&plain)
+                .map_err(|e| Error::io(format!("segment {}", seg.manifest.name), e))?;
+            total += plain.len() as u64;
         }
         if total != seg.manifest.size {
             return Err(Error::corrupt(
@@ -362,6 +370,7 @@ impl Repository {
 
     /// Delete a segment's manifest (retention). Its chunks stay until prune.
     pub fn remove_segment(&self, seg: &Segment) -> Result<()> {
+        self.confirm_lock()?;
         self.store().delete(ObjectKind::Log, &seg.object)
     }
 }

@@ -238,8 +238,25 @@ pub fn decode_header_plaintext(plain: &[u8], data_len: u64, what: &str) -> Resul
 }
 
 /// Read and decode a stored pack's header with range reads (one read of the
-/// tail, a second only when the header is larger than the first guess).
+/// tail, a second only when the header is larger than the first guess). A
+/// header that reads back corrupt is read once more before the error
+/// stands (one bad read on a network is not damage).
 pub fn read_header(
+    store: &Store,
+    keys: &Keys,
+    id: &PackId,
+    pack_len: u64,
+) -> Result<Vec<PackEntry>> {
+    match read_header_once(store, keys, id, pack_len) {
+        Err(e) if e.is_corrupt() => {
+            tracing::warn!("pack {}: {e}; reading its header again", id.short());
+            read_header_once(store, keys, id, pack_len)
+        }
+        other => other,
+    }
+}
+
+fn read_header_once(
     store: &Store,
     keys: &Keys,
     id: &PackId,

@@ -79,6 +79,7 @@ pub fn repair_index(repo: &Repository) -> Result<RepairReport> {
         if let Ok(id) = IndexId::from_hex(&obj.name)
             && !written.contains(&id)
         {
+            repo.confirm_lock()?;
             store.delete(ObjectKind::Index, &obj.name)?;
             report.indexes_removed += 1;
         }

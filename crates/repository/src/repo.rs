@@ -8,13 +8,14 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, KeyId, SnapshotId, TreeId};
 use crate::index::IndexFile;
 use crate::keyfile::{KdfCost, KeyFile};
-use crate::lock::LockGuard;
+use crate::lock::{HeldLock, LockGuard};
 use crate::snapshot::Snapshot;
 use crate::store::{ObjectKind, PutOutcome, Store};
 use crate::tree::Tree;
 use cairn_chunker::{Chunker, Gear};
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, Weak};
 
 /// Settings chosen at `init`.
 #[derive(Debug, Clone)]
@@ -61,6 +62,9 @@ pub struct Repository {
     cache_location: CacheLocation,
     cache: OnceLock<IndexCache>,
     lock_wait: std::time::Duration,
+    /// The lock this process holds on the repository, if any: every commit
+    /// point confirms it first ([`Repository::confirm_lock`]).
+    held: Mutex<Option<Weak<HeldLock>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -117,10 +121,11 @@ impl Repository {
         }
         let (key_id, master) = unlock_any(&store, password)?;
         let keys = Keys::derive(&master);
-        let sealed = store.get(ObjectKind::Config, CONFIG_NAME)?;
-        let json = crypto::open_object(&keys, Sealed::Config, &sealed, "repository config")?;
-        let config: RepoConfig = serde_json::from_slice(&json)
-            .map_err(|e| Error::corrupt("repository config", e.to_string()))?;
+        let config: RepoConfig = store.get_checked(ObjectKind::Config, CONFIG_NAME, |sealed| {
+            let json = crypto::open_object(&keys, Sealed::Config, &sealed, "repository config")?;
+            serde_json::from_slice(&json)
+                .map_err(|e| Error::corrupt("repository config", e.to_string()))
+        })?;
         config.validate()?;
         drop(keys);
         Self::assemble(store, master, config, key_id, cache)
@@ -149,6 +154,7 @@ impl Repository {
             cache_location,
             cache: OnceLock::new(),
             lock_wait: std::time::Duration::ZERO,
+            held: Mutex::new(None),
         })
     }
 
@@ -203,21 +209,25 @@ impl Repository {
         self.index()?.rebuild(&self.store, &self.keys)
     }
 
-    /// Read, decrypt and verify one blob.
+    /// Read, decrypt and verify one blob, from the first of its places
+    /// that reads back whole (a bad read is read again; a lost or damaged
+    /// pack falls back to another copy).
     pub fn read_blob_raw(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<Vec<u8>> {
-        let loc = self
-            .index()?
-            .lookup(id)?
-            .filter(|l| l.kind == kind)
-            .ok_or_else(|| Error::NotFound {
+        let mut places = self.index()?.view()?.lookup_all(id)?;
+        places.retain(|l| l.kind == kind);
+        if places.is_empty() {
+            return Err(Error::NotFound {
                 what: format!("{kind} blob {} (not in the index)", hex::encode(id)),
-            })?;
-        let stored = self.store.get_range(
-            ObjectKind::Pack,
-            &loc.pack.to_hex(),
-            u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length),
-        )?;
-        crypto::decode_blob(&self.keys, kind, id, &stored, loc.raw_length)
+            });
+        }
+        read_first_good(
+            self,
+            kind,
+            id,
+            places
+                .iter()
+                .map(|l| (l.pack, l.offset, l.length, l.raw_length)),
+        )
     }
 
     /// Read a blob by typed id.
@@ -234,8 +244,10 @@ impl Repository {
     /// Store an index object and merge it into the cache.
     pub fn save_index(&self, index: IndexFile) -> Result<IndexId> {
         let (id, bytes) = index.seal(&self.keys)?;
+        self.confirm_lock()?;
         self.store
             .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
+        self.confirm_or_undo(ObjectKind::Index, &id.to_hex())?;
         self.index()?.merge(&[(id, index)])?;
         Ok(id)
     }
@@ -243,34 +255,45 @@ impl Repository {
     /// Store a snapshot manifest.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
         let (id, bytes) = snapshot.seal(&self.keys)?;
+        self.confirm_lock()?;
         self.store
             .put(ObjectKind::Snapshot, &id.to_hex(), bytes.into())?;
+        self.confirm_or_undo(ObjectKind::Snapshot, &id.to_hex())?;
         Ok(id)
     }
 
     /// Delete a snapshot manifest (forget). Its data stays until prune.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.confirm_lock()?;
         self.store.delete(ObjectKind::Snapshot, &id.to_hex())
     }
 
     /// Load one snapshot manifest.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        let bytes = self.store.get(ObjectKind::Snapshot, &id.to_hex())?;
-        Snapshot::open(&self.keys, id, &bytes)
+        self.store
+            .get_checked(ObjectKind::Snapshot, &id.to_hex(), |bytes| {
+                Snapshot::open(&self.keys, id, &bytes)
+            })
     }
 
     /// Every snapshot, oldest first, and the ones that could not be read.
     pub fn snapshots(&self) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
         let listing = self.store.list(ObjectKind::Snapshot)?;
         let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
-        let fetched = self.store.get_many(ObjectKind::Snapshot, &names, 16);
+        let fetched =
+            self.store
+                .get_many_checked(ObjectKind::Snapshot, &names, 16, |name, bytes| {
+                    let id = SnapshotId::from_hex(name)
+                        .map_err(|e| Error::corrupt(format!("snapshot {name}"), e.to_string()))?;
+                    Snapshot::open(&self.keys, &id, &bytes)
+                });
         let mut good = Vec::new();
         let mut bad = Vec::new();
-        for (name, bytes) in names.iter().zip(fetched) {
+        for (name, opened) in names.iter().zip(fetched) {
             let Ok(id) = SnapshotId::from_hex(name) else {
                 continue;
             };
-            match bytes.and_then(|b| Snapshot::open(&self.keys, &id, &b)) {
+            match opened {
                 Ok(s) => good.push((id, s)),
                 // Deleted between list and get (a concurrent forget).
                 Err(e) if e.is_not_found() => {}
@@ -325,18 +348,103 @@ impl Repository {
     }
 
     /// Take a lock on the repository, retrying for the configured wait.
+    /// While the guard lives, this repository's commit points confirm it.
     pub fn lock(&self, exclusive: bool, operation: &str) -> Result<LockGuard> {
-        let deadline = std::time::Instant::now() + self.lock_wait;
+        self.lock_waiting(exclusive, operation, self.lock_wait)
+    }
+
+    /// [`Repository::lock`], retrying for `wait`.
+    pub fn lock_waiting(
+        &self,
+        exclusive: bool,
+        operation: &str,
+        wait: std::time::Duration,
+    ) -> Result<LockGuard> {
+        let deadline = std::time::Instant::now() + wait;
         loop {
             match LockGuard::acquire(&self.store, &self.keys, exclusive, operation) {
                 Err(Error::Locked(why)) if std::time::Instant::now() < deadline => {
                     tracing::info!("waiting for the lock: {why}");
                     std::thread::sleep(std::time::Duration::from_millis(500));
                 }
+                Ok(guard) => {
+                    *self.held.lock() = Some(Arc::downgrade(guard.held()));
+                    return Ok(guard);
+                }
                 other => return other,
             }
         }
     }
+
+    /// The lock this process holds, for writers that confirm it from other
+    /// threads. An error when none is held: committing without a lock is a
+    /// bug, never something to do quietly.
+    pub fn held_lock(&self) -> Result<Arc<HeldLock>> {
+        self.held
+            .lock()
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "commit",
+                    "internal error: writing to the repository without holding its lock",
+                )
+            })
+    }
+
+    /// Confirm, immediately before a commit point, that our lock still
+    /// binds ([`HeldLock::confirm`]); [`Error::LockLost`] otherwise.
+    pub fn confirm_lock(&self) -> Result<()> {
+        self.held_lock()?.confirm()
+    }
+
+    /// Confirm the lock again right after writing an index object or a
+    /// manifest: if it was lost while the upload ran (the process stopped
+    /// in the middle of it), a prune may have deleted what the object
+    /// names, so the object is deleted again and the lock loss reported.
+    pub fn confirm_or_undo(&self, kind: ObjectKind, name: &str) -> Result<()> {
+        match self.confirm_lock() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Err(undo) = self.store.delete(kind, name) {
+                    tracing::warn!("could not take back {}: {undo}", kind.path(name));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Read a blob from the first of `places` (pack, offset, stored length, raw
+/// length) where it reads back whole; the first error when none does.
+pub(crate) fn read_first_good(
+    repo: &Repository,
+    kind: BlobKind,
+    id: &[u8; ID_LEN],
+    places: impl Iterator<Item = (crate::id::PackId, u32, u32, u32)>,
+) -> Result<Vec<u8>> {
+    let mut first_error = None;
+    for (pack, offset, length, raw_length) in places {
+        let range = u64::from(offset)..u64::from(offset) + u64::from(length);
+        match repo
+            .store
+            .get_range_checked(ObjectKind::Pack, &pack.to_hex(), range, |stored| {
+                crypto::decode_blob(&repo.keys, kind, id, &stored, raw_length)
+            }) {
+            Ok(plain) => return Ok(plain),
+            Err(e) => {
+                tracing::info!(
+                    "{kind} blob {} in pack {}: {e}",
+                    hex::encode(&id[..4]),
+                    pack.short()
+                );
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| Error::NotFound {
+        what: format!("{kind} blob {}", hex::encode(id)),
+    }))
 }
 
 /// Write a key file wrapping `master`; returns its id.
@@ -365,9 +473,9 @@ fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
             continue;
         };
         let what = format!("key file {}", id.short());
-        let parsed = store
-            .get(ObjectKind::Key, &obj.name)
-            .and_then(|bytes| KeyFile::parse(&bytes, &what));
+        let parsed = store.get_checked(ObjectKind::Key, &obj.name, |bytes| {
+            KeyFile::parse(&bytes, &what)
+        });
         match parsed.and_then(|kf| kf.unlock(password, &what)) {
             Ok(Some(master)) => return Ok((id, master)),
             Ok(None) => {}
@@ -388,6 +496,7 @@ fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
 impl Repository {
     /// Add a key file for another password.
     pub fn add_key(&self, password: &[u8], cost: KdfCost) -> Result<KeyId> {
+        self.confirm_lock()?;
         write_key_file(&self.store, &self.master, password, cost)
     }
 
@@ -428,6 +537,7 @@ impl Repository {
         if keys.len() <= 1 {
             return Err(Error::invalid("key", "refusing to remove the last key"));
         }
+        self.confirm_lock()?;
         self.store.delete(ObjectKind::Key, &id.to_hex())
     }
 
@@ -436,6 +546,7 @@ impl Repository {
         let new_id = self.add_key(new_password, cost)?;
         let old = self.key_id;
         self.key_id = new_id;
+        self.confirm_lock()?;
         self.store.delete(ObjectKind::Key, &old.to_hex())?;
         Ok(new_id)
     }

@@ -163,6 +163,9 @@ pub struct Listed {
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When the store says it was written (the server's clock on S3, the
+    /// file's mtime on a local store); `None` where it is not known.
+    pub modified: Option<jiff::Timestamp>,
 }
 
 /// The result of listing one kind.
@@ -287,11 +290,27 @@ impl Store {
         self.runtime.block_on(fut)
     }
 
-    /// Write (or overwrite) an object.
+    /// Write (or overwrite) an object. On a store reached over a network
+    /// the upload is confirmed (size, and the ETag where it is an MD5) and
+    /// sent again when the store holds something else ([`crate::upload`]);
+    /// an error means nothing wrong stays under the name.
     pub fn put(&self, kind: ObjectKind, name: &str, bytes: Bytes) -> Result<()> {
         let path = kind.path(name);
-        self.block_on(self.inner.put(&path, PutPayload::from(bytes)))
-            .map_err(|e| Error::storage(path.to_string(), e))?;
+        if self.remote {
+            match self.block_on(crate::upload::put_confirmed(&self.inner, &path, bytes)) {
+                Ok(0) => {}
+                Ok(resent) => tracing::info!("{path}: confirmed after {resent} re-sends"),
+                Err(crate::upload::PutError::Store(e)) => {
+                    return Err(Error::storage(path.to_string(), e));
+                }
+                Err(crate::upload::PutError::Unconfirmed(reason)) => {
+                    return Err(Error::corrupt(format!("upload of {path}"), reason));
+                }
+            }
+        } else {
+            self.block_on(self.inner.put(&path, PutPayload::from(bytes)))
+                .map_err(|e| Error::storage(path.to_string(), e))?;
+        }
         self.protect(kind, name)?;
         Ok(())
     }
@@ -335,6 +354,56 @@ impl Store {
             result.bytes().await
         })
         .map_err(|e| Error::storage(path.to_string(), e))
+    }
+
+    /// Read a whole object and check it with `check` (its hash, its
+    /// authentication tag). Bytes that fail as corrupt are fetched once
+    /// more before the error stands: one bad read on a network must not
+    /// fail a restore or stop a prune, while damage that is really stored
+    /// is still reported, naming the object.
+    pub fn get_checked<T>(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        check: impl Fn(Bytes) -> Result<T>,
+    ) -> Result<T> {
+        retry_corrupt(&kind.path(name), || check(self.get(kind, name)?))
+    }
+
+    /// [`Store::get_checked`] for a byte range.
+    pub fn get_range_checked<T>(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        range: Range<u64>,
+        check: impl Fn(Bytes) -> Result<T>,
+    ) -> Result<T> {
+        retry_corrupt(&kind.path(name), || {
+            check(self.get_range(kind, name, range.clone())?)
+        })
+    }
+
+    /// Read several whole objects concurrently and check each
+    /// ([`Store::get_checked`]); results in input order.
+    pub fn get_many_checked<T>(
+        &self,
+        kind: ObjectKind,
+        names: &[String],
+        concurrency: usize,
+        check: impl Fn(&str, Bytes) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        let fetched = self.get_many(kind, names, concurrency);
+        names
+            .iter()
+            .zip(fetched)
+            .map(|(name, first)| match first.and_then(|b| check(name, b)) {
+                Err(e) if e.is_corrupt() => {
+                    tracing::warn!("{}: {e}; reading it again", kind.path(name));
+                    self.get(kind, name).and_then(|b| check(name, b))
+                }
+                other => other,
+            })
+            .collect()
     }
 
     /// Read a byte range of an object.
@@ -415,6 +484,11 @@ impl Store {
                 Some(name) => listing.objects.push(Listed {
                     name,
                     size: meta.size,
+                    modified: jiff::Timestamp::from_nanosecond(i128::from(
+                        meta.last_modified.timestamp_nanos_opt().unwrap_or(0),
+                    ))
+                    .ok()
+                    .filter(|t| *t > jiff::Timestamp::UNIX_EPOCH),
                 }),
                 None => listing.unrecognised.push(meta.location.to_string()),
             }
@@ -430,6 +504,17 @@ impl Store {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::storage(path.to_string(), e)),
         }
+    }
+}
+
+/// Run `read` again once when it fails because the bytes were corrupt.
+fn retry_corrupt<T>(path: &StorePath, read: impl Fn() -> Result<T>) -> Result<T> {
+    match read() {
+        Err(e) if e.is_corrupt() => {
+            tracing::warn!("{path}: {e}; reading it again");
+            read()
+        }
+        other => other,
     }
 }
 

@@ -117,6 +117,7 @@ pub fn verify_snapshot(
         }
     }
     report.blobs = used.len();
+    crate::util::failpoint("verify-after-trees");
 
     // Chunks, grouped by pack so that each pack is read once.
     let mut by_pack: HashMap<crate::id::PackId, Vec<crate::pack::PackEntry>> = HashMap::new();
@@ -141,18 +142,21 @@ pub fn verify_snapshot(
     report.packs = packs.len();
     let store = repo.store();
     let keys = repo.keys();
-    let results: Vec<(u64, Vec<String>)> = packs
+    // Blobs that fail their first read: (pack, entry, error).
+    type Misses = Vec<(crate::id::PackId, crate::pack::PackEntry, String)>;
+    let results: Vec<(u64, Misses)> = packs
         .par_iter()
         .map(|(pack, entries)| {
-            let mut problems = Vec::new();
+            let mut misses = Vec::new();
             let mut read = 0u64;
             for (run, range) in crate::pack::read_runs(entries, |e| (e.offset, e.length)) {
                 let start = range.start;
                 let bytes = match store.get_range(ObjectKind::Pack, &pack.to_hex(), range) {
                     Ok(b) => b,
                     Err(err) => {
-                        problems.push(format!("pack {}: {err}", pack.short()));
-                        break;
+                        let err = format!("pack {}: {err}", pack.short());
+                        misses.extend(entries[run].iter().map(|e| (*pack, *e, err.clone())));
+                        continue;
                     }
                 };
                 read += bytes.len() as u64;
@@ -162,20 +166,31 @@ pub fn verify_snapshot(
                     let stored = bytes.get(at..at + e.length as usize).unwrap_or_default();
                     if let Err(err) = crypto::decode_blob(keys, e.kind, &e.id, stored, e.raw_length)
                     {
-                        problems.push(format!(
-                            "pack {}: blob {}: {err}",
-                            pack.short(),
-                            hex::encode(&e.id[..4])
-                        ));
+                        misses.push((*pack, *e, format!("pack {}: {err}", pack.short())));
                     }
                 }
             }
-            (read, problems)
+            (read, misses)
         })
         .collect();
-    for (read, problems) in results {
+    for (read, misses) in results {
         report.bytes_read += read;
-        report.problems.extend(problems);
+        // A second chance: the same place again (one bad read is not
+        // damage), then every other copy the index lists.
+        for (pack, e, err) in misses {
+            let places = std::iter::once((pack, e.offset, e.length, e.raw_length)).chain(
+                inventory
+                    .locations(&e.id)
+                    .into_iter()
+                    .filter(|l| l.pack != pack && l.kind == e.kind)
+                    .map(|l| (l.pack, l.entry.offset, l.entry.length, l.entry.raw_length)),
+            );
+            if crate::repo::read_first_good(repo, e.kind, &e.id, places).is_err() {
+                report
+                    .problems
+                    .push(format!("{err}: blob {}", hex::encode(&e.id[..4])));
+            }
+        }
     }
     progress.done();
     Ok(report)
@@ -203,6 +218,7 @@ impl Repository {
             .map_err(|e| Error::invalid("verification record", e.to_string()))?;
         let bytes = crypto::seal_object(self.keys(), Sealed::Verification, &json)?;
         let id = VerificationId::of_bytes(&bytes);
+        self.confirm_lock()?;
         self.store()
             .put(ObjectKind::Verification, &id.to_hex(), bytes.into())?;
         Ok(id)
@@ -216,19 +232,22 @@ impl Repository {
     ) -> Result<HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>>> {
         let listing = self.store().list(ObjectKind::Verification)?;
         let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
-        let fetched = self.store().get_many(ObjectKind::Verification, &names, 16);
+        let fetched =
+            self.store()
+                .get_many_checked(ObjectKind::Verification, &names, 16, |name, bytes| {
+                    let id = VerificationId::from_hex(name).map_err(|e| {
+                        Error::corrupt(format!("verification record {name}"), e.to_string())
+                    })?;
+                    Ok((id, open_record(self, &id, &bytes)?))
+                });
         let mut out: HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>> =
             HashMap::new();
-        for (name, bytes) in names.iter().zip(fetched) {
-            let Ok(id) = VerificationId::from_hex(name) else {
-                continue;
-            };
-            let bytes = match bytes {
-                Ok(b) => b,
+        for record in fetched {
+            let (id, record) = match record {
+                Ok(r) => r,
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
             };
-            let record = open_record(self, &id, &bytes)?;
             out.entry(record.snapshot).or_default().push((id, record));
         }
         for records in out.values_mut() {
@@ -253,6 +272,7 @@ impl Repository {
         records: &[(VerificationId, VerificationRecord)],
     ) -> Result<()> {
         for (id, _) in records {
+            self.confirm_lock()?;
             self.store()
                 .delete(ObjectKind::Verification, &id.to_hex())?;
         }

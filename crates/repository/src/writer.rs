@@ -20,13 +20,15 @@ use crate::crypto::{self, Compression, Keys};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId};
 use crate::index::{IndexFile, IndexedPack};
+use crate::lock::HeldLock;
 use crate::pack::{self, FinishedPack, PackBuilder};
+use crate::pending;
 use crate::repo::Repository;
 use crate::store::{ObjectKind, Store};
 use crate::util::failpoint;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -53,6 +55,9 @@ pub struct WriteStats {
 struct Shared {
     store: Store,
     keys: Keys,
+    /// The lock the session writes under: confirmed before every index
+    /// object, and its loss stops the session.
+    lock: Arc<HeldLock>,
     pending: Mutex<IndexFile>,
     written: Mutex<Vec<(IndexId, IndexFile)>>,
     error: Mutex<Option<Error>>,
@@ -76,8 +81,15 @@ impl Shared {
             return Ok(());
         }
         let (id, bytes) = index.seal(&self.keys)?;
+        self.lock.confirm()?;
         self.store
             .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
+        // Stopped during the upload past the lease? Then a prune may have
+        // run meanwhile: take the index object back.
+        if let Err(e) = self.lock.confirm() {
+            let _ = self.store.delete(ObjectKind::Index, &id.to_hex());
+            return Err(e);
+        }
         self.written.lock().push((id, index));
         Ok(())
     }
@@ -119,10 +131,21 @@ fn uploader(shared: Arc<Shared>, packs: Receiver<FinishedPack>) {
     }
 }
 
+/// Whether the packs the index names can be trusted to exist.
+enum Presence {
+    /// Yes (a fresh census found none missing, or nobody asked).
+    Trusted,
+    /// These are known to be gone.
+    Lost(HashSet<PackId>),
+    /// Ask the store (one `HEAD` per pack, remembered).
+    Probe(Mutex<HashMap<PackId, bool>>),
+}
+
 /// Deduplicating, packing, uploading blob writer. Shared by reference
 /// between threads.
 pub struct BlobWriter<'a> {
     index: IndexView<'a>,
+    presence: Presence,
     /// Skip blobs the index already has (off when repacking: the blobs
     /// being copied are in the index, in the packs about to go).
     dedupe_against_index: bool,
@@ -155,6 +178,7 @@ impl<'a> BlobWriter<'a> {
         let shared = Arc::new(Shared {
             store: repo.store().clone(),
             keys: repo.keys().clone(),
+            lock: repo.held_lock()?,
             pending: Mutex::new(IndexFile::default()),
             written: Mutex::new(Vec::new()),
             error: Mutex::new(None),
@@ -178,6 +202,7 @@ impl<'a> BlobWriter<'a> {
         }
         Ok(Self {
             index,
+            presence: Presence::Trusted,
             dedupe_against_index: true,
             repo_index: repo.index()?,
             keys: repo.keys(),
@@ -210,12 +235,78 @@ impl<'a> BlobWriter<'a> {
         self.keys
     }
 
-    /// Fail fast if an upload already failed.
+    /// Count blobs in these (lost) packs as absent, so they are stored
+    /// again: a backup heals what a lost pack took.
+    pub fn set_lost_packs(&mut self, lost: &[PackId]) {
+        if !lost.is_empty() {
+            self.presence = Presence::Lost(lost.iter().copied().collect());
+        }
+    }
+
+    /// Before counting a blob as stored, check (once per pack) that its
+    /// pack exists: for writers that list no packs (log push).
+    pub fn probe_packs(&mut self) {
+        self.presence = Presence::Probe(Mutex::new(HashMap::new()));
+    }
+
+    fn pack_exists(&self, pack: &PackId) -> Result<bool> {
+        match &self.presence {
+            Presence::Trusted => Ok(true),
+            Presence::Lost(lost) => Ok(!lost.contains(pack)),
+            Presence::Probe(known) => {
+                if let Some(there) = known.lock().get(pack) {
+                    return Ok(*there);
+                }
+                let there = self
+                    .shared
+                    .store
+                    .head(ObjectKind::Pack, &pack.to_hex())?
+                    .is_some();
+                if !there {
+                    tracing::warn!(
+                        "pack {} is missing from the repository; storing its data again",
+                        pack.short()
+                    );
+                }
+                known.lock().insert(*pack, there);
+                Ok(there)
+            }
+        }
+    }
+
+    /// Whether the index holds the blob in a pack that exists.
+    fn indexed(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<bool> {
+        let Some(first) = self.index.lookup(id)? else {
+            return Ok(false);
+        };
+        if first.kind == kind && self.pack_exists(&first.pack)? {
+            return Ok(true);
+        }
+        if matches!(self.presence, Presence::Trusted) {
+            return Ok(false);
+        }
+        for other in self.index.lookup_all(id)?.into_iter().skip(1) {
+            if other.kind == kind && self.pack_exists(&other.pack)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Fail fast if an upload already failed or the lock was lost.
     pub fn check(&self) -> Result<()> {
+        if self.shared.lock.is_lost() {
+            return self.shared.lock.confirm();
+        }
         if self.shared.failed.load(Ordering::SeqCst) {
             return Err(Error::Aborted("an upload failed".into()));
         }
         Ok(())
+    }
+
+    /// Whether the lock this session writes under is known to be lost.
+    pub fn lock_lost(&self) -> bool {
+        self.shared.lock.is_lost()
     }
 
     /// Whether the repository (or this session) already holds the blob.
@@ -223,7 +314,7 @@ impl<'a> BlobWriter<'a> {
         if self.seen.lock().contains(id) {
             return Ok(true);
         }
-        Ok(self.index.lookup(id)?.is_some_and(|l| l.kind == kind))
+        self.indexed(kind, id)
     }
 
     /// The index objects written so far (prune must not delete them).
@@ -270,7 +361,7 @@ impl<'a> BlobWriter<'a> {
     /// encode it again.
     fn claim(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<bool> {
         self.check()?;
-        if self.dedupe_against_index && self.index.lookup(id)?.is_some_and(|l| l.kind == kind) {
+        if self.dedupe_against_index && self.indexed(kind, id)? {
             return Ok(false);
         }
         Ok(self.seen.lock().insert(*id))
@@ -389,36 +480,70 @@ impl Drop for BlobWriter<'_> {
     }
 }
 
-/// Find packs that no index object lists (left by an interrupted backup),
-/// read their headers and write an index object for them, so their blobs
-/// count as stored. Returns the number of packs adopted and the packs whose
-/// header could not be read (left alone for `check` and prune to report).
-pub fn adopt_orphan_packs(repo: &Repository) -> Result<(usize, Vec<(PackId, String)>)> {
+/// What a backup found when it compared the index with the packs stored.
+#[derive(Debug, Clone, Default)]
+pub struct PackCensus {
+    /// Packs no index listed, left by an interrupted run: now indexed.
+    pub adopted: usize,
+    /// Packs no index lists whose header cannot be read (left alone).
+    pub unreadable: Vec<(PackId, String)>,
+    /// Packs the index lists that the store does not have: lost. Their
+    /// blobs count as absent, so this backup stores again what it needs.
+    pub lost: Vec<PackId>,
+}
+
+/// Compare the index with the store's listing of packs: adopt packs that
+/// no index object lists and no prune retired (left by an interrupted
+/// backup: their headers are read and an index object written, so their
+/// blobs count as stored), and find indexed packs that are gone.
+pub fn census_packs(repo: &Repository) -> Result<PackCensus> {
     let index = repo.index()?;
     let known: HashSet<PackId> = index.packs()?.into_iter().map(|(id, _)| id).collect();
     let listing = repo.store().list(ObjectKind::Pack)?;
+    let present: HashMap<PackId, u64> = listing
+        .objects
+        .iter()
+        .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
+        .collect();
+    let mut census = PackCensus {
+        lost: known
+            .iter()
+            .filter(|p| !present.contains_key(p))
+            .copied()
+            .collect(),
+        ..PackCensus::default()
+    };
+    census.lost.sort();
+    let orphans: Vec<(PackId, u64)> = present
+        .iter()
+        .filter(|(p, _)| !known.contains(p))
+        .map(|(p, s)| (*p, *s))
+        .collect();
+    if orphans.is_empty() {
+        return Ok(census);
+    }
+    // Retired by prune, waiting for deletion: garbage, not to be revived.
+    let retired: HashSet<PackId> = pending::read_records(repo.keys(), repo.store())?
+        .iter()
+        .flat_map(|(_, r)| r.objects.iter().filter_map(|o| pending::pack_of(o)))
+        .collect();
     let mut adopted = IndexFile::default();
-    let mut unreadable = Vec::new();
-    for obj in listing.objects {
-        let Ok(id) = PackId::from_hex(&obj.name) else {
-            continue;
-        };
-        if known.contains(&id) {
+    for (id, size) in orphans {
+        if retired.contains(&id) {
             continue;
         }
-        match pack::read_header(repo.store(), repo.keys(), &id, obj.size) {
-            Ok(blobs) => adopted.packs.push(IndexedPack {
-                id,
-                size: obj.size,
-                blobs,
-            }),
-            Err(e) => unreadable.push((id, e.to_string())),
+        match pack::read_header(repo.store(), repo.keys(), &id, size) {
+            Ok(blobs) => adopted.packs.push(IndexedPack { id, size, blobs }),
+            Err(e) => census.unreadable.push((id, e.to_string())),
         }
     }
-    let n = adopted.packs.len();
-    if n > 0 {
-        tracing::info!("adopting {n} packs left by an interrupted run");
+    census.adopted = adopted.packs.len();
+    if census.adopted > 0 {
+        tracing::info!(
+            "adopting {} packs left by an interrupted run",
+            census.adopted
+        );
         repo.save_index(adopted)?;
     }
-    Ok((n, unreadable))
+    Ok(census)
 }

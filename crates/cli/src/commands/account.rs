@@ -172,6 +172,7 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
                 ctx.note(&format!("account {name} is already {}", state_name(now)));
             } else {
                 let when = time.unwrap_or_else(jiff::Timestamp::now);
+                let _lock = repo.lock(false, "account")?;
                 repo.record_account_event(name, target, when)?;
                 ctx.note(&format!(
                     "account {name} {} at {}",

@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
             "short_id": outcome.id.short(),
             "parent": outcome.snapshot.parent,
             "adopted_packs": outcome.adopted_packs,
+            "lost_packs": outcome.lost_packs,
             "summary": s,
         }))?;
     } else if !ctx.global.quiet {

@@ -122,6 +122,8 @@ fn prune_options(s: &PruneSettings, dry_run: bool) -> PruneOptions {
         max_unused_percent: s.max_unused,
         max_repack_bytes: s.max_repack_size,
         dry_run,
+        delete_after: s.delete_after,
+        now: None,
     }
 }
 
@@ -141,10 +143,10 @@ fn print_prune(r: &PruneReport) {
         r.blobs_before
     );
     println!(
-        "  {} {} packs ({}) with nothing in use",
-        verb("deleted", "would delete"),
-        r.packs_deleted,
-        size(r.bytes_deleted)
+        "  {} {} packs ({}) from the index: nothing in them is used, or they are repacked",
+        verb("retired", "would retire"),
+        r.packs_retired,
+        size(r.bytes_retired)
     );
     println!(
         "  {} {} packs ({}), copying {} still in use",
@@ -153,10 +155,35 @@ fn print_prune(r: &PruneReport) {
         size(r.bytes_repacked),
         size(r.bytes_copied)
     );
-    if r.orphans_adopted + r.orphans_unreadable + r.staging_files_removed > 0 {
+    println!(
+        "  {} {} packs ({}) that have waited {} since they were retired, or that no index lists and are that old",
+        verb("deleted", "would delete"),
+        r.packs_deleted,
+        size(r.bytes_deleted),
+        crate::output::duration(std::time::Duration::from_secs(r.delete_after_secs))
+    );
+    if r.packs_pending > 0 {
         println!(
-            "  {} orphan packs indexed, {} unreadable orphans and {} staging files removed",
-            r.orphans_adopted, r.orphans_unreadable, r.staging_files_removed
+            "  {} packs ({}) wait for deletion by a later prune{}",
+            r.packs_pending,
+            size(r.bytes_pending),
+            r.next_deletion
+                .map(|t| format!(", the first after {}", crate::output::local_time(t)))
+                .unwrap_or_default()
+        );
+    }
+    if r.orphans_adopted + r.orphans_young + r.orphans_unreadable + r.staging_files_removed > 0 {
+        println!(
+            "  {} packs no index listed were indexed again (a snapshot uses them), {} are left until older, {} are unreadable; {} staging files removed",
+            r.orphans_adopted, r.orphans_young, r.orphans_unreadable, r.staging_files_removed
+        );
+    }
+    for c in &r.contradictions {
+        println!("  warning: {c}");
+    }
+    if r.listing_changed {
+        println!(
+            "  warning: objects appeared in the repository while prune ran (a faulty listing, or a lock that was not respected): nothing was deleted; run prune again"
         );
     }
     println!(

@@ -93,17 +93,20 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
         }
         KeyCommand::Add(args) => {
             let pw = new_password(args)?;
+            let _lock = repo.lock(false, "key add")?;
             let id = repo.add_key(&pw, current_cost(&repo)?)?;
             ctx.note(&format!("added key {}", id.short()));
         }
         KeyCommand::Remove { id } => {
             let id = resolve(&repo, id)?;
+            let _lock = repo.lock(false, "key remove")?;
             repo.remove_key(&id)?;
             ctx.note(&format!("removed key {}", id.short()));
         }
         KeyCommand::Passwd(args) => {
             let pw = new_password(args)?;
             let cost = current_cost(&repo)?;
+            let _lock = repo.lock(false, "key passwd")?;
             let id = repo.change_password(&pw, cost)?;
             ctx.note(&format!("password changed; the key is now {}", id.short()));
         }

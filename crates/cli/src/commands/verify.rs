@@ -58,11 +58,15 @@ fn run_check(command: &str, dir: &Path, snapshot: &str) -> Result<Option<String>
     }))
 }
 
+/// How long a finished verification waits for the lock to record its
+/// verdict, unless `--retry-lock` asks for longer.
+const RECORD_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Verify one snapshot.
 pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
     let repo = ctx.open(false)?;
-    // No prune while we read: it could take packs away underneath.
-    let _lock = repo.lock(false, "verify")?;
+    // Reading takes no lock: prune deletes packs only after a grace period
+    // (FORMAT.md, "Concurrency and deletion"). The record is a write.
     let (id, snap) = super::find_snapshot(&repo, &args.snapshot, &args.filter)?;
     let stop = crate::signals::stop_requested()?;
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
@@ -106,6 +110,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
     let recorded = if args.no_record {
         None
     } else {
+        // A forget or prune that runs meanwhile holds the exclusive lock
+        // for a while; the verdict waits for it rather than be thrown away.
+        let _lock = repo.lock_waiting(false, "verify", ctx.lock_wait_at_least(RECORD_LOCK_WAIT))?;
         Some(repo.record_verification(&id, verdict, args.command.as_deref(), &detail)?)
     };
     if ctx.global.json {

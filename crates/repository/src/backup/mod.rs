@@ -117,6 +117,9 @@ pub struct BackupOutcome {
     pub snapshot: Snapshot,
     /// Packs left by an interrupted earlier run that were adopted.
     pub adopted_packs: usize,
+    /// Packs the index listed that were missing; what the snapshot needed
+    /// from them was stored again.
+    pub lost_packs: Vec<crate::id::PackId>,
 }
 
 /// Make a path absolute and remove `.` and `..` lexically (like restic:
@@ -301,7 +304,7 @@ impl Run<'_> {
     }
 
     fn is_aborted(&self) -> bool {
-        self.aborted.load(Ordering::Relaxed) || self.cancelled()
+        self.aborted.load(Ordering::Relaxed) || self.cancelled() || self.writer.lock_lost()
     }
 
     fn cancelled(&self) -> bool {
@@ -943,7 +946,22 @@ pub fn backup(
     let _lock = repo.lock(false, "backup")?;
     repo.ensure_account_active(&opts.account)?;
     repo.refresh_index()?;
-    let (adopted_packs, _) = writer::adopt_orphan_packs(repo)?;
+    let census = writer::census_packs(repo)?;
+    for (pack, why) in &census.unreadable {
+        progress.warn(&format!(
+            "pack {} is in no index and cannot be read ({why}); it is left alone (`cairn check` reports it)",
+            pack.short()
+        ));
+    }
+    if !census.lost.is_empty() {
+        let named: Vec<String> = census.lost.iter().take(10).map(|p| p.short()).collect();
+        progress.warn(&format!(
+            "{} packs the index lists are missing from the repository ({}{}); what this backup needs from them is stored again",
+            census.lost.len(),
+            named.join(", "),
+            if census.lost.len() > 10 { ", ..." } else { "" }
+        ));
+    }
     let parent = choose_parent(repo, opts, &paths)?;
     let (parent_id, parent_root) = match parent {
         Some((id, tree)) => (Some(id), Some(tree)),
@@ -953,7 +971,8 @@ pub fn backup(
     let started = jiff::Timestamp::now();
     let clock = std::time::Instant::now();
     progress.phase("backup", None);
-    let writer = BlobWriter::new(repo)?;
+    let mut writer = BlobWriter::new(repo)?;
+    writer.set_lost_packs(&census.lost);
     let run = Run {
         repo,
         writer: &writer,
@@ -990,6 +1009,15 @@ pub fn backup(
         drop(file_tx);
         walked
     });
+    if writer.lock_lost() {
+        // Nothing more is committed: no index object, no snapshot. What
+        // was uploaded stays for the next run to adopt.
+        writer.abandon();
+        return Err(writer
+            .check()
+            .err()
+            .unwrap_or_else(|| Error::Aborted("the lock was lost".into())));
+    }
     if run.cancelled() {
         // A safe point: what was stored gets indexed (the next backup
         // reuses it), and no snapshot is written.
@@ -1070,7 +1098,8 @@ pub fn backup(
     Ok(BackupOutcome {
         id,
         snapshot,
-        adopted_packs,
+        adopted_packs: census.adopted,
+        lost_packs: census.lost,
     })
 }
 

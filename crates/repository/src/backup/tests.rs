@@ -350,3 +350,182 @@ fn a_cancelled_backup_writes_no_snapshot_and_the_next_reuses_its_data() {
     let into = work.path().join("restored");
     restore_all(&repo, &full.snapshot, Path::new(""), &into);
 }
+
+/// Packs holding data blobs and packs holding tree blobs.
+fn packs_by_kind(repo: &Repository) -> (Vec<crate::id::PackId>, Vec<crate::id::PackId>) {
+    let (mut data, mut trees) = (Vec::new(), Vec::new());
+    for o in repo.store().list(ObjectKind::Pack).unwrap().objects {
+        let id = crate::id::PackId::from_hex(&o.name).unwrap();
+        let header = crate::pack::read_header(repo.store(), repo.keys(), &id, o.size).unwrap();
+        if header[0].kind == crate::id::BlobKind::Tree {
+            trees.push(id);
+        } else {
+            data.push(id);
+        }
+    }
+    (data, trees)
+}
+
+#[test]
+fn a_backup_after_a_lost_pack_stores_the_data_again_and_heals_older_snapshots() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    generate_tree(&src, small_spec());
+    let repo = memory_repo();
+    let first = backup(&repo, &opts(&src), &NoProgress).unwrap();
+    let (data, trees) = packs_by_kind(&repo);
+    let lost = [data[data.len() / 2], trees[0]];
+    for p in &lost {
+        repo.store().delete(ObjectKind::Pack, &p.to_hex()).unwrap();
+    }
+    let report = check(&repo, &CheckOptions::default(), &NoProgress).unwrap();
+    assert!(!report.is_ok(), "the loss is damage before the next backup");
+
+    // The unchanged-file shortcut and deduplication would reuse what is
+    // gone; the backup sees the pack is missing and stores it again.
+    let second = backup(&repo, &opts(&src), &NoProgress).unwrap();
+    let mut named = second.lost_packs.clone();
+    named.sort();
+    let mut expected = lost.to_vec();
+    expected.sort();
+    assert_eq!(named, expected);
+    assert!(second.snapshot.summary.blobs_added > 0);
+    for (snap, dir) in [(&second.snapshot, "second"), (&first.snapshot, "first")] {
+        let dest = work.path().join(dir);
+        restore_all(&repo, snap, &src, &dest);
+        assert_same_tree(&src, &dest);
+    }
+    // Nothing is lost any more; check says the missing packs healed.
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            subset_percent: None,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let healed = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("healed"))
+        .count();
+    assert_eq!(healed, 2, "{:?}", report.warnings);
+
+    // A fresh cache (another machine) reads the healed copies too.
+    let fresh = Repository::open(repo.store().clone(), PASSWORD, CacheLocation::InMemory).unwrap();
+    let dest = work.path().join("fresh");
+    restore_all(&fresh, &first.snapshot, &src, &dest);
+    assert_same_tree(&src, &dest);
+}
+
+#[test]
+fn what_changed_since_a_lost_pack_stays_lost_and_check_says_so() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    generate_tree(&src, small_spec());
+    let repo = memory_repo();
+    backup(&repo, &opts(&src), &NoProgress).unwrap();
+    let (data, _) = packs_by_kind(&repo);
+    for p in &data {
+        repo.store().delete(ObjectKind::Pack, &p.to_hex()).unwrap();
+    }
+    // The files are different now: the old content is gone for good.
+    std::fs::remove_dir_all(&src).unwrap();
+    generate_tree(
+        &src,
+        TreeSpec {
+            seed: 99,
+            ..small_spec()
+        },
+    );
+    let second = backup(&repo, &opts(&src), &NoProgress).unwrap();
+    assert_eq!(second.lost_packs.len(), data.len());
+    let dest = work.path().join("second");
+    restore_all(&repo, &second.snapshot, &src, &dest);
+    assert_same_tree(&src, &dest);
+    let report = check(&repo, &CheckOptions::default(), &NoProgress).unwrap();
+    assert!(!report.is_ok());
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("missing") && e.contains("lost")),
+        "{:?}",
+        report.errors
+    );
+    assert!(report.damaged.iter().all(|d| d.snapshot != second.id));
+}
+
+#[test]
+fn a_truncated_upload_is_sent_again_and_a_bad_read_read_again() {
+    use crate::faults::{Flaky, FlakyPlan};
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    generate_tree(&src, small_spec());
+    let inner: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let flaky = Arc::new(Flaky::new(
+        inner.clone(),
+        FlakyPlan {
+            truncate_put: Some(("data/".into(), 3)),
+            corrupt_get: Some(("data/".into(), 5)),
+            ..FlakyPlan::default()
+        },
+    ));
+    // As on S3: uploads are confirmed.
+    let store = Store::remote(flaky.clone(), "flaky".into()).unwrap();
+    let repo = Repository::init(store, PASSWORD, &small_init(), CacheLocation::InMemory).unwrap();
+    let first = backup(&repo, &opts(&src), &NoProgress).unwrap();
+    let dest = work.path().join("r");
+    restore_all(&repo, &first.snapshot, &src, &dest);
+    assert_same_tree(&src, &dest);
+    assert_eq!(flaky.faults.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // What is stored is whole.
+    let plain = Repository::open(
+        Store::from_object_store(inner, "plain".into()).unwrap(),
+        PASSWORD,
+        CacheLocation::InMemory,
+    )
+    .unwrap();
+    assert_checks_clean(&plain, "after a truncated upload");
+}
+
+#[test]
+fn damage_that_is_really_stored_is_still_reported() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    generate_tree(&src, small_spec());
+    let repo = memory_repo();
+    let first = backup(&repo, &opts(&src), &NoProgress).unwrap();
+    let (data, _) = packs_by_kind(&repo);
+    let name = data[0].to_hex();
+    let mut bytes = repo.store().get(ObjectKind::Pack, &name).unwrap().to_vec();
+    bytes[100] ^= 1;
+    repo.store()
+        .put(ObjectKind::Pack, &name, bytes.into())
+        .unwrap();
+    let summary = restore(
+        &repo,
+        &first.snapshot,
+        Some(src.as_os_str().as_bytes()),
+        &RestoreOptions::new(work.path().join("r")),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(!summary.errors.is_empty());
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            subset_percent: None,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(
+        report.errors.iter().any(|e| e.contains(&data[0].short())),
+        "{:?}",
+        report.errors
+    );
+}

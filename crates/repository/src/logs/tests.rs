@@ -111,8 +111,10 @@ fn repeated_pushes_are_idempotent_and_conflicts_refused() {
 #[test]
 fn a_disabled_account_takes_no_segments() {
     let repo = repo();
+    let lock = repo.lock(false, "account").unwrap();
     repo.record_account_event("db", AccountState::Disabled, jiff::Timestamp::now())
         .unwrap();
+    drop(lock);
     let err = push(&repo, "s1", b"data").unwrap_err();
     assert!(matches!(err, Error::AccountDisabled { .. }), "{err}");
 }
@@ -154,7 +156,9 @@ fn gaps_and_altered_chains_are_found() {
         push(&repo, &format!("s{i}"), &segment(i, 1000)).unwrap();
     }
     let segs = repo.log_segments("db", "main").unwrap();
+    let lock = repo.lock(true, "forget").unwrap();
     repo.remove_segment(&segs[2]).unwrap();
+    drop(lock);
     let left = repo.log_segments("db", "main").unwrap();
     let breaks = chain_breaks(&left);
     assert_eq!(breaks.len(), 1);
@@ -178,6 +182,7 @@ fn prune_keeps_log_data_until_the_segment_is_removed() {
     push(&repo, "s0", &data).unwrap();
     let opts = PruneOptions {
         max_unused_percent: 0.0,
+        delete_after: std::time::Duration::ZERO,
         ..PruneOptions::default()
     };
     // No snapshot references the segment's chunks; prune must keep them.
@@ -200,7 +205,9 @@ fn prune_keeps_log_data_until_the_segment_is_removed() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.log_segments, 1);
 
+    let lock = repo.lock(true, "forget").unwrap();
     repo.remove_segment(&seg).unwrap();
+    drop(lock);
     let r = prune(&repo, &opts, &NoProgress).unwrap();
     assert!(r.bytes_reclaimed() >= 400_000, "{r:?}");
 }

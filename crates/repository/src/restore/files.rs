@@ -39,6 +39,7 @@ pub(super) struct PlannedFile {
 }
 
 /// Where one blob's plaintext goes.
+#[derive(Clone)]
 struct BlobUse {
     offset: u32,
     length: u32,
@@ -113,14 +114,17 @@ impl Plan {
         Ok(())
     }
 
-    /// Write everything with `threads` workers.
-    pub(super) fn execute(self, r: &Restorer<'_>, threads: usize) {
+    /// Write everything with `threads` workers. Blobs that fail to read
+    /// are tried again afterwards, one by one: once more where a read came
+    /// back corrupt, then at every other place the index lists them.
+    pub(super) fn execute(self, r: &Restorer<'_>, index: &IndexView<'_>, threads: usize) {
         let Plan { files, packs, .. } = self;
         // Empty files have nothing to wait for.
         for f in files.iter().filter(|f| f.node.chunks().is_empty()) {
             finish(r, f);
         }
         let queue = Mutex::new(packs.into_iter().collect::<Vec<_>>());
+        let failed = Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..threads.max(1) {
                 s.spawn(|| {
@@ -129,11 +133,14 @@ impl Plan {
                         // would stay locked for the whole loop body.
                         let next = queue.lock().pop();
                         let Some((pack, uses)) = next else { break };
-                        restore_pack(r, &files, &pack, uses);
+                        restore_pack(r, &files, &pack, uses, &failed);
                     }
                 });
             }
         });
+        for miss in failed.into_inner() {
+            retry_blob(r, &files, index, miss);
+        }
     }
 }
 
@@ -216,7 +223,41 @@ fn finish(r: &Restorer<'_>, f: &PlannedFile) {
     }
 }
 
-fn restore_pack(r: &Restorer<'_>, files: &[PlannedFile], pack: &PackId, mut uses: Vec<BlobUse>) {
+/// A blob whose first read failed: where, what, and how.
+struct Miss {
+    pack: PackId,
+    blob: BlobUse,
+    error: String,
+    /// The pack itself was not found (no point reading it again).
+    gone: bool,
+}
+
+/// Write one decoded blob into every place that needs it.
+fn deliver(r: &Restorer<'_>, files: &[PlannedFile], u: &BlobUse, data: &[u8]) {
+    for (f, at) in targets(files, u) {
+        let result = write_blob(r, f, at, data);
+        r.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        r.progress.bytes(data.len() as u64);
+        part_done(r, f, result);
+    }
+}
+
+fn targets<'f>(
+    files: &'f [PlannedFile],
+    u: &'f BlobUse,
+) -> impl Iterator<Item = (&'f PlannedFile, u64)> + 'f {
+    u.targets
+        .iter()
+        .filter_map(|&(i, at)| files.get(i).map(|f| (f, at)))
+}
+
+fn restore_pack(
+    r: &Restorer<'_>,
+    files: &[PlannedFile],
+    pack: &PackId,
+    mut uses: Vec<BlobUse>,
+    failed: &Mutex<Vec<Miss>>,
+) {
     uses.sort_by_key(|u| u.offset);
     let name = pack.to_hex();
     // Neighbours coalesced into one read.
@@ -224,37 +265,66 @@ fn restore_pack(r: &Restorer<'_>, files: &[PlannedFile], pack: &PackId, mut uses
         let first = bytes.start;
         let range = r.repo.store().get_range(ObjectKind::Pack, &name, bytes);
         for u in &uses[run] {
-            let targets = || {
-                u.targets
-                    .iter()
-                    .filter_map(|&(i, at)| files.get(i).map(|f| (f, at)))
-            };
-            let decoded = range.as_ref().map_err(|e| e.to_string()).and_then(|bytes| {
-                let from = (u64::from(u.offset) - first) as usize;
-                let stored = bytes
-                    .get(from..from + u.length as usize)
-                    .ok_or_else(|| "short read".to_string())?;
-                crypto::with_blob(
-                    r.repo.keys(),
-                    ChunkId::KIND,
-                    u.id.raw(),
-                    stored,
-                    u.raw_length,
-                    |data| {
-                        for (f, at) in targets() {
-                            let result = write_blob(r, f, at, data);
-                            r.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                            r.progress.bytes(data.len() as u64);
-                            part_done(r, f, result);
-                        }
-                    },
-                )
-                .map_err(|e| e.to_string())
-            });
-            if let Err(e) = decoded {
-                for (f, _) in targets() {
-                    part_done(r, f, Err(format!("chunk {}: {e}", u.id.short())));
+            let decoded = match &range {
+                Err(e) => Err((e.to_string(), e.is_not_found())),
+                Ok(bytes) => {
+                    let from = (u64::from(u.offset) - first) as usize;
+                    match bytes.get(from..from + u.length as usize) {
+                        None => Err(("short read".to_string(), false)),
+                        Some(stored) => crypto::with_blob(
+                            r.repo.keys(),
+                            ChunkId::KIND,
+                            u.id.raw(),
+                            stored,
+                            u.raw_length,
+                            |data| deliver(r, files, u, data),
+                        )
+                        .map_err(|e| (e.to_string(), false)),
+                    }
                 }
+            };
+            if let Err((error, gone)) = decoded {
+                failed.lock().push(Miss {
+                    pack: *pack,
+                    blob: u.clone(),
+                    error,
+                    gone,
+                });
+            }
+        }
+    }
+}
+
+/// The second chance for a blob that failed: the same place once more when
+/// the bytes were corrupt (a bad read), then every other place the index
+/// lists it (a copy a later backup stored after a pack was lost).
+fn retry_blob(r: &Restorer<'_>, files: &[PlannedFile], index: &IndexView<'_>, miss: Miss) {
+    let Miss {
+        pack,
+        blob,
+        error,
+        gone,
+    } = miss;
+    let mut places = Vec::new();
+    if !gone {
+        places.push((pack, blob.offset, blob.length, blob.raw_length));
+    }
+    for loc in index.find_all(&blob.id).unwrap_or_default() {
+        if loc.pack != pack {
+            places.push((loc.pack, loc.offset, loc.length, loc.raw_length));
+        }
+    }
+    match crate::repo::read_first_good(r.repo, ChunkId::KIND, blob.id.raw(), places.into_iter()) {
+        Ok(data) => deliver(r, files, &blob, &data),
+        Err(again) => {
+            let again = again.to_string();
+            let why = if again == error {
+                format!("chunk {}: {error}", blob.id.short())
+            } else {
+                format!("chunk {}: {error}; {again}", blob.id.short())
+            };
+            for (f, _) in targets(files, &blob) {
+                part_done(r, f, Err(why.clone()));
             }
         }
     }

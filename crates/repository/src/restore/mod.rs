@@ -402,8 +402,9 @@ pub fn restore(
         }
     }
     tracing::info!("restore: planned in {:?}", clock.elapsed());
+    crate::util::failpoint("restore-after-plan");
     let threads = opts.threads.max(1);
-    plan.execute(&r, threads);
+    plan.execute(&r, &view, threads);
     tracing::info!("restore: contents written after {:?}", clock.elapsed());
 
     // Hard links: to a file this restore wrote, else a copy of the target's
@@ -451,7 +452,7 @@ pub fn restore(
                                 },
                             )
                             .map_err(|e| e.to_string())?;
-                            one.execute(&r, 1);
+                            one.execute(&r, &view, 1);
                             Ok(r.written.lock().contains_key(&snap_path))
                         }
                     }

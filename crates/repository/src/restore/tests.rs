@@ -81,6 +81,7 @@ fn link(name: &[u8], target: &[u8], hard: bool) -> Node {
 }
 
 fn snapshot_of(repo: &Repository, build: impl FnOnce(&BlobWriter<'_>) -> Vec<Node>) -> Snapshot {
+    let _lock = repo.lock(false, "test").unwrap();
     let w = BlobWriter::new(repo).unwrap();
     let nodes = build(&w);
     let root = Tree { nodes };

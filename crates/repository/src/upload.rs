@@ -1,0 +1,170 @@
+//! Confirmed uploads to object stores reached over a network: a `PUT`
+//! answered "200 OK" is not trusted until a `HEAD` reports the exact size
+//! and, where the ETag is an MD5 digest, the digest of the bytes sent; a
+//! server whose ETags are something else gets the object read back. A bad
+//! upload is sent again, and after [`ATTEMPTS`] removed and reported.
+//!
+//! Backups, log pushes and prune write through this (via
+//! [`crate::Store::put`] on remote stores), and `cairn sync` uses the same
+//! check for what it copies, so a truncated upload is caught when it
+//! happens instead of by a later `check`.
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::sync::Arc;
+
+/// Attempts per object before a failed confirmation is an error.
+pub const ATTEMPTS: u32 = 3;
+
+/// The ETag S3 gives a multipart upload: the MD5 of the parts' MD5s, a dash
+/// and the number of parts.
+pub fn multipart_etag(bytes: &[u8], part_size: usize) -> String {
+    let mut all = Vec::new();
+    let mut parts = 0;
+    for part in bytes.chunks(part_size.max(1)) {
+        all.extend_from_slice(&Md5::digest(part));
+        parts += 1;
+    }
+    format!("{}-{parts}", hex::encode(Md5::digest(&all)))
+}
+
+/// The ETag of a single `PUT` of these bytes: their MD5.
+pub fn single_etag(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// Whether an ETag is an MD5 digest (single or multipart) we can compare.
+pub fn is_md5_etag(etag: &str) -> bool {
+    let digest = etag.split_once('-').map_or(etag, |(d, n)| {
+        if n.bytes().all(|b| b.is_ascii_digit()) {
+            d
+        } else {
+            ""
+        }
+    });
+    digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Read back what the server says it stored: the size, then the ETag when
+/// it is an MD5 digest, else the bytes themselves. `expected` is the ETag
+/// the upload should have (see [`single_etag`] and [`multipart_etag`]).
+pub async fn check_upload(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+    bytes: &Bytes,
+    put_etag: Option<String>,
+    expected: &str,
+) -> Result<(), String> {
+    let meta = store
+        .head(path)
+        .await
+        .map_err(|e| format!("reading back: {e}"))?;
+    if meta.size != bytes.len() as u64 {
+        return Err(format!(
+            "the store holds {} bytes of the {} sent",
+            meta.size,
+            bytes.len()
+        ));
+    }
+    let etag = meta
+        .e_tag
+        .or(put_etag)
+        .map(|e| e.trim_matches('"').to_ascii_lowercase());
+    match etag {
+        Some(e) if is_md5_etag(&e) => {
+            if e == expected {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the stored object's ETag {e} is not that of the bytes sent ({expected})"
+                ))
+            }
+        }
+        _ => {
+            let back = store
+                .get(path)
+                .await
+                .map_err(|e| format!("reading back: {e}"))?
+                .bytes()
+                .await
+                .map_err(|e| format!("reading back: {e}"))?;
+            if back == *bytes {
+                Ok(())
+            } else {
+                Err("the bytes read back differ from those sent".to_string())
+            }
+        }
+    }
+}
+
+/// What went wrong with a confirmed put.
+#[derive(Debug)]
+pub enum PutError {
+    /// The store refused or failed the request.
+    Store(object_store::Error),
+    /// Every attempt was stored wrongly; the last reason.
+    Unconfirmed(String),
+}
+
+/// `PUT` the bytes and confirm them, sending them again (up to
+/// [`ATTEMPTS`] in all) when the store holds something else. A bad last
+/// attempt is deleted, so nothing wrong stays under the name.
+pub async fn put_confirmed(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+    bytes: Bytes,
+) -> Result<u32, PutError> {
+    let expected = single_etag(&bytes);
+    let mut attempt = 1;
+    loop {
+        let etag = store
+            .put(path, PutPayload::from(bytes.clone()))
+            .await
+            .map_err(PutError::Store)?
+            .e_tag;
+        match check_upload(store, path, &bytes, etag, &expected).await {
+            Ok(()) => return Ok(attempt - 1),
+            Err(reason) if attempt < ATTEMPTS => {
+                tracing::warn!("{path}: {reason}; sending it again");
+                attempt += 1;
+            }
+            Err(reason) => {
+                let _ = store.delete(path).await;
+                return Err(PutError::Unconfirmed(format!(
+                    "{reason} ({ATTEMPTS} attempts); the object was removed again"
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags() {
+        let data = vec![7u8; 20];
+        assert_eq!(
+            multipart_etag(&data, 8),
+            format!(
+                "{}-3",
+                hex::encode(Md5::digest(
+                    [
+                        Md5::digest(&data[..8]),
+                        Md5::digest(&data[8..16]),
+                        Md5::digest(&data[16..])
+                    ]
+                    .concat()
+                ))
+            )
+        );
+        assert_eq!(single_etag(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert!(is_md5_etag("d41d8cd98f00b204e9800998ecf8427e"));
+        assert!(is_md5_etag("d41d8cd98f00b204e9800998ecf8427e-12"));
+        assert!(!is_md5_etag("1a2b-3c4d-10"));
+        assert!(!is_md5_etag("d41d8cd98f00b204e9800998ecf8427e-x"));
+    }
+}
