@@ -37,12 +37,17 @@ fn memory_repo() -> Repository {
     .unwrap()
 }
 
-fn assert_checks_clean(repo: &Repository, when: &str) {
+/// `check --read-data`.
+fn check_all(repo: &Repository) -> crate::check::CheckReport {
     let opts = CheckOptions {
         read_data: true,
         subset_percent: None,
     };
-    let report = check(repo, &opts, &NoProgress).unwrap();
+    check(repo, &opts, &NoProgress).unwrap()
+}
+
+fn assert_checks_clean(repo: &Repository, when: &str) {
+    let report = check_all(repo);
     assert!(report.is_ok(), "{when}: {report:?}");
 }
 
@@ -396,15 +401,7 @@ fn a_backup_after_a_lost_pack_stores_the_data_again_and_heals_older_snapshots() 
         assert_same_tree(&src, &dest);
     }
     // Nothing is lost any more; check says the missing packs healed.
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            subset_percent: None,
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_all(&repo);
     assert!(report.is_ok(), "{report:?}");
     let healed = report
         .warnings
@@ -514,15 +511,7 @@ fn damage_that_is_really_stored_is_still_reported() {
     )
     .unwrap();
     assert!(!summary.errors.is_empty());
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            subset_percent: None,
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_all(&repo);
     assert!(
         report.errors.iter().any(|e| e.contains(&data[0].short())),
         "{:?}",
