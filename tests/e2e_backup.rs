@@ -203,6 +203,7 @@ fn listing_commands_and_json() {
         "mail.example.org",
         "--time",
         "2030-01-02T03:04:05Z",
+        "--allow-future-time",
     ]);
 
     let snaps = env.json(&["snapshots", "--account", "mail.example.org"]);

@@ -104,11 +104,12 @@ fn wrong_password_missing_repository_and_broken_config() {
     let key = std::fs::read(&keys[0]).unwrap();
     std::fs::write(&keys[0], b"").unwrap();
     let out = env.run(&["snapshots"]);
-    assert_eq!(out.status.code(), Some(1));
+    // No usable key file: the status the README gives it.
+    assert_eq!(out.status.code(), Some(12));
     assert!(stderr(&out).contains("empty key file"), "{}", stderr(&out));
     std::fs::write(&keys[0], b"{\"version\": 1, \"garbage\": true}").unwrap();
     let out = env.run(&["snapshots"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(12));
     assert!(stderr(&out).contains("not a key file"), "{}", stderr(&out));
     std::fs::write(&keys[0], &key).unwrap();
     env.ok(&["snapshots"]);

@@ -532,7 +532,7 @@ fn postgresql_archives_into_cairn_and_recovers_to_a_point_in_time() {
     let bin = pg_bin();
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().to_path_buf();
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).unwrap();
     // The database user must be able to run cairn and reach the repository.
     let cairn = work.join("cairn");
@@ -646,6 +646,15 @@ fn postgresql_archives_into_cairn_and_recovers_to_a_point_in_time() {
         "--target",
         s(&data),
     ]);
+    // The restored data directory has the mode (and, as root, the owner)
+    // PostgreSQL demands, as it was backed up: nothing to fix by hand.
+    let md = std::fs::metadata(&data).unwrap();
+    assert_eq!(md.permissions().mode() & 0o7777, 0o700);
+    assert_eq!(
+        md.uid(),
+        std::fs::metadata(&base).unwrap().uid(),
+        "the owner of the backed-up directory"
+    );
     let restore_command = format!(
         "{} {} log get --account pg --stream main %f %p",
         pg.env_prefix,
@@ -662,13 +671,17 @@ fn postgresql_archives_into_cairn_and_recovers_to_a_point_in_time() {
     std::fs::write(data.join("postgresql.auto.conf"), conf).unwrap();
     std::fs::write(data.join("recovery.signal"), b"").unwrap();
     if is_root() {
+        // The two files written above, as root.
         let status = std::process::Command::new("chown")
-            .args(["-R", "postgres:postgres", s(&data)])
+            .args([
+                "postgres:postgres",
+                s(&data.join("postgresql.auto.conf")),
+                s(&data.join("recovery.signal")),
+            ])
             .status()
             .unwrap();
         assert!(status.success());
     }
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
 
     // 5. Exactly the rows committed before the time are there.
     pg.start(&data);

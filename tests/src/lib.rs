@@ -419,11 +419,10 @@ impl Env {
     /// A fresh environment with a password file (no repository yet).
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join("password"),
-            "correct horse battery staple\n",
-        )
-        .unwrap();
+        let password = dir.path().join("password");
+        fs::write(&password, "correct horse battery staple\n").unwrap();
+        // As an operator keeps it: readable by the owner only.
+        fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
         Self {
             dir,
             vars: Vec::new(),

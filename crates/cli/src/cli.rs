@@ -235,8 +235,13 @@ pub struct BackupArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Record the snapshot under this time (RFC 3339, or local `YYYY-MM-DD[ HH:MM[:SS]]`).
+    /// More than a day ahead of the clock is refused (retention would take
+    /// it for the newest snapshot) unless --allow-future-time.
     #[arg(long, value_parser = parse_time)]
     pub time: Option<jiff::Timestamp>,
+    /// Accept a --time more than a day ahead of the clock (for tests).
+    #[arg(long, requires = "time")]
+    pub allow_future_time: bool,
     /// Exclude entries matching a glob (repeatable; see README for the rules).
     #[arg(long = "exclude")]
     pub excludes: Vec<String>,
@@ -334,13 +339,20 @@ pub struct VerifyArgs {
 pub struct RestoreArgs {
     /// `SNAPSHOT` or `SNAPSHOT:PATH` (a folder or a single file inside it).
     pub snapshot: Option<String>,
-    /// Point in time: the newest snapshot of --account taken at or before
-    /// TIME, plus the log segments pushed after it up to TIME.
+    /// Point in time: the newest good snapshot of --account taken at or
+    /// before TIME (a snapshot whose verification failed is passed over;
+    /// --host and --tag narrow the choice), plus the log segments pushed
+    /// after it up to TIME.
     #[arg(long, value_parser = parse_time, conflicts_with_all = ["snapshot", "latest"], requires = "account")]
     pub until: Option<jiff::Timestamp>,
-    /// Point in time: the newest snapshot of --account plus every log segment after it.
+    /// Point in time: the newest good snapshot of --account plus every log
+    /// segment after it.
     #[arg(long, conflicts_with = "snapshot", requires = "account")]
     pub latest: bool,
+    /// With --until or --latest: start from this snapshot (id or prefix),
+    /// even one whose verification failed.
+    #[arg(long = "snapshot", id = "from_snapshot", value_name = "ID")]
+    pub from_snapshot: Option<String>,
     /// Only this log stream (default: every stream of the account).
     #[arg(long)]
     pub stream: Option<String>,
@@ -388,6 +400,10 @@ pub struct SyncArgs {
     /// Needs no password.
     #[arg(long, conflicts_with_all = ["delete", "dry_run"])]
     pub verify: bool,
+    /// Verify (as --verify), then send again every object found missing or
+    /// corrupt on the destination. Needs no password.
+    #[arg(long, conflicts_with_all = ["delete", "dry_run"])]
+    pub repair: bool,
     /// Show what would be copied and deleted.
     #[arg(long)]
     pub dry_run: bool,
@@ -473,6 +489,12 @@ pub enum ExportCommand {
         /// Where the log segments go, inside the target.
         #[arg(long, default_value = "cairn-logs")]
         logs_dir: PathBuf,
+        /// Export the segments that exist even when the range has a gap or
+        /// an unreadable segment, saying what is missing (by default that
+        /// fails the export: an archival backup holds every log since the
+        /// previous snapshot).
+        #[arg(long)]
+        allow_gaps: bool,
         /// Filters for `latest`.
         #[command(flatten)]
         filter: SnapshotFilter,

@@ -45,8 +45,20 @@ fn default_location() -> Result<Location> {
     })
 }
 
-/// Read the first line of a password file.
+/// Read the first line of a password file. One that group or others can
+/// read is used, with a warning (as ssh warns of such key files).
 fn read_password_file(path: &Path) -> Result<Password> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::metadata(path)
+        && md.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "cairn: warning: the password file {} can be read by other users (mode {:04o}); `chmod 600 {}` keeps it yours",
+            path.display(),
+            md.permissions().mode() & 0o7777,
+            path.display()
+        );
+    }
     let bytes = Zeroizing::new(
         std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?,
     );

@@ -29,7 +29,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = repo_error {
             return match e {
                 Error::NoRepository(_) => NO_REPOSITORY,
-                Error::WrongPassword | Error::NoKeys => WRONG_PASSWORD,
+                Error::WrongPassword | Error::NoKeys | Error::NoUsableKey(_) => WRONG_PASSWORD,
                 Error::Locked(_) | Error::LockLost(_) => LOCKED,
                 Error::Interrupted(_) => INTERRUPTED,
                 _ => FATAL,

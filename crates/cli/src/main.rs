@@ -6,11 +6,13 @@
 //! command parses and validates its arguments, then calls
 //! `cairn-repository`. Errors are `anyhow` here and only here.
 
+// First: its `outln!`/`out!` macros serve the modules below.
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
 mod context;
 mod exit;
-mod output;
 mod progress;
 mod signals;
 

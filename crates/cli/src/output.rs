@@ -4,6 +4,49 @@ use anyhow::Result;
 use cairn_repository::{Snapshot, SnapshotId};
 use serde::Serialize;
 
+/// Write to standard output. A reader that went away (`cairn snapshots |
+/// head -1`) ends the command quietly with the conventional status 141
+/// (128 + SIGPIPE), never a panic; any other write error ends it with 1.
+pub fn stdout_write(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("cairn: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` that ends the command quietly when stdout is closed.
+macro_rules! outln {
+    () => {
+        $crate::output::stdout_write(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stdout_write(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` that ends the command quietly when stdout is closed.
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::stdout_write(format_args!($($arg)*), false)
+    };
+}
+
 /// Bytes in binary units (`1.5 MiB`).
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -56,7 +99,7 @@ pub fn unix_time(sec: i64, nsec: u32) -> String {
 
 /// Print a value as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

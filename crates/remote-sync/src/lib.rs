@@ -38,7 +38,7 @@ mod copy;
 mod deletions;
 mod verify;
 
-pub use verify::{VerifyReport, verify};
+pub use verify::{VerifyReport, repair, verify};
 
 use cairn_repository::inventory::Inventory;
 use cairn_repository::store::Listed;

@@ -4,6 +4,7 @@
 
 use crate::SyncError;
 use crate::copy::label;
+use cairn_repository::store::Listed;
 use cairn_repository::{ObjectKind, Progress, Store};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -23,6 +24,12 @@ pub struct VerifyReport {
     pub extra: Vec<String>,
     /// On both, but the destination's bytes are wrong.
     pub corrupt: Vec<(String, String)>,
+    /// Objects copied again by `--repair`.
+    pub repaired: u64,
+    /// What `--repair` sends again: the missing and corrupt objects, as the
+    /// source lists them.
+    #[serde(skip)]
+    pub to_repair: Vec<(ObjectKind, Listed)>,
 }
 
 impl VerifyReport {
@@ -56,13 +63,24 @@ pub fn verify(
             .map(|l| (l.name, l.size))
             .collect();
         for (name, size) in &src {
+            let listed = || Listed {
+                name: name.clone(),
+                size: *size,
+                modified: None,
+            };
             match dst.get(name) {
-                None => report.missing.push(format!("{}/{name}", label(kind))),
-                Some(s) if s != size => report.corrupt.push((
-                    kind.path(name).to_string(),
-                    format!("{s} bytes, the source has {size}"),
-                )),
-                Some(_) => both.push((kind, name.clone())),
+                None => {
+                    report.missing.push(format!("{}/{name}", label(kind)));
+                    report.to_repair.push((kind, listed()));
+                }
+                Some(s) if s != size => {
+                    report.corrupt.push((
+                        kind.path(name).to_string(),
+                        format!("{s} bytes, the source has {size}"),
+                    ));
+                    report.to_repair.push((kind, listed()));
+                }
+                Some(_) => both.push((kind, name.clone(), *size)),
             }
         }
         for name in dst.keys() {
@@ -76,7 +94,7 @@ pub fn verify(
     progress.phase("verify", None);
     let (src_os, dst_os) = (source.object_store().clone(), dest.object_store().clone());
     let results: Vec<(String, u64, Option<String>)> = dest.block_on(
-        futures::stream::iter(both.iter().map(|(kind, name)| {
+        futures::stream::iter(both.iter().map(|(kind, name, _)| {
             let (src_os, dst_os) = (src_os.clone(), dst_os.clone());
             async move {
                 let path = kind.path(name);
@@ -108,14 +126,62 @@ pub fn verify(
         .buffer_unordered(concurrency.max(1))
         .collect(),
     );
+    let by_path: HashMap<String, (ObjectKind, &String, u64)> = both
+        .iter()
+        .map(|(k, n, s)| (k.path(n).to_string(), (*k, n, *s)))
+        .collect();
     for (path, bytes, problem) in results {
         report.checked += 1;
         report.bytes_read += bytes;
         if let Some(p) = problem {
+            if let Some((kind, name, size)) = by_path.get(&path) {
+                report.to_repair.push((
+                    *kind,
+                    Listed {
+                        name: (*name).clone(),
+                        size: *size,
+                        modified: None,
+                    },
+                ));
+            }
             report.corrupt.push((path, p));
         }
     }
     report.corrupt.sort();
     progress.done();
     Ok(report)
+}
+
+/// Send again what [`verify`] found missing or corrupt on `dest`, each
+/// upload checked as a sync's are (the source object against its name
+/// first), in the order a sync copies: keys and config, packs, index
+/// objects, manifests. Returns how many objects were sent.
+pub fn repair(
+    source: &Store,
+    dest: &Store,
+    report: &VerifyReport,
+    opts: &crate::SyncOptions,
+    progress: &dyn Progress,
+) -> Result<u64, SyncError> {
+    let order = [
+        ObjectKind::Key,
+        ObjectKind::Config,
+        ObjectKind::Pack,
+        ObjectKind::Index,
+    ]
+    .into_iter()
+    .chain(crate::MANIFESTS);
+    let mut copied = crate::copy::Copied::default();
+    progress.phase("repair", None);
+    for kind in order {
+        let objects: Vec<Listed> = report
+            .to_repair
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, l)| l.clone())
+            .collect();
+        crate::copy::copy_all(source, dest, kind, &objects, opts, progress, &mut copied)?;
+    }
+    progress.done();
+    Ok(copied.count.objects)
 }

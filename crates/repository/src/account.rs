@@ -46,6 +46,19 @@ pub struct AccountEvent {
     pub host: String,
     /// Who recorded it.
     pub username: String,
+    /// When it was recorded, by the recorder's clock. The latest event
+    /// written decides the state, whatever its `time` says (a purge dated
+    /// in the future by `forget --now` must not outlive a later `enable`).
+    /// Absent in events written before this field: `time` stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<jiff::Timestamp>,
+}
+
+impl AccountEvent {
+    /// The order of events: by when they were written.
+    fn order(&self) -> jiff::Timestamp {
+        self.written.unwrap_or(self.time)
+    }
 }
 
 /// An account's current state and history.
@@ -84,7 +97,7 @@ impl Repository {
                 Err(e) => return Err(e),
             }
         }
-        events.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        events.sort_by(|a, b| a.1.order().cmp(&b.1.order()).then(a.0.cmp(&b.0)));
         let mut out: BTreeMap<String, AccountRecord> = BTreeMap::new();
         for (_, event) in events {
             let record = out
@@ -130,6 +143,7 @@ impl Repository {
             time,
             host: crate::util::hostname(),
             username: crate::util::username(),
+            written: Some(jiff::Timestamp::now()),
         };
         let json = serde_json::to_vec(&event)
             .map_err(|e| Error::invalid("account event", e.to_string()))?;

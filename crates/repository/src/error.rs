@@ -24,6 +24,10 @@ pub enum Error {
     /// The repository has no key files at all.
     #[error("the repository has no key files, so it cannot be opened")]
     NoKeys,
+    /// Key files exist but none of them can be read (empty, truncated,
+    /// not a key file).
+    #[error("no key file of this repository can be read, so it cannot be opened: {0}")]
+    NoUsableKey(String),
     /// A named object or blob does not exist.
     #[error("{what} not found")]
     NotFound {

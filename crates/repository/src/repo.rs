@@ -484,7 +484,7 @@ fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
     }
     if malformed.len() == listing.objects.len() {
         // Not one usable key file: say why rather than "wrong password".
-        return Err(Error::corrupt("every key file", malformed.join("; ")));
+        return Err(Error::NoUsableKey(malformed.join("; ")));
     }
     for m in malformed {
         tracing::warn!("skipped {m}");

@@ -300,6 +300,21 @@ impl Store {
             match self.block_on(crate::upload::put_confirmed(&self.inner, &path, bytes)) {
                 Ok(0) => {}
                 Ok(resent) => tracing::info!("{path}: confirmed after {resent} re-sends"),
+                // S3 answers an upload with "not found" only when the
+                // bucket itself is missing.
+                Err(crate::upload::PutError::Store(object_store::Error::NotFound { .. })) => {
+                    let bucket = self
+                        .location
+                        .strip_prefix("s3://")
+                        .and_then(|l| l.split('/').next())
+                        .unwrap_or(&self.location);
+                    return Err(Error::invalid(
+                        self.location.clone(),
+                        format!(
+                            "the bucket {bucket} does not exist (the server answered \"not found\" to an upload of {path}); create it first"
+                        ),
+                    ));
+                }
                 Err(crate::upload::PutError::Store(e)) => {
                     return Err(Error::storage(path.to_string(), e));
                 }

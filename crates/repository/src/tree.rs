@@ -182,9 +182,20 @@ impl Tree {
 
     /// The first name that appears twice, if any.
     pub fn duplicate_name(&self) -> Option<&[u8]> {
+        self.duplicate_names().into_iter().next()
+    }
+
+    /// Every name that appears more than once, each once, in order.
+    pub fn duplicate_names(&self) -> Vec<&[u8]> {
         let mut names: Vec<&[u8]> = self.nodes.iter().map(|n| n.name.as_slice()).collect();
         names.sort_unstable();
-        names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+        let mut dups: Vec<&[u8]> = names
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        dups.dedup();
+        dups
     }
 
     /// Encode the plaintext.

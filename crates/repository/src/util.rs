@@ -6,7 +6,8 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// The current user's name, from the environment, or the numeric uid.
+/// The current user's name: from the environment, else the name
+/// `/etc/passwd` gives the uid, else the numeric uid.
 pub fn username() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Ok(name) = std::env::var(var)
@@ -15,10 +16,22 @@ pub fn username() -> String {
             return name;
         }
     }
-    #[allow(unsafe_code)]
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    uid.to_string()
+    let uid = rustix::process::getuid().as_raw();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| user_of(&text, uid))
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of `uid` in a passwd(5) file.
+fn user_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        let id: u32 = fields.next()?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// Crash-consistency tests kill the process at named points in the write
@@ -60,4 +73,17 @@ pub fn failpoint(name: &str) {
 /// Render bytes as a path-like string for messages (lossy UTF-8).
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uid_is_named_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\npostgres:x:102:105::/var/lib/postgresql:/bin/sh\n";
+        assert_eq!(user_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_of(passwd, 102).as_deref(), Some("postgres"));
+        assert_eq!(user_of(passwd, 7), None);
+    }
 }

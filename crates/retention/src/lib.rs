@@ -167,6 +167,10 @@ pub enum Reason {
     },
     /// Carries a kept tag.
     Tag(String),
+    /// Dated ahead of the clock (a wrong `--time`, a host whose clock runs
+    /// ahead): an anomaly, kept, and left out of every rule, so that it
+    /// neither counts as the newest nor anchors `keep-within`.
+    Future,
 }
 
 impl fmt::Display for Reason {
@@ -182,6 +186,7 @@ impl fmt::Display for Reason {
                 label,
             } => write!(f, "within-{} {within} {label}", kind.name()),
             Reason::Tag(t) => write!(f, "tag {t}"),
+            Reason::Future => f.write_str("dated in the future (an anomaly: kept, not counted)"),
         }
     }
 }
@@ -320,7 +325,12 @@ fn plan_account<Id: Clone>(
     let purging = purge.is_some_and(|p| p.due);
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); snaps.len()];
     if !purging {
-        keep_reasons(snaps, &rules, tz, &mut reasons);
+        keep_reasons(snaps, &rules, tz, now, &mut reasons);
+        for (s, r) in snaps.iter().zip(&mut reasons) {
+            if s.time > now {
+                r.push(Reason::Future);
+            }
+        }
     }
     let decisions = snaps
         .iter()
@@ -328,6 +338,8 @@ fn plan_account<Id: Clone>(
         .map(|(s, reasons)| {
             let removal = if purging {
                 Some(Removal::Purge)
+            } else if s.time > now {
+                None
             } else if !s.status.counts() {
                 Some(Removal::NotCounting(s.status))
             } else if reasons.is_empty() {
@@ -358,14 +370,16 @@ fn plan_account<Id: Clone>(
 }
 
 /// Fill `reasons` (parallel to `snaps`, newest first) from every rule.
+/// Snapshots dated after `now` take no part.
 fn keep_reasons<Id>(
     snaps: &[&SnapshotInfo<Id>],
     rules: &Rules,
     tz: &TimeZone,
+    now: Timestamp,
     reasons: &mut [Vec<Reason>],
 ) {
     let counting: Vec<usize> = (0..snaps.len())
-        .filter(|&i| snaps[i].status.counts())
+        .filter(|&i| snaps[i].status.counts() && snaps[i].time <= now)
         .collect();
     let Some(&newest) = counting.first() else {
         return;

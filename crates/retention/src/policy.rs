@@ -18,6 +18,7 @@ use crate::PeriodKind;
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 use std::fmt;
+use toml::Spanned;
 
 /// A keep count: a number of periods (or snapshots), or every one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +57,20 @@ impl<'de> Deserialize<'de> for Count {
                 f.write_str("a count of 0 or more, or \"all\"")
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
-                u32::try_from(v).map(Count::N).map_err(|_| {
-                    E::custom(format!("{v} is not a count: use 0 or more, or \"all\""))
-                })
+                if v < 0 {
+                    return Err(E::custom(format!(
+                        "{v} is not a count: use 0 or more, or \"all\""
+                    )));
+                }
+                self.visit_u64(v.unsigned_abs())
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
-                u32::try_from(v)
-                    .map(Count::N)
-                    .map_err(|_| E::custom(format!("{v} is too large a count")))
+                u32::try_from(v).map(Count::N).map_err(|_| {
+                    E::custom(format!(
+                        "{v} is too large a count (at most {}; \"all\" keeps every one)",
+                        u32::MAX
+                    ))
+                })
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Count, E> {
                 if v == "all" {
@@ -153,7 +160,7 @@ impl<'de> Deserialize<'de> for Duration {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRules {
-    pattern: Option<String>,
+    pattern: Option<Spanned<String>>,
     keep_last: Option<Count>,
     keep_hourly: Option<Count>,
     keep_daily: Option<Count>,
@@ -176,10 +183,10 @@ struct RawRules {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawPolicy {
-    timezone: Option<String>,
-    default: Option<RawRules>,
+    timezone: Option<Spanned<String>>,
+    default: Option<Spanned<RawRules>>,
     #[serde(default)]
-    account: Vec<RawRules>,
+    account: Vec<Spanned<RawRules>>,
 }
 
 /// The effective rules for one account.
@@ -204,10 +211,12 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Whether any keep rule is set.
+    /// Whether any keep rule keeps something: a count of 0 keeps nothing,
+    /// so a section whose counts are all 0 has no keep rule.
     pub fn has_keep_rule(&self) -> bool {
-        self.keep_last.is_some()
-            || !self.keep_periods.is_empty()
+        let keeps = |c: &Count| *c != Count::N(0);
+        self.keep_last.as_ref().is_some_and(keeps)
+            || self.keep_periods.iter().any(|(_, c)| keeps(c))
             || self.keep_within.is_some()
             || !self.keep_within_periods.is_empty()
             || !self.keep_tags.is_empty()
@@ -293,6 +302,24 @@ impl RawRules {
 #[error("{0}")]
 pub struct PolicyError(pub String);
 
+/// `line L, column C` of byte offset `at` in `text`.
+fn position(text: &str, at: usize) -> String {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, l)| l)
+        .chars()
+        .count()
+        + 1;
+    format!("line {line}, column {column}")
+}
+
+/// An error about the text at `span`, named by position and key.
+fn error_at(text: &str, span: std::ops::Range<usize>, key: &str, what: String) -> PolicyError {
+    PolicyError(format!("{}: `{key}`: {what}", position(text, span.start)))
+}
+
 /// A parsed, validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -318,49 +345,82 @@ impl Policy {
                     .into(),
             ));
         }
-        let timezone_name = raw.timezone.clone().unwrap_or_else(|| "UTC".to_string());
-        let timezone = jiff::tz::TimeZone::get(&timezone_name).map_err(|e| {
-            PolicyError(format!(
-                "timezone = {timezone_name:?} is not an IANA time zone name ({e}); examples: UTC, Europe/Berlin, America/New_York"
-            ))
-        })?;
-        let default = raw.default.ok_or_else(|| {
+        let (timezone_name, timezone) = match &raw.timezone {
+            None => ("UTC".to_string(), jiff::tz::TimeZone::UTC),
+            Some(tz) => {
+                let name = tz.get_ref().clone();
+                let zone = jiff::tz::TimeZone::get(&name).map_err(|e| {
+                    error_at(
+                        text,
+                        tz.span(),
+                        "timezone",
+                        format!(
+                            "{name:?} is not an IANA time zone name ({e}); examples: UTC, Europe/Berlin, America/New_York"
+                        ),
+                    )
+                })?;
+                (name, zone)
+            }
+        };
+        let default_span = raw.default.as_ref().map(Spanned::span);
+        let default = raw.default.map(Spanned::into_inner).ok_or_else(|| {
             PolicyError("the policy file has no [default] section (it applies to every account without a matching [[account]])".into())
         })?;
-        if default.pattern.is_some() {
-            return Err(PolicyError(
-                "[default] takes no `pattern` (patterns belong in [[account]] sections)".into(),
+        if let Some(p) = &default.pattern {
+            return Err(error_at(
+                text,
+                p.span(),
+                "pattern",
+                "[default] takes no pattern (patterns belong in [[account]] sections)".into(),
             ));
         }
         if !default.resolve().has_keep_rule() {
-            return Err(PolicyError(
-                "[default] sets no keep rule: without one every snapshot but the newest would be removed"
+            return Err(error_at(
+                text,
+                default_span.unwrap_or(0..0),
+                "default",
+                "[default] sets no keep rule that keeps anything (a count of 0 keeps nothing): without one every snapshot but the newest would be removed"
                     .into(),
             ));
         }
         let mut accounts = Vec::new();
         for (i, section) in raw.account.iter().enumerate() {
-            let pattern = section.pattern.clone().ok_or_else(|| {
-                PolicyError(format!(
-                    "[[account]] section {} has no `pattern` (which accounts it applies to)",
-                    i + 1
-                ))
-            })?;
-            let glob = Glob::new(&pattern)
-                .map_err(|e| {
-                    PolicyError(format!(
-                        "[[account]] section {}: pattern {pattern:?} is not a glob: {e}",
+            let span = section.span();
+            let section = section.get_ref();
+            let pattern = section.pattern.as_ref().ok_or_else(|| {
+                error_at(
+                    text,
+                    span.clone(),
+                    "pattern",
+                    format!(
+                        "[[account]] section {} has no pattern (which accounts it applies to)",
                         i + 1
-                    ))
+                    ),
+                )
+            })?;
+            let name = pattern.get_ref().clone();
+            let glob = Glob::new(&name)
+                .map_err(|e| {
+                    error_at(
+                        text,
+                        pattern.span(),
+                        "pattern",
+                        format!("{name:?} is not a glob: {e}"),
+                    )
                 })?
                 .compile_matcher();
             let effective = section.over(&default);
             if !effective.resolve().has_keep_rule() {
-                return Err(PolicyError(format!(
-                    "[[account]] {pattern:?} ends up with no keep rule"
-                )));
+                return Err(error_at(
+                    text,
+                    span,
+                    "account",
+                    format!(
+                        "[[account]] {name:?} ends up with no keep rule that keeps anything (a count of 0 keeps nothing)"
+                    ),
+                ));
             }
-            accounts.push((pattern, glob, effective));
+            accounts.push((name, glob, effective));
         }
         Ok(Self {
             timezone,

@@ -358,11 +358,11 @@ fn bad_policy_files_are_clear_errors() {
         ("[default]\npurge-after = \"99d\"\n", "no keep rule"),
         (
             "[default]\nkeep-last = 1\n[[account]]\nkeep-last = 2\n",
-            "no `pattern`",
+            "line 3, column 1: `pattern`: [[account]] section 1 has no pattern",
         ),
         (
             "[default]\nkeep-last = 1\n[[account]]\npattern = \"a[\"\n",
-            "not a glob",
+            "line 4, column 11: `pattern`: \"a[\" is not a glob",
         ),
         (
             "[default]\nkeep-last = 1\nunexpected = true\n",
@@ -486,21 +486,100 @@ proptest! {
                 status: Status::Complete,
             })
             .collect();
-        let mut text = String::from("[default]\n");
         let mut periods = Vec::new();
-        if let Some(n) = last {
-            text.push_str(&format!("keep-last = {n}\n"));
-        }
         for (kind, count) in PeriodKind::ALL.iter().zip(&counts) {
             if let Some(n) = count {
-                text.push_str(&format!("keep-{} = {n}\n", kind.name()));
                 periods.push((*kind, *n));
             }
         }
-        if last.is_none() && periods.is_empty() {
-            text.push_str("keep-last = 1\n");
+        // A policy whose every count is 0 keeps nothing and is refused
+        // (its own test): give it keep-last = 1 instead.
+        let nothing_kept = last.is_none_or(|n| n == 0) && periods.iter().all(|(_, n)| *n == 0);
+        let last = if nothing_kept { Some(1) } else { last };
+        let mut text = String::from("[default]\n");
+        if let Some(n) = last {
+            text.push_str(&format!("keep-last = {n}\n"));
+        }
+        for (kind, n) in &periods {
+            text.push_str(&format!("keep-{} = {n}\n", kind.name()));
         }
         let p = run(&snaps, &text);
-        prop_assert_eq!(kept(&p), reference_kept(&snaps, last.or(if periods.is_empty() { Some(1) } else { None }), &periods));
+        prop_assert_eq!(kept(&p), reference_kept(&snaps, last, &periods));
     }
+}
+
+#[test]
+fn zero_counts_keep_nothing_and_alone_are_no_rule() {
+    for text in [
+        "[default]\nkeep-last = 0\n",
+        "[default]\nkeep-last = 0\nkeep-daily = 0\nkeep-quarterly = 0\n",
+        "[default]\nkeep-tag = []\nkeep-monthly = 0\n",
+    ] {
+        let err = Policy::parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && err.contains("no keep rule"),
+            "{text:?}: {err}"
+        );
+    }
+    let err = Policy::parse(
+        "[default]\nkeep-daily = 3\n\n[[account]]\npattern = \"a*\"\nkeep-daily = 0\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("line 4") && err.contains("\"a*\""), "{err}");
+    for zero in ["0d", "0h", "0mo", "0y"] {
+        let text = format!("[default]\nkeep-within = \"{zero}\"\n");
+        let err = Policy::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("positive"),
+            "{zero}: {err}"
+        );
+    }
+    // A zero beside a rule that keeps something is fine.
+    policy("[default]\nkeep-last = 0\nkeep-daily = 7\n");
+}
+
+#[test]
+fn snapshots_dated_in_the_future_are_kept_and_left_out_of_the_rules() {
+    let pol = policy("[default]\nkeep-within = \"30d\"\n");
+    let snaps = vec![
+        snap("today-1", "2026-12-01T00:00:00Z"),
+        snap("today-2", "2026-12-01T06:00:00Z"),
+        snap("old", "2026-09-01T00:00:00Z"),
+        snap("future", "2999-01-01T00:00:00Z"),
+    ];
+    let plans = plan(&snaps, &HashMap::new(), &pol, ts("2026-12-01T12:00:00Z"));
+    let d = &plans[0].snapshots;
+    let by = |id: &str| d.iter().find(|x| x.id == id).unwrap();
+    // Within 30 days of the newest snapshot that is not in the future.
+    assert!(by("today-1").keep() && by("today-2").keep());
+    assert!(by("today-2").reasons.contains(&Reason::Newest));
+    assert!(!by("old").keep());
+    assert_eq!(by("future").reasons, vec![Reason::Future]);
+}
+
+#[test]
+fn policy_errors_name_line_column_and_key() {
+    let err = Policy::parse("timezone = \"Europe/Berln\"\n[default]\nkeep-last = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("line 1, column 12: `timezone`"), "{err}");
+    let err = Policy::parse("[default]\nkeep-last = 5000000000\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("too large a count"),
+        "{err}"
+    );
+    let err = Policy::parse("[default]\nkeep-last = -1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("is not a count"),
+        "{err}"
+    );
+    let err = Policy::parse("[default]\npattern = \"x\"\nkeep-last = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("line 2, column 11: `pattern`"), "{err}");
 }

@@ -454,9 +454,12 @@ impl Core {
         let result = self.executor.run(&self.config, &item.job, job, &ctx);
 
         let stop_as = *lock(&running.stop_as);
+        // A snapshot that failed its verification is no good backup: the
+        // item failed. The schedule still moves on (the backup ran; taking
+        // another at once would most likely fail the same check).
         let state = if result.interrupted {
             stop_as.unwrap_or(ItemState::Interrupted)
-        } else if result.ok {
+        } else if result.ok && result.verified != Some(false) {
             ItemState::Done
         } else {
             ItemState::Failed

@@ -122,7 +122,7 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
                         .last()
                         .map(|(_, s)| output::local_time(s.time))
                         .unwrap_or_else(|| "-".into());
-                    println!(
+                    outln!(
                         "{:<24} {:>4} snapshots, newest {newest}; {}",
                         r.name,
                         r.snapshots.len(),
@@ -141,9 +141,9 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
             if ctx.global.json {
                 output::json(&row_json(r, true))?;
             } else {
-                println!("account {}: {}", r.name, describe(r));
+                outln!("account {}: {}", r.name, describe(r));
                 for e in &r.history {
-                    println!(
+                    outln!(
                         "  {}  {} by {}@{}",
                         output::local_time(e.time),
                         state_name(e.state),
@@ -152,7 +152,7 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
                     );
                 }
                 for (id, s) in &r.snapshots {
-                    println!("  snapshot {}  {}", id.short(), output::local_time(s.time));
+                    outln!("  snapshot {}  {}", id.short(), output::local_time(s.time));
                 }
             }
         }
@@ -183,6 +183,15 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
                     },
                     output::local_time(when)
                 ));
+                if now == AccountState::Purged {
+                    let purged = current
+                        .as_ref()
+                        .map(|r| output::local_time(r.since))
+                        .unwrap_or_default();
+                    ctx.note(&format!(
+                        "account {name} was purged on {purged}: the snapshots and logs it had then are gone for good; new backups of it are taken again from now on"
+                    ));
+                }
             }
             if ctx.global.json {
                 let r = repo.account(name)?;

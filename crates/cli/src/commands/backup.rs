@@ -21,6 +21,14 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     if let Some(h) = &args.host {
         opts.host = h.clone();
     }
+    if let Some(t) = args.time
+        && t > jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)
+        && !args.allow_future_time
+    {
+        anyhow::bail!(
+            "--time {t} is more than a day ahead of this machine's clock; retention would count it as the newest snapshot (--allow-future-time records it anyway)"
+        );
+    }
     opts.time = args.time;
     opts.excludes = args.excludes.clone();
     for f in &args.exclude_files {
@@ -60,17 +68,21 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
                 outcome.adopted_packs
             );
         }
-        println!(
+        outln!(
             "snapshot {} saved ({} account, {})",
             outcome.id.short(),
             outcome.snapshot.account,
             output::local_time(outcome.snapshot.time)
         );
-        println!(
+        outln!(
             "files: {} new, {} changed, {} unchanged; {} directories, {} other entries",
-            s.files_new, s.files_changed, s.files_unmodified, s.dirs, s.other_entries
+            s.files_new,
+            s.files_changed,
+            s.files_unmodified,
+            s.dirs,
+            s.other_entries
         );
-        println!(
+        outln!(
             "read {} of {}; added {} ({} before compression) in {} blobs; took {:.1}s",
             size(s.bytes_read),
             size(s.bytes_total),

@@ -73,7 +73,7 @@ fn print_long(r: &EntryRow, n: &Node) {
         Some(t) => format!(" => {}", t.display()),
         None => String::new(),
     };
-    println!(
+    outln!(
         "{} {:>5} {:>5} {:>10}  {}  {}{}",
         mode_string(kind_char(n), n.meta.mode),
         n.meta.uid,
@@ -98,7 +98,7 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> Result<u8> {
         } else if args.long {
             print_long(&r, n);
         } else {
-            println!("{}", r.path.display());
+            outln!("{}", r.path.display());
         }
     };
     match browse::locate(&repo, &snap.tree, base.as_bytes())
@@ -140,7 +140,7 @@ pub fn find(ctx: &Context, args: &FindArgs) -> Result<u8> {
                 if ctx.global.json {
                     rows.push(r);
                 } else {
-                    println!(
+                    outln!(
                         "{}  {}  {:>10}  {}  {}",
                         id.short(),
                         output::local_time(snap.time),
@@ -175,7 +175,7 @@ pub fn diff(ctx: &Context, args: &DiffArgs) -> Result<u8> {
         }))?;
     } else {
         for c in &changes {
-            println!("{}  /{}", c.kind, c.path.display());
+            outln!("{}  /{}", c.kind, c.path.display());
         }
         ctx.note(&format!(
             "{} changes from {} to {}",

@@ -102,7 +102,11 @@ pub fn run(ctx: &Context, args: &CatArgs) -> Result<u8> {
             let raw = hex::decode(need_id()?).context("blob ids are 64 hex digits")?;
             let id: [u8; 32] = raw.try_into().ok().context("blob ids are 64 hex digits")?;
             let data = repo.read_blob_raw(BlobKind::Data, &id)?;
-            std::io::stdout().write_all(&data)?;
+            match std::io::stdout().write_all(&data) {
+                // A reader that went away (`| head -c 10`): quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+                other => other?,
+            }
             return Ok(crate::exit::OK);
         }
         "key" => {

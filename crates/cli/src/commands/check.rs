@@ -34,6 +34,12 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<u8> {
                 d.problem
             );
         }
+        for d in &report.damaged_logs {
+            eprintln!(
+                "damaged: log {}/{} segment {}: {}",
+                d.account, d.stream, d.segment, d.problem
+            );
+        }
         let read = if opts.read_data {
             format!(", read {} packs", report.packs_read)
         } else {
@@ -46,9 +52,10 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<u8> {
             ));
         } else {
             eprintln!(
-                "cairn: check found {} errors affecting {} entries",
+                "cairn: check found {} errors affecting {} entries and {} log segments",
                 report.errors.len(),
-                report.damaged.len()
+                report.damaged.len(),
+                report.damaged_logs.len()
             );
         }
     }

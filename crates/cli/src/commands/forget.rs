@@ -87,7 +87,7 @@ fn plan_json(plan: &AccountPlan<SnapshotId>) -> Value {
 
 fn print_plan(plan: &AccountPlan<SnapshotId>, policy: &Policy) {
     let tz = policy.timezone();
-    println!(
+    outln!(
         "account {} ({} policy, times in {}): {}",
         plan.account,
         plan.section,
@@ -107,7 +107,7 @@ fn print_plan(plan: &AccountPlan<SnapshotId>, policy: &Policy) {
                 .map(ToString::to_string)
                 .unwrap_or_default()
         };
-        println!(
+        outln!(
             "  {:<6}  {}  {}  {}",
             if d.keep() { "keep" } else { "remove" },
             d.id.short(),
@@ -135,27 +135,27 @@ fn print_prune(r: &PruneReport) {
             done.to_string()
         }
     };
-    println!(
+    outln!(
         "prune{}: {} snapshots use {} of {} blobs",
         if r.dry_run { " (dry run)" } else { "" },
         r.snapshots,
         r.blobs_used,
         r.blobs_before
     );
-    println!(
+    outln!(
         "  {} {} packs ({}) from the index: nothing in them is used, or they are repacked",
         verb("retired", "would retire"),
         r.packs_retired,
         size(r.bytes_retired)
     );
-    println!(
+    outln!(
         "  {} {} packs ({}), copying {} still in use",
         verb("repacked", "would repack"),
         r.packs_repacked,
         size(r.bytes_repacked),
         size(r.bytes_copied)
     );
-    println!(
+    outln!(
         "  {} {} packs ({}) that have waited {} since they were retired, or that no index lists and are that old",
         verb("deleted", "would delete"),
         r.packs_deleted,
@@ -163,7 +163,7 @@ fn print_prune(r: &PruneReport) {
         crate::output::duration(std::time::Duration::from_secs(r.delete_after_secs))
     );
     if r.packs_pending > 0 {
-        println!(
+        outln!(
             "  {} packs ({}) wait for deletion by a later prune{}",
             r.packs_pending,
             size(r.bytes_pending),
@@ -173,20 +173,23 @@ fn print_prune(r: &PruneReport) {
         );
     }
     if r.orphans_adopted + r.orphans_young + r.orphans_unreadable + r.staging_files_removed > 0 {
-        println!(
+        outln!(
             "  {} packs no index listed were indexed again (a snapshot uses them), {} are left until older, {} are unreadable; {} staging files removed",
-            r.orphans_adopted, r.orphans_young, r.orphans_unreadable, r.staging_files_removed
+            r.orphans_adopted,
+            r.orphans_young,
+            r.orphans_unreadable,
+            r.staging_files_removed
         );
     }
     for c in &r.contradictions {
-        println!("  warning: {c}");
+        outln!("  warning: {c}");
     }
     if r.listing_changed {
-        println!(
+        outln!(
             "  warning: objects appeared in the repository while prune ran (a faulty listing, or a lock that was not respected): nothing was deleted; run prune again"
         );
     }
-    println!(
+    outln!(
         "  {} {}: {} before, {} after ({} unused left)",
         verb("reclaimed", "would reclaim"),
         size(r.bytes_reclaimed()),
@@ -245,6 +248,14 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         None => retention::Status::Complete,
     };
     let now = args.now.unwrap_or_else(Timestamp::now);
+    // What forget does is recorded under `now` (a purge event): a time
+    // ahead of the clock may only be tried out.
+    if args.now.is_some_and(|t| t > Timestamp::now()) && !args.dry_run {
+        anyhow::bail!(
+            "--now {} is ahead of this machine's clock; a forget that deletes runs at the real time (add --dry-run to see what would happen then)",
+            args.now.map(|t| t.to_string()).unwrap_or_default()
+        );
+    }
     let infos: Vec<retention::SnapshotInfo<SnapshotId>> = snaps
         .iter()
         .filter(|(_, s)| wanted(&s.account))
@@ -259,6 +270,20 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
     let mut states = retention_states(&accounts);
     states.retain(|name, _| wanted(name));
     let plans = retention::plan(&infos, &states, &policy, now);
+    for p in &plans {
+        for d in p
+            .snapshots
+            .iter()
+            .filter(|d| d.reasons.contains(&retention::Reason::Future))
+        {
+            eprintln!(
+                "warning: snapshot {} of account {} is dated {}, ahead of the clock ({now}); it is kept and left out of the rules (check the clock of the host that took it)",
+                d.id.short(),
+                p.account,
+                d.time
+            );
+        }
+    }
     let segments: Vec<cairn_repository::logs::Segment> = repo
         .all_log_segments()?
         .into_iter()
@@ -303,7 +328,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             print_plan(p, &policy);
             for ((account, stream), (kept, removed)) in &log_summary {
                 if account == &p.account {
-                    println!(
+                    outln!(
                         "  logs {stream}: keep {}, remove {}",
                         seq_range(kept),
                         seq_range(removed)
@@ -311,7 +336,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
                 }
             }
         }
-        println!(
+        outln!(
             "{kept} snapshots kept, {removed} {}",
             if args.dry_run {
                 "would be removed (dry run)"

@@ -71,14 +71,16 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                     .collect();
                 output::json(&rows)?;
             } else {
-                println!(
+                outln!(
                     "   {:<8}  {:<20}  {:<19}  kdf",
-                    "id", "user@host", "created"
+                    "id",
+                    "user@host",
+                    "created"
                 );
                 for (id, kf) in &keys {
                     let mark = if *id == current { "*" } else { " " };
                     match kf {
-                        Ok(kf) => println!(
+                        Ok(kf) => outln!(
                             "{mark}  {:<8}  {:<20}  {:<19}  argon2id {} MiB x{}",
                             id.short(),
                             format!("{}@{}", kf.username, kf.host),
@@ -86,7 +88,7 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                             kf.cost.memory_kib / 1024,
                             kf.cost.iterations
                         ),
-                        Err(e) => println!("{mark}  {:<8}  unreadable: {e}", id.short()),
+                        Err(e) => outln!("{mark}  {:<8}  unreadable: {e}", id.short()),
                     }
                 }
             }

@@ -7,7 +7,7 @@ use crate::exit;
 use crate::output::{self, size};
 use crate::progress::CliProgress;
 use anyhow::{Context as _, Result, bail};
-use cairn_repository::logs::{PushOutcome, Segment, chain_breaks, unreadable_segment};
+use cairn_repository::logs::{PushOutcome, Segment, chain_breaks, gap_error, unreadable_segment};
 use cairn_repository::{Repository, RestoreOptions, RestoreSummary, Snapshot, restore};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -54,7 +54,21 @@ pub fn deliver_segments(
     dir: &Path,
     snapshot_time: jiff::Timestamp,
 ) -> Result<Vec<PathBuf>> {
+    let (files, _) = deliver(repo, segments, dir, snapshot_time, false)?;
+    Ok(files)
+}
+
+/// [`deliver_segments`]; with `skip_unreadable`, a segment that cannot be
+/// read is left out and named in the second list instead.
+fn deliver(
+    repo: &Repository,
+    segments: &[Segment],
+    dir: &Path,
+    snapshot_time: jiff::Timestamp,
+    skip_unreadable: bool,
+) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let mut out = Vec::with_capacity(segments.len());
+    let mut skipped = Vec::new();
     for (i, seg) in segments.iter().enumerate() {
         let stream_dir = dir.join(&seg.manifest.stream);
         std::fs::create_dir_all(&stream_dir)
@@ -64,11 +78,25 @@ pub fn deliver_segments(
             .checked_sub(1)
             .and_then(|p| segments.get(p))
             .filter(|p| p.manifest.stream == seg.manifest.stream);
-        write_segment(repo, seg, &dest)
-            .map_err(|e| unreadable_segment(&seg.manifest.account, prev, snapshot_time, seg, &e))?;
-        out.push(dest);
+        match write_segment(repo, seg, &dest) {
+            Ok(_) => out.push(dest),
+            Err(e) if skip_unreadable => skipped.push(format!(
+                "segment {} of stream {} cannot be read ({e})",
+                seg.manifest.name, seg.manifest.stream
+            )),
+            Err(e) => {
+                return Err(unreadable_segment(
+                    &seg.manifest.account,
+                    prev,
+                    snapshot_time,
+                    seg,
+                    &e,
+                )
+                .into());
+            }
+        }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Write one segment atomically (temporary file, then rename).
@@ -89,14 +117,20 @@ fn write_segment(repo: &Repository, seg: &Segment, dest: &Path) -> cairn_reposit
     Ok(written)
 }
 
-/// Run the apply command once per delivered segment, in order.
+/// Run the apply command once per delivered segment, in order, inside the
+/// target; `CAIRN_SEGMENT` and `CAIRN_TARGET` are absolute paths, so they
+/// hold whatever directory the command changes to.
 pub fn apply_segments(
     command: &str,
     segments: &[Segment],
     files: &[PathBuf],
     target: &Path,
 ) -> Result<usize> {
+    let target = &std::path::absolute(target)
+        .with_context(|| format!("the absolute path of {}", target.display()))?;
     for (i, (seg, file)) in segments.iter().zip(files).enumerate() {
+        let file = &std::path::absolute(file)
+            .with_context(|| format!("the absolute path of {}", file.display()))?;
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(command)
@@ -224,7 +258,7 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                 output::json(&segs.iter().map(segment_json).collect::<Vec<_>>())?;
             } else {
                 for s in &segs {
-                    println!(
+                    outln!(
                         "{}/{}  {:>6}  {}  {:>10}  {}{}",
                         s.manifest.account,
                         s.manifest.stream,
@@ -336,6 +370,7 @@ pub fn export(ctx: &Context, cmd: &ExportCommand) -> Result<u8> {
             snapshot,
             target,
             logs_dir,
+            allow_gaps,
             filter,
         } => {
             if logs_dir.is_absolute()
@@ -349,24 +384,62 @@ pub fn export(ctx: &Context, cmd: &ExportCommand) -> Result<u8> {
             let (id, snap) = super::find_snapshot(&repo, snapshot, filter)?;
             let (all_snaps, _) = repo.snapshots()?;
             let all_segs = repo.all_log_segments()?;
-            let segs = repo.segments_since_previous_snapshot(&snap, &all_segs, &all_snaps);
+            let (segs, gaps) = repo.segments_since_previous_snapshot(&snap, &all_segs, &all_snaps);
+            let since = repo
+                .previous_snapshot_time(&snap, &all_snaps)
+                .unwrap_or(snap.time);
+            if let (Some(gap), false) = (gaps.first(), *allow_gaps) {
+                return Err(anyhow::Error::from(gap_error(&snap.account, since, gap)).context(
+                    format!(
+                        "the archival backup of snapshot {} would lack logs (--allow-gaps exports what exists)",
+                        id.short()
+                    ),
+                ));
+            }
             let summary = restore_snapshot(ctx, &repo, &snap, target)?;
-            let files = deliver_segments(&repo, &segs, &target.join(logs_dir), snap.time)?;
+            let (files, unreadable) =
+                deliver(&repo, &segs, &target.join(logs_dir), since, *allow_gaps)?;
+            let mut missing: Vec<String> = gaps
+                .iter()
+                .map(|g| {
+                    format!(
+                        "stream {}: before segment {}: {}",
+                        g.stream, g.before, g.problem
+                    )
+                })
+                .collect();
+            missing.extend(unreadable);
             if ctx.global.json {
                 output::json(&json!({
                     "snapshot": id,
                     "files": summary.files,
                     "segments": segs.iter().map(segment_json).collect::<Vec<_>>(),
+                    "delivered": files.len(),
+                    "missing": missing,
                 }))?;
             } else {
+                for m in &missing {
+                    eprintln!("cairn: warning: missing from the archival backup: {m}");
+                }
                 ctx.note(&format!(
-                    "archival backup of snapshot {} ({}): {} files and {} log segments in {}",
+                    "archival backup of snapshot {} ({}): {} files and {} log segments in {}{}",
                     id.short(),
                     output::local_time(snap.time),
                     summary.files,
                     files.len(),
-                    target.display()
+                    target.display(),
+                    if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} gaps or unreadable segments (see above)",
+                            missing.len()
+                        )
+                    }
                 ));
+            }
+            if !missing.is_empty() {
+                return Ok(exit::INCOMPLETE);
             }
         }
     }

@@ -13,20 +13,21 @@ pub fn stats(ctx: &Context) -> Result<u8> {
     if ctx.global.json {
         output::json(&s)?;
     } else {
-        println!("snapshots:          {}", s.snapshots);
-        println!("packs:              {} ({})", s.packs, size(s.pack_bytes));
-        println!(
+        outln!("snapshots:          {}", s.snapshots);
+        outln!("packs:              {} ({})", s.packs, size(s.pack_bytes));
+        outln!(
             "blobs:              {} data, {} tree",
-            s.data_blobs, s.tree_blobs
+            s.data_blobs,
+            s.tree_blobs
         );
-        println!(
+        outln!(
             "unique data:        {} ({} stored)",
             size(s.raw_bytes),
             size(s.stored_bytes)
         );
-        println!("all snapshots hold: {}", size(s.snapshot_bytes));
-        println!("deduplication:      {:.2}x", s.dedup_ratio);
-        println!("compression:        {:.2}x", s.compression_ratio);
+        outln!("all snapshots hold: {}", size(s.snapshot_bytes));
+        outln!("deduplication:      {:.2}x", s.dedup_ratio);
+        outln!("compression:        {:.2}x", s.compression_ratio);
     }
     Ok(crate::exit::OK)
 }

@@ -30,8 +30,37 @@ fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
         anyhow::bail!("--logs-dir must be a relative path inside the target");
     }
     let repo = ctx.open(false)?;
-    let point = repo.point_in_time(account, args.until, args.stream.as_deref())?;
+    let forced = match &args.from_snapshot {
+        Some(spec) => Some(super::find_snapshot(&repo, spec, &args.filter)?.0),
+        None => None,
+    };
+    let filter = |s: &cairn_repository::Snapshot| args.filter.accepts(s);
+    let point = repo.point_in_time(
+        account,
+        &cairn_repository::logs::PointOptions {
+            until: args.until,
+            stream: args.stream.as_deref(),
+            filter: &filter,
+            snapshot: forced,
+        },
+    )?;
     let (id, snap) = &point.snapshot;
+    if !ctx.global.quiet && !ctx.global.json {
+        for s in &point.skipped {
+            eprintln!(
+                "cairn: passed over snapshot {} ({}): {}",
+                s.id.short(),
+                output::local_time(s.time),
+                s.why
+            );
+        }
+        if point.verdict == Some(cairn_repository::Verdict::Failed) {
+            eprintln!(
+                "cairn: warning: snapshot {} failed its verification; restoring it as asked",
+                id.short()
+            );
+        }
+    }
     let summary = super::logs::restore_snapshot(ctx, &repo, snap, &args.target)?;
     let files = super::logs::deliver_segments(
         &repo,
@@ -59,9 +88,10 @@ fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
             "last_segment": last.map(|s| &s.manifest.name),
             "reached": last.map_or(snap.time, |s| s.manifest.pushed),
             "applied": applied,
+            "skipped": point.skipped,
         }))?;
     } else if !ctx.global.quiet {
-        println!(
+        outln!(
             "restored snapshot {} ({}) into {}: {} files",
             id.short(),
             output::local_time(snap.time),
@@ -69,7 +99,7 @@ fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
             summary.files
         );
         match last {
-            Some(l) => println!(
+            Some(l) => outln!(
                 "delivered {} log segments into {} ({} to {}, pushed up to {}){}",
                 point.segments.len(),
                 args.target.join(&args.logs_dir).display(),
@@ -81,7 +111,7 @@ fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
                     .unwrap_or_default()
             ),
             None => {
-                println!("no log segments were pushed after the snapshot up to the target time")
+                outln!("no log segments were pushed after the snapshot up to the target time")
             }
         }
     }
@@ -93,8 +123,8 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
     if args.until.is_some() || args.latest {
         return point_in_time(ctx, args);
     }
-    if args.apply_command.is_some() || args.stream.is_some() {
-        anyhow::bail!("--apply-command and --stream go with --until or --latest");
+    if args.apply_command.is_some() || args.stream.is_some() || args.from_snapshot.is_some() {
+        anyhow::bail!("--apply-command, --stream and --snapshot go with --until or --latest");
     }
     let Some(spec_arg) = &args.snapshot else {
         anyhow::bail!("give a snapshot, or --until/--latest with --account");
@@ -111,7 +141,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
     if ctx.global.json {
         output::json(&serde_json::json!({ "snapshot": id, "summary": summary }))?;
     } else if !ctx.global.quiet {
-        println!(
+        outln!(
             "restored snapshot {} into {}: {} files, {} directories, {} other entries, {}{}",
             id.short(),
             args.target.display(),

@@ -60,9 +60,15 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
                 s.as_deref()
                     .map_or("-".to_string(), |s| s.chars().take(8).collect())
             };
-            println!(
+            outln!(
                 "{:<16}  {:<9}  {:<19}  {:<7}  {:<8}  {:<8}  {:<19}",
-                "job", "kind", "last start", "result", "snapshot", "verified", "next due"
+                "job",
+                "kind",
+                "last start",
+                "result",
+                "snapshot",
+                "verified",
+                "next due"
             );
             for j in &jobs {
                 let result = match (j.state.last_start, j.state.last_ok) {
@@ -76,7 +82,7 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
                 } else {
                     "disabled".to_string()
                 };
-                println!(
+                outln!(
                     "{:<16}  {:<9}  {:<19}  {:<7}  {:<8}  {:<8}  {:<19}",
                     j.name,
                     j.kind,
@@ -87,7 +93,7 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
                     next
                 );
                 if let (Some(false), Some(m)) = (j.state.last_ok, &j.state.last_message) {
-                    println!("    {m}");
+                    outln!("    {m}");
                 }
             }
             if !ctx.global.quiet {
@@ -102,9 +108,9 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
             if ctx.global.json {
                 output::json(&serde_json::json!({ "via": control.via(), "item": item }))?;
             } else if item.state == ItemState::Running {
-                println!("job {job} is already running as item {}", item.id);
+                outln!("job {job} is already running as item {}", item.id);
             } else {
-                println!(
+                outln!(
                     "job {job} queued as item {} (through {})",
                     item.id,
                     control.via()
@@ -145,19 +151,24 @@ fn state_name(s: ItemState) -> String {
 
 fn print_items(items: &[QueueItem]) {
     if items.is_empty() {
-        println!("the queue is empty");
+        outln!("the queue is empty");
         return;
     }
-    println!(
+    outln!(
         "{:>5}  {:<11}  {:<16}  {:<9}  {:<15}  {:<19}  progress / message",
-        "id", "state", "job", "kind", "reason", "queued"
+        "id",
+        "state",
+        "job",
+        "kind",
+        "reason",
+        "queued"
     );
     for i in items {
         let reason = serde_json::to_value(i.reason)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:>5}  {:<11}  {:<16}  {:<9}  {:<15}  {:<19}  {}",
             i.id,
             state_name(i.state),
@@ -196,12 +207,12 @@ pub fn queue(ctx: &Context, cmd: &QueueCommand) -> Result<u8> {
             if ctx.global.json {
                 output::json(&serde_json::json!({ "via": control.via(), "item": item }))?;
             } else if item.state == ItemState::Running {
-                println!(
+                outln!(
                     "item {id} ({}) is stopping at its next safe point",
                     item.job
                 );
             } else {
-                println!("item {id} ({}) cancelled", item.job);
+                outln!("item {id} ({}) cancelled", item.job);
             }
             Ok(exit::OK)
         }
@@ -211,16 +222,17 @@ pub fn queue(ctx: &Context, cmd: &QueueCommand) -> Result<u8> {
             if ctx.global.json {
                 output::json(&serde_json::json!({ "via": control.via(), "items": items }))?;
             } else if items.is_empty() {
-                println!("nothing was queued or running");
+                outln!("nothing was queued or running");
             } else {
                 for i in &items {
                     if i.state == ItemState::Running {
-                        println!(
+                        outln!(
                             "item {} ({}) is stopping at its next safe point",
-                            i.id, i.job
+                            i.id,
+                            i.job
                         );
                     } else {
-                        println!("item {} ({}) cancelled", i.id, i.job);
+                        outln!("item {} ({}) cancelled", i.id, i.job);
                     }
                 }
             }

@@ -16,7 +16,7 @@ fn log_ranges(
     segments: &[Segment],
     all: &[(SnapshotId, Snapshot)],
 ) -> Vec<Value> {
-    let segs = repo.segments_since_previous_snapshot(s, segments, all);
+    let (segs, gaps) = repo.segments_since_previous_snapshot(s, segments, all);
     let mut by_stream: BTreeMap<&str, Vec<&Segment>> = BTreeMap::new();
     for seg in &segs {
         by_stream
@@ -28,6 +28,11 @@ fn log_ranges(
         .into_iter()
         .filter_map(|(stream, v)| {
             let (first, last) = (v.first()?, v.last()?);
+            let holes: Vec<Value> = gaps
+                .iter()
+                .filter(|g| g.stream == stream)
+                .map(|g| json!({ "after": g.after, "before": g.before, "problem": g.problem }))
+                .collect();
             Some(json!({
                 "stream": stream,
                 "segments": v.len(),
@@ -35,6 +40,7 @@ fn log_ranges(
                 "last": last.manifest.name,
                 "first_seq": first.manifest.seq,
                 "last_seq": last.manifest.seq,
+                "gaps": holes,
             }))
         })
         .collect()
@@ -79,13 +85,19 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         output::json(&rows)?;
         return Ok(crate::exit::OK);
     }
-    println!(
+    outln!(
         "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<8}  {:<10}  paths",
-        "id", "time", "host", "account", "size", "status", "tags"
+        "id",
+        "time",
+        "host",
+        "account",
+        "size",
+        "status",
+        "tags"
     );
     for (id, s) in &shown {
         let paths: Vec<String> = s.paths.iter().map(|p| p.display()).collect();
-        println!(
+        outln!(
             "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<8}  {:<10}  {}",
             id.short(),
             output::local_time(s.time),
@@ -98,16 +110,27 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         );
         if args.logs {
             for r in log_ranges(&repo, s, &segments, &snaps) {
-                println!(
-                    "          logs {}: {} .. {} ({} segments since the previous snapshot)",
+                outln!(
+                    "          logs {}: {} .. {} ({} segments since the previous snapshot){}",
                     r["stream"].as_str().unwrap_or_default(),
                     r["first"].as_str().unwrap_or_default(),
                     r["last"].as_str().unwrap_or_default(),
-                    r["segments"]
+                    r["segments"],
+                    r["gaps"]
+                        .as_array()
+                        .map_or(String::new(), |g| if g.is_empty() {
+                            String::new()
+                        } else {
+                            let what: Vec<String> = g
+                                .iter()
+                                .map(|h| h["problem"].as_str().unwrap_or_default().to_string())
+                                .collect();
+                            format!(" GAP: {}", what.join("; "))
+                        })
                 );
             }
         }
     }
-    println!("{} snapshots", shown.len());
+    outln!("{} snapshots", shown.len());
     Ok(crate::exit::OK)
 }

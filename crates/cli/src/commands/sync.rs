@@ -1,4 +1,4 @@
-//! `cairn sync --to URL | --from URL [--delete [--delete-after D]] [--verify]`.
+//! `cairn sync --to URL | --from URL [--delete [--delete-after D]] [--verify | --repair]`.
 
 use crate::cli::SyncArgs;
 use crate::context::Context;
@@ -6,18 +6,31 @@ use crate::exit;
 use crate::output::{self, size};
 use crate::progress::CliProgress;
 use anyhow::{Context as _, Result};
-use cairn_remote_sync::{Source, SyncOptions, sync, verify};
+use cairn_remote_sync::{Source, SyncOptions, repair, sync, verify};
 
 /// Sync or verify.
 pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8> {
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
-    if args.verify {
+    let opts = SyncOptions {
+        delete: args.delete,
+        delete_after: args.delete_after,
+        concurrency: args.concurrency.max(1),
+        multipart_threshold: args.multipart_threshold,
+        part_size: usize::try_from(args.part_size).context("--part-size is too large")?,
+        dry_run: args.dry_run,
+        // SIGTERM or Ctrl-C: finish the transfers in flight and stop.
+        cancel: Some(crate::signals::stop_requested()?),
+    };
+    if args.verify || args.repair {
         let (src, dst) = match (&args.to, &args.from) {
             (Some(to), _) => (ctx.store(false)?, ctx.store_at(to, false)?),
             (_, Some(from)) => (ctx.store_at(from, false)?, ctx.store(false)?),
             _ => anyhow::bail!("give --to or --from"),
         };
-        let report = verify(&src, &dst, args.concurrency, &progress)?;
+        let mut report = verify(&src, &dst, args.concurrency, &progress)?;
+        if args.repair && !report.to_repair.is_empty() {
+            report.repaired = repair(&src, &dst, &report, &opts, &progress)?;
+        }
         if ctx.global.json {
             output::json(&report)?;
         } else {
@@ -31,31 +44,27 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8> {
                 ctx.note(&format!("extra on {}: {e}", dst.location()));
             }
             ctx.note(&format!(
-                "{} objects read on {} ({}): {} missing, {} corrupt, {} extra",
+                "{} objects read on {} ({}): {} missing, {} corrupt, {} extra{}",
                 report.checked,
                 dst.location(),
                 size(report.bytes_read),
                 report.missing.len(),
                 report.corrupt.len(),
-                report.extra.len()
+                report.extra.len(),
+                if args.repair {
+                    format!("; {} sent again", report.repaired)
+                } else {
+                    String::new()
+                }
             ));
         }
-        return Ok(if report.is_ok() {
+        let repaired = args.repair && report.repaired as usize == report.to_repair.len();
+        return Ok(if report.is_ok() || repaired {
             exit::OK
         } else {
             exit::FATAL
         });
     }
-    let opts = SyncOptions {
-        delete: args.delete,
-        delete_after: args.delete_after,
-        concurrency: args.concurrency.max(1),
-        multipart_threshold: args.multipart_threshold,
-        part_size: usize::try_from(args.part_size).context("--part-size is too large")?,
-        dry_run: args.dry_run,
-        // SIGTERM or Ctrl-C: finish the transfers in flight and stop.
-        cancel: Some(crate::signals::stop_requested()?),
-    };
     // Copying needs only the objects; deleting needs the repository (its
     // lock and index), hence the password.
     let (src_store, dest) = match (&args.to, &args.from) {
@@ -88,7 +97,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8> {
             .iter()
             .map(|(k, c)| format!("{} {k}", c.objects))
             .collect();
-        println!(
+        outln!(
             "{} {} objects ({}) to {} in {:.1}s ({}/s){}; {} objects already there",
             if report.dry_run {
                 "would copy"
@@ -108,14 +117,14 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8> {
             report.present.objects
         );
         if report.resent > 0 {
-            println!(
+            outln!(
                 "{} uploads failed verification and were sent again",
                 report.resent
             );
         }
         if args.delete {
             let deleted = report.deleted_total();
-            println!(
+            outln!(
                 "{} {} objects ({}) the source no longer has{}",
                 if report.dry_run {
                     "would delete"

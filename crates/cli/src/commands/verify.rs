@@ -140,11 +140,11 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
             }
         );
         match verdict {
-            Verdict::Verified => println!("snapshot {} verified: {what}", id.short()),
+            Verdict::Verified => outln!("snapshot {} verified: {what}", id.short()),
             Verdict::Failed => {
-                println!("snapshot {} FAILED verification: {what}", id.short());
+                outln!("snapshot {} FAILED verification: {what}", id.short());
                 for f in &failures {
-                    println!("  {f}");
+                    outln!("  {f}");
                 }
             }
         }

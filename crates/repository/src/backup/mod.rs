@@ -239,6 +239,9 @@ struct FileState {
     /// thread that takes it to zero completes the file.
     remaining: AtomicUsize,
     failure: Mutex<Option<String>>,
+    /// Bytes read: the size recorded, so that a file's size always equals
+    /// the sum of its chunks' lengths (FORMAT.md, "Trees").
+    read: AtomicU64,
 }
 
 struct ChunkJob {

@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 impl Run<'_> {
     // --------------------------------------------------------------- readers
@@ -28,6 +28,7 @@ impl Run<'_> {
                 chunks: Mutex::new(Vec::new()),
                 remaining: AtomicUsize::new(1),
                 failure: Mutex::new(None),
+                read: AtomicU64::new(0),
             });
             if !self.is_aborted() {
                 self.read_file(&state, &chunks);
@@ -116,8 +117,9 @@ impl Run<'_> {
             }
         }
         // A file that changed while being read is kept (the data is what
-        // was read) and reported; its recorded metadata is from before the
-        // read, so the next backup reads it again.
+        // was read, and its size is recorded) and reported; its times are
+        // from before the read, so the next backup reads it again.
+        state.read.store(total, Ordering::Relaxed);
         let changed = match file.metadata() {
             Ok(after) => {
                 let after = metadata_of(&after);
@@ -208,6 +210,7 @@ impl Run<'_> {
         counter.fetch_add(1, Ordering::Relaxed);
         self.progress.file_done(&job.path);
         let mut node = job.node.clone();
+        node.meta.size = state.read.load(Ordering::Relaxed);
         node.data = NodeData::File { chunks };
         self.fill(job.dir, job.slot, Some(node))
     }

@@ -86,6 +86,17 @@ impl Plan {
                 }
             }
         }
+        if offset != node.meta.size && !r.changed_during_backup.contains(&snap_path) {
+            // Restored as stored (the content is what the chunks hold), but
+            // the snapshot contradicts itself: say so and fail the restore.
+            r.error(
+                &snap_path,
+                format!(
+                    "its recorded size is {} bytes but its content is {offset}; restored with the content as stored",
+                    node.meta.size
+                ),
+            );
+        }
         self.files.push(PlannedFile {
             snap_path,
             dest,

@@ -2,8 +2,8 @@
 //!
 //! Safety rules, because a snapshot is untrusted input:
 //! - every name is checked before use ([`crate::tree::check_name`]: one
-//!   path component, not `.` or `..`, no `/`, no NUL) and a tree with two
-//!   entries of the same name is refused;
+//!   path component, not `.` or `..`, no `/`, no NUL), and the entries of
+//!   a name a tree lists twice are refused (the others are restored);
 //! - directories are created one component at a time and each is checked to
 //!   be a real directory (never a symlink), so nothing is written through a
 //!   symlink, whether it came from the snapshot or was already in the target;
@@ -105,6 +105,9 @@ struct Restorer<'a> {
     skipped: Mutex<Vec<RestoreError>>,
     created_dirs: Mutex<HashSet<PathBuf>>,
     written: Mutex<HashMap<Vec<u8>, PathBuf>>,
+    /// Snapshot paths of files the backup saw change while reading them
+    /// (their recorded size may differ from their content).
+    changed_during_backup: HashSet<Vec<u8>>,
     files: AtomicU64,
     bytes: AtomicU64,
     verified: AtomicU64,
@@ -155,6 +158,7 @@ impl<'a> Restorer<'a> {
             created_dirs: Mutex::new(HashSet::from([target.clone()])),
             target,
             written: Mutex::new(HashMap::new()),
+            changed_during_backup: HashSet::new(),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             verified: AtomicU64::new(0),
@@ -304,6 +308,12 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreSummary> {
     let (include, include_names) = build_globs(&opts.include)?;
+    // A new or empty target takes the restored directory's own metadata
+    // (a PostgreSQL data directory must be mode 0700).
+    let target_fresh = match std::fs::read_dir(&opts.target) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
     std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
     let target = std::path::absolute(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
     #[allow(unsafe_code)]
@@ -312,6 +322,12 @@ pub fn restore(
     let mut r = Restorer::new(repo, progress, target.clone(), opts.verify, as_root);
     r.include = include;
     r.include_names = include_names;
+    r.changed_during_backup = snapshot
+        .summary
+        .changed_during_read
+        .iter()
+        .map(|p| p.0.strip_prefix(b"/").unwrap_or(&p.0).to_vec())
+        .collect();
     progress.phase("restore", Some(snapshot.summary.bytes_total));
 
     // What to restore: the children of a directory, or one entry.
@@ -320,6 +336,10 @@ pub fn restore(
     let (start_tree, single) = match browse::locate(repo, &snapshot.tree, &base)? {
         Located::Dir { tree, node } => (Some((tree, node)), None),
         Located::Entry(node) => (None, Some(node)),
+    };
+    let base_meta = match &start_tree {
+        Some((_, Some(node))) => Some(node.meta),
+        _ => None,
     };
 
     let mut dirs_meta: Vec<(PathBuf, Metadata)> = Vec::new();
@@ -362,14 +382,23 @@ pub fn restore(
                         continue;
                     }
                 };
-                if let Some(dup) = tree.duplicate_name() {
+                // A name listed twice: which entry is meant cannot be
+                // told, so neither is restored; the others are.
+                let dups: HashSet<Vec<u8>> = tree
+                    .duplicate_names()
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                for dup in &dups {
                     r.error(
                         &browse::join(&snap_dir, dup),
-                        "the directory lists this name twice; refusing the whole directory",
+                        "the directory lists this name more than once; none of those entries is restored",
                     );
-                    continue;
                 }
                 for node in tree.nodes {
+                    if dups.contains(&node.name) {
+                        continue;
+                    }
                     let snap_path = browse::join(&snap_dir, &node.name);
                     if let Err(why) = check_name(&node.name) {
                         r.error(
@@ -527,6 +556,13 @@ pub fn restore(
         if let Err(e) = r.apply_metadata(dest, meta, false) {
             r.error(dest.as_os_str().as_bytes(), e);
         }
+    }
+    // The target itself, when this restore made it (or found it empty):
+    // the restored directory's mode, times and (as root) owner.
+    if let (true, Some(meta)) = (target_fresh, base_meta)
+        && let Err(e) = r.apply_metadata(&target, &meta, false)
+    {
+        r.error(&base, e);
     }
     tracing::info!("restore: finished after {:?}", clock.elapsed());
     progress.done();

@@ -198,14 +198,22 @@ fn a_symlink_cannot_redirect_later_writes() {
     let outside = sandbox.path().join("outside");
     let snap = snapshot_of(&repo, |w| {
         vec![
-            // A symlink and a directory of the same name: the tree is refused.
+            // A symlink and a directory of the same name: neither is
+            // restored; the rest of the directory is.
             link(b"evil", outside.as_os_str().as_bytes(), false),
             dir(w, b"evil", vec![file(w, b"x", b"through the link")]),
+            file(w, b"fine", b"an entry beside them"),
         ]
     });
     let s = run(&repo, &snap, sandbox.path());
     assert!(outside_target(sandbox.path()).is_empty());
-    assert!(reasons(&s).contains("twice"), "{}", reasons(&s));
+    assert!(reasons(&s).contains("more than once"), "{}", reasons(&s));
+    assert_eq!(s.errors.len(), 1, "{}", reasons(&s));
+    assert_eq!(
+        std::fs::read(sandbox.path().join("target/fine")).unwrap(),
+        b"an entry beside them"
+    );
+    assert!(!sandbox.path().join("target/evil").exists());
 
     // A symlink pointing outside is restored as a symlink (it is data), and
     // a hard link through it is refused.

@@ -326,7 +326,10 @@ fn verification_marks_the_snapshot_and_a_failure_notifies() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::VerificationFailed);
     assert_eq!(events[0].snapshot.as_deref(), Some("snap-2"));
-    // The backup itself succeeded: the schedule moves on.
+    // The queue item failed; the backup itself ran, so the schedule moves on.
+    let items = core.list().unwrap();
+    let last = items.iter().rev().find(|i| i.job == "db").unwrap();
+    assert_eq!(last.state, ItemState::Failed, "{last:?}");
     w.clock.advance(HOUR);
     assert!(cycle(&core).is_empty());
 }
