@@ -6,6 +6,7 @@
 # Environment:
 #   CARGO_TARGET_DIR   build cache (default ~/.cache/cairn-target, outside the clone)
 #   FUZZ_SECONDS       seconds per fuzz target (default 20; 0 builds them only)
+#   CAIRN_TOOLS_DIR    where s3rver is installed (default ~/.cache/cairn-tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,21 @@ if ! command -v moto_server >/dev/null; then
     command -v moto_server >/dev/null || {
         echo "moto[server] installed but moto_server is not on PATH; the S3 tests need it" >&2; exit 1; }
 fi
+# ...and a second, independent one: s3rver (Node) from the npm registry,
+# kept outside the clone.
+S3RVER_DIR="${CAIRN_TOOLS_DIR:-$HOME/.cache/cairn-tools}"
+S3RVER="$S3RVER_DIR/node_modules/.bin/s3rver"
+if [ ! -x "$S3RVER" ]; then
+    if ! command -v npm >/dev/null; then
+        sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get install -y nodejs npm >/dev/null || {
+            echo "cannot install Node.js and npm, which the s3rver tests need" >&2; exit 1; }
+    fi
+    mkdir -p "$S3RVER_DIR"
+    (cd "$S3RVER_DIR" && npm install --no-audit --no-fund --silent s3rver@3.7.1) || {
+        echo "cannot install s3rver 3.7 from the npm registry, which the S3 tests need" >&2; exit 1; }
+    [ -x "$S3RVER" ] || { echo "s3rver installed but $S3RVER is missing" >&2; exit 1; }
+fi
 if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked --quiet || {
         echo "cannot install cargo-fuzz, which the fuzz step needs" >&2; exit 1; }
@@ -52,15 +68,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 cargo build --workspace --bins --locked
 
-step "S3 server (moto) on loopback"
-# One server for the whole run; each test uses its own bucket. It stops
-# when the script exits, whichever way.
+step "S3 servers (moto, s3rver) on loopback"
+# One server of each for the whole run; each test uses its own bucket.
+# They stop when the script exits, whichever way.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 s3_port=$(free_port)
 moto_log=$(mktemp)
 moto_server -H 127.0.0.1 -p "$s3_port" >"$moto_log" 2>&1 &
 moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null; wait "$moto_pid" 2>/dev/null; rm -f "$moto_log"' EXIT
+s3rver_port=$(free_port)
+s3rver_dir=$(mktemp -d)
+s3rver_log=$(mktemp)
+# s3rver 3.7's continuation tokens need OpenSSL's legacy provider on Node 18+.
+NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$s3rver_dir" -a 127.0.0.1 -p "$s3rver_port" --silent >"$s3rver_log" 2>&1 &
+s3rver_pid=$!
+trap 'kill "$moto_pid" "$s3rver_pid" 2>/dev/null; wait "$moto_pid" "$s3rver_pid" 2>/dev/null; rm -rf "$moto_log" "$s3rver_log" "$s3rver_dir"' EXIT
 for _ in $(seq 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$s3_port/')" 2>/dev/null; then
         break
@@ -70,6 +92,15 @@ for _ in $(seq 100); do
 done
 export CAIRN_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 echo "moto_server on $CAIRN_TEST_S3_ENDPOINT"
+for _ in $(seq 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $s3rver_port), 1)" 2>/dev/null; then
+        break
+    fi
+    kill -0 "$s3rver_pid" 2>/dev/null || { cat "$s3rver_log"; echo "s3rver exited at start" >&2; exit 1; }
+    sleep 0.2
+done
+export CAIRN_TEST_S3RVER_ENDPOINT="http://127.0.0.1:$s3rver_port"
+echo "s3rver on $CAIRN_TEST_S3RVER_ENDPOINT"
 
 step "unit, property and end-to-end tests"
 cargo test --workspace --locked

@@ -1,4 +1,5 @@
-//! End-to-end against a real S3-compatible server (moto) on loopback:
+//! End-to-end against two real S3-compatible servers on loopback (moto and
+//! s3rver; every test but the credentials one runs on both):
 //! the storage conformance suite, repositories on S3, sync to S3 and back,
 //! deletions with and without a grace period, doubtful listings, faults
 //! (errors, throttling, dropped and stalled connections, truncated uploads),
@@ -8,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use cairn_e2e::proxy::{FaultPlan, FaultProxy};
+use cairn_e2e::s3::Server;
 use cairn_e2e::{Env, TreeSpec, assert_same_tree, generate_tree, mutate_tree, s3};
 use serde_json::Value;
 use std::path::Path;
@@ -21,35 +23,52 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Each test body runs against both servers: moto and s3rver.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn moto() {
+                super::$name(super::Server::Moto)
+            }
+            #[test]
+            fn s3rver() {
+                super::$name(super::Server::S3rver)
+            }
+        }
+    };
+}
+
 /// An environment whose repository is on the test server (through
 /// `endpoint`, possibly a proxy).
-fn s3_env(endpoint: &str, url: &str) -> Env {
+fn s3_env(server: Server, endpoint: &str, url: &str) -> Env {
     Env::new()
-        .with_vars(s3::cairn_env(endpoint))
+        .with_vars(server.cairn_env(endpoint))
         .with_repo_url(url.to_string())
 }
 
 /// A local repository that knows how to reach the test server.
-fn local_env(endpoint: &str) -> Env {
-    Env::new().with_vars(s3::cairn_env(endpoint)).init()
+fn local_env(server: Server, endpoint: &str) -> Env {
+    Env::new().with_vars(server.cairn_env(endpoint)).init()
 }
 
 /// A local repository (see `local_env`) holding one backup of a generated
 /// tree; the tree is `src` in the environment.
-fn backed_up(endpoint: &str, spec: TreeSpec) -> (Env, std::path::PathBuf) {
-    let local = local_env(endpoint);
+fn backed_up(server: Server, endpoint: &str, spec: TreeSpec) -> (Env, std::path::PathBuf) {
+    let local = local_env(server, endpoint);
     let src = local.path("src");
     generate_tree(&src, spec);
     local.ok(&["backup", s(&src)]);
     (local, src)
 }
 
-fn remote_store(url: &str) -> cairn_repository::Store {
+fn remote_store(server: Server, url: &str) -> cairn_repository::Store {
+    let (id, secret) = server.credentials();
     let opts = cairn_repository::s3::S3Options {
-        endpoint: Some(s3::endpoint().to_string()),
+        endpoint: Some(server.endpoint().to_string()),
         path_style: true,
         allow_http: true,
-        credentials: Some(("test".into(), "test".into())),
+        credentials: Some((id.into(), secret.into())),
         ..Default::default()
     };
     cairn_repository::s3::store(url, &opts).unwrap()
@@ -67,22 +86,45 @@ fn snapshot_ids(env: &Env) -> Vec<String> {
     v
 }
 
-#[test]
-fn the_s3_backend_meets_the_storage_contract() {
-    let bucket = s3::bucket();
-    let store = remote_store(&format!("s3://{bucket}/conformance"));
+fn the_s3_backend_meets_the_storage_contract(server: Server) {
+    let bucket = server.bucket();
+    let store = remote_store(server, &format!("s3://{bucket}/conformance"));
     cairn_repository::conformance::run(
         &store,
-        "s3 (moto)",
-        cairn_repository::conformance::Capabilities { many_objects: 1100 },
+        &format!("s3 ({})", server.name()),
+        cairn_repository::conformance::Capabilities {
+            many_objects: 1100,
+            one_byte_range_at_zero: server != Server::S3rver,
+            create_if_absent: server != Server::S3rver,
+        },
     );
 }
+on_both!(the_s3_backend_meets_the_storage_contract);
 
-#[test]
-fn a_repository_on_s3_and_sync_there_and_back() {
-    let endpoint = s3::endpoint();
-    let url = format!("s3://{}/offsite", s3::bucket());
+/// A pack larger than the multipart threshold goes up in parts; servers
+/// answer with the multipart ETag (moto) or the plain MD5 (s3rver).
+fn large_packs_go_up_in_parts_whatever_etag_the_server_gives(server: Server) {
+    let endpoint = server.endpoint();
+    let local = Env::new().with_vars(server.cairn_env(endpoint));
+    local.ok(&["init", "--kdf-memory-kib", "256", "--pack-size", "64MiB"]);
+    let src = local.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("random.bin"), bytes_of(80 << 20)).unwrap();
+    local.ok(&["backup", s(&src)]);
+    let url = format!("s3://{}/large", server.bucket());
+    let report = local.json(&["sync", "--to", &url]);
+    assert_eq!(report["resent"], 0, "{report}");
+    local.ok(&["sync", "--to", &url, "--verify"]);
+    let remote = s3_env(server, endpoint, &url);
+    remote.ok(&["check", "--read-data"]);
+}
+on_both!(large_packs_go_up_in_parts_whatever_etag_the_server_gives);
+
+fn a_repository_on_s3_and_sync_there_and_back(server: Server) {
+    let endpoint = server.endpoint();
+    let url = format!("s3://{}/offsite", server.bucket());
     let (local, src) = backed_up(
+        server,
         endpoint,
         TreeSpec {
             small_files: 60,
@@ -119,7 +161,7 @@ fn a_repository_on_s3_and_sync_there_and_back() {
     local.ok(&["sync", "--to", &url, "--verify"]);
 
     // Restore straight from S3 into an empty directory.
-    let remote = s3_env(endpoint, &url);
+    let remote = s3_env(server, endpoint, &url);
     let r1 = remote.path("r1");
     remote.ok(&[
         "restore",
@@ -167,7 +209,7 @@ fn a_repository_on_s3_and_sync_there_and_back() {
     remote.ok(&["stats"]);
 
     // After a disaster: pull the remote into an empty local repository.
-    let pulled = Env::new().with_vars(s3::cairn_env(endpoint));
+    let pulled = Env::new().with_vars(server.cairn_env(endpoint));
     pulled.ok(&["sync", "--from", &url]);
     // Key files arrive readable by their owner only, as `init` writes them.
     for key in std::fs::read_dir(pulled.repo().join("keys")).unwrap() {
@@ -188,7 +230,7 @@ fn a_repository_on_s3_and_sync_there_and_back() {
     assert_same_tree(&src, &r2);
 
     // The destination must be the same repository.
-    let other = local_env(endpoint);
+    let other = local_env(server, endpoint);
     let out = other.run(&["sync", "--to", &url]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -197,12 +239,13 @@ fn a_repository_on_s3_and_sync_there_and_back() {
         stderr(&out)
     );
 }
+on_both!(a_repository_on_s3_and_sync_there_and_back);
 
-#[test]
-fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing() {
-    let endpoint = s3::endpoint();
-    let url = format!("s3://{}/grace", s3::bucket());
+fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing(server: Server) {
+    let endpoint = server.endpoint();
+    let url = format!("s3://{}/grace", server.bucket());
     let (local, src) = backed_up(
+        server,
         endpoint,
         TreeSpec {
             small_files: 20,
@@ -214,7 +257,7 @@ fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing() 
     mutate_tree(&src, 4);
     local.ok(&["backup", s(&src)]);
     local.ok(&["sync", "--to", &url]);
-    let remote = s3_env(endpoint, &url);
+    let remote = s3_env(server, endpoint, &url);
     assert_eq!(snapshot_ids(&remote).len(), 2);
 
     let policy = local.path("p.toml");
@@ -250,7 +293,7 @@ fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing() 
     remote.ok(&["check", "--read-data"]);
 
     // A source listing that lacks packs its snapshots need deletes nothing.
-    let remote_before = remote_store(&url)
+    let remote_before = remote_store(server, &url)
         .list(cairn_repository::ObjectKind::Pack)
         .unwrap()
         .objects
@@ -275,19 +318,20 @@ fn deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing() 
         "{}",
         stderr(&out)
     );
-    let remote_after = remote_store(&url)
+    let remote_after = remote_store(server, &url)
         .list(cairn_repository::ObjectKind::Pack)
         .unwrap()
         .objects
         .len();
     assert_eq!(remote_before, remote_after);
 }
+on_both!(deletions_wait_for_their_grace_period_and_doubtful_listings_delete_nothing);
 
-#[test]
-fn a_running_prune_blocks_deletion_but_not_copying() {
-    let endpoint = s3::endpoint();
-    let url = format!("s3://{}/during-prune", s3::bucket());
+fn a_running_prune_blocks_deletion_but_not_copying(server: Server) {
+    let endpoint = server.endpoint();
+    let url = format!("s3://{}/during-prune", server.bucket());
     let (local, src) = backed_up(
+        server,
         endpoint,
         TreeSpec {
             small_files: 30,
@@ -320,7 +364,7 @@ fn a_running_prune_blocks_deletion_but_not_copying() {
     assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
     // Copying takes no lock and leaves a consistent replica.
     local.ok(&["sync", "--to", &url]);
-    let remote = s3_env(endpoint, &url);
+    let remote = s3_env(server, endpoint, &url);
     remote.ok(&["check"]);
     // Waiting for the lock, deletion runs once the prune is done.
     let synced = local.json(&["sync", "--to", &url, "--delete", "--retry-lock", "60s"]);
@@ -334,11 +378,12 @@ fn a_running_prune_blocks_deletion_but_not_copying() {
     remote.ok(&["check", "--read-data"]);
     local.ok(&["sync", "--to", &url, "--verify"]);
 }
+on_both!(a_running_prune_blocks_deletion_but_not_copying);
 
-#[test]
-fn faults_are_retried_and_truncated_uploads_caught() {
-    let endpoint = s3::endpoint();
+fn faults_are_retried_and_truncated_uploads_caught(server: Server) {
+    let endpoint = server.endpoint();
     let (local, _) = backed_up(
+        server,
         endpoint,
         TreeSpec {
             small_files: 80,
@@ -349,7 +394,7 @@ fn faults_are_retried_and_truncated_uploads_caught() {
     );
 
     // Errors, throttling, dropped and stalled connections.
-    let url = format!("s3://{}/faults", s3::bucket());
+    let url = format!("s3://{}/faults", server.bucket());
     let proxy = FaultProxy::start(
         endpoint,
         FaultPlan {
@@ -360,7 +405,7 @@ fn faults_are_retried_and_truncated_uploads_caught() {
             ..FaultPlan::default()
         },
     );
-    let through = Env::new().with_vars(s3::cairn_env(&proxy.endpoint));
+    let through = Env::new().with_vars(server.cairn_env(&proxy.endpoint));
     std::fs::copy(local.path("password"), through.path("password")).unwrap();
     let out = through
         .cairn()
@@ -374,7 +419,7 @@ fn faults_are_retried_and_truncated_uploads_caught() {
 
     // An upload the server acknowledged but stored truncated is caught and
     // sent again.
-    let url = format!("s3://{}/truncated", s3::bucket());
+    let url = format!("s3://{}/truncated", server.bucket());
     let proxy = FaultProxy::start(
         endpoint,
         FaultPlan {
@@ -396,7 +441,7 @@ fn faults_are_retried_and_truncated_uploads_caught() {
 
     // A server that keeps failing: a clear error once retries are spent, and
     // nothing half-written visible.
-    let url = format!("s3://{}/failing", s3::bucket());
+    let url = format!("s3://{}/failing", server.bucket());
     let proxy = FaultProxy::start(
         endpoint,
         FaultPlan {
@@ -415,16 +460,17 @@ fn faults_are_retried_and_truncated_uploads_caught() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("sync from") && err.contains("500"), "{err}");
-    let remote = s3_env(endpoint, &url);
+    let remote = s3_env(server, endpoint, &url);
     if remote.run(&["snapshots"]).status.success() {
         remote.ok(&["check"]);
     }
 }
+on_both!(faults_are_retried_and_truncated_uploads_caught);
 
-#[test]
-fn an_interrupted_sync_resumes_without_sending_again_what_arrived() {
-    let endpoint = s3::endpoint();
+fn an_interrupted_sync_resumes_without_sending_again_what_arrived(server: Server) {
+    let endpoint = server.endpoint();
     let (local, _) = backed_up(
+        server,
         endpoint,
         TreeSpec {
             small_files: 100,
@@ -433,7 +479,7 @@ fn an_interrupted_sync_resumes_without_sending_again_what_arrived() {
             seed: 64,
         },
     );
-    let url = format!("s3://{}/resume", s3::bucket());
+    let url = format!("s3://{}/resume", server.bucket());
     // Slow every request down so the kill lands mid-sync.
     let proxy = FaultProxy::start(
         endpoint,
@@ -455,7 +501,7 @@ fn an_interrupted_sync_resumes_without_sending_again_what_arrived() {
     child.wait().unwrap();
 
     // The destination shows no incomplete snapshot.
-    let remote = s3_env(endpoint, &url);
+    let remote = s3_env(server, endpoint, &url);
     if remote.run(&["snapshots"]).status.success() {
         remote.ok(&["check", "--read-data"]);
     }
@@ -471,11 +517,12 @@ fn an_interrupted_sync_resumes_without_sending_again_what_arrived() {
     remote.ok(&["check", "--read-data"]);
     local.ok(&["sync", "--to", &url, "--verify"]);
 }
+on_both!(an_interrupted_sync_resumes_without_sending_again_what_arrived);
 
-#[test]
-fn damage_behind_cairns_back_is_reported_and_repaired() {
-    let endpoint = s3::endpoint();
+fn damage_behind_cairns_back_is_reported_and_repaired(server: Server) {
+    let endpoint = server.endpoint();
     let (local, _) = backed_up(
+        server,
         endpoint,
         TreeSpec {
             small_files: 30,
@@ -484,10 +531,10 @@ fn damage_behind_cairns_back_is_reported_and_repaired() {
             seed: 65,
         },
     );
-    let url = format!("s3://{}/damaged", s3::bucket());
+    let url = format!("s3://{}/damaged", server.bucket());
     local.ok(&["sync", "--to", &url]);
 
-    let store = remote_store(&url);
+    let store = remote_store(server, &url);
     let packs = store
         .list(cairn_repository::ObjectKind::Pack)
         .unwrap()
@@ -510,7 +557,7 @@ fn damage_behind_cairns_back_is_reported_and_repaired() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["missing"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["corrupt"].as_array().unwrap().len(), 1, "{report}");
-    let remote = s3_env(endpoint, &url);
+    let remote = s3_env(server, endpoint, &url);
     let out = remote.run(&["check", "--read-data"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -529,6 +576,7 @@ fn damage_behind_cairns_back_is_reported_and_repaired() {
     local.ok(&["sync", "--to", &url, "--verify"]);
     remote.ok(&["check", "--read-data"]);
 }
+on_both!(damage_behind_cairns_back_is_reported_and_repaired);
 
 fn bytes_of(len: usize) -> Vec<u8> {
     cairn_e2e::Rng::new(99).bytes(len)
@@ -577,3 +625,17 @@ fn credentials_come_from_the_aws_profile_files() {
         stderr(&out)
     );
 }
+
+fn a_missing_bucket_is_named(server: Server) {
+    let env = Env::new()
+        .with_vars(server.cairn_env(server.endpoint()))
+        .with_repo_url("s3://cairn-no-such-bucket/repo".to_string());
+    let out = env.run(&["init", "--kdf-memory-kib", "256"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the bucket cairn-no-such-bucket does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+on_both!(a_missing_bucket_is_named);

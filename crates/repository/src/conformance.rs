@@ -16,6 +16,15 @@ use object_store::ObjectStoreExt;
 pub struct Capabilities {
     /// How many objects to list to exercise pagination (S3 pages at 1000).
     pub many_objects: usize,
+    /// Whether a one-byte range at offset 0 (`Range: bytes=0-0`) comes
+    /// back as one byte. s3rver 3.7 answers it with the whole object;
+    /// cairn never asks for it (blobs are 41 bytes at least, headers are
+    /// read from the end), so that server is still usable.
+    pub one_byte_range_at_zero: bool,
+    /// Whether a create-if-absent put (`If-None-Match: *`) refuses to
+    /// overwrite. s3rver 3.7 ignores the header; on such a server two
+    /// `init`s at once are not kept apart (README, "Repositories on S3").
+    pub create_if_absent: bool,
 }
 
 fn name(i: usize) -> String {
@@ -66,11 +75,19 @@ pub fn run(store: &Store, backend: &str, caps: Capabilities) {
         fail("range")
     );
     assert_eq!(
-        &store.get_range(ObjectKind::Index, &n, 0..1).unwrap()[..],
-        b"h",
+        &store.get_range(ObjectKind::Index, &n, 0..5).unwrap()[..],
+        b"hello",
         "{}",
-        fail("first byte")
+        fail("first bytes")
     );
+    if caps.one_byte_range_at_zero {
+        assert_eq!(
+            &store.get_range(ObjectKind::Index, &n, 0..1).unwrap()[..],
+            b"h",
+            "{}",
+            fail("first byte")
+        );
+    }
     assert!(
         store.get_range(ObjectKind::Index, &n, 10..1000).is_err(),
         "{}",
@@ -87,21 +104,23 @@ pub fn run(store: &Store, backend: &str, caps: Capabilities) {
         "{}",
         fail("put_new on an empty name")
     );
-    let again = store
-        .put_new(ObjectKind::Config, "config", Bytes::from_static(b"second"))
-        .unwrap();
-    assert_eq!(
-        again,
-        PutOutcome::AlreadyExisted,
-        "{}",
-        fail("put_new must not overwrite")
-    );
-    assert_eq!(
-        &store.get(ObjectKind::Config, "config").unwrap()[..],
-        b"first",
-        "{}",
-        fail("config kept")
-    );
+    if caps.create_if_absent {
+        let again = store
+            .put_new(ObjectKind::Config, "config", Bytes::from_static(b"second"))
+            .unwrap();
+        assert_eq!(
+            again,
+            PutOutcome::AlreadyExisted,
+            "{}",
+            fail("put_new must not overwrite")
+        );
+        assert_eq!(
+            &store.get(ObjectKind::Config, "config").unwrap()[..],
+            b"first",
+            "{}",
+            fail("config kept")
+        );
+    }
 
     // Listing with more objects than one page holds; pack fan-out.
     let many = caps.many_objects;
@@ -223,7 +242,11 @@ mod tests {
         run(
             &Store::memory().unwrap(),
             "memory",
-            Capabilities { many_objects: 1100 },
+            Capabilities {
+                many_objects: 1100,
+                one_byte_range_at_zero: true,
+                create_if_absent: true,
+            },
         );
     }
 
@@ -233,7 +256,11 @@ mod tests {
         run(
             &Store::local(dir.path(), true).unwrap(),
             "local",
-            Capabilities { many_objects: 1100 },
+            Capabilities {
+                many_objects: 1100,
+                one_byte_range_at_zero: true,
+                create_if_absent: true,
+            },
         );
     }
 }
