@@ -635,3 +635,71 @@ fn a_size_that_contradicts_the_content_is_reported() {
     assert_eq!(std::fs::read(t.join("f")).unwrap(), b"ten bytes!");
     assert_eq!(std::fs::read(t.join("g")).unwrap(), b"fine");
 }
+
+/// A Python script (with `os` imported) run in `dir`; its stdout.
+fn py(dir: &Path, script: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!("import os\n{script}"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `sh -c script` in `dir`; its stdout.
+fn sh(dir: &Path, script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn paths_longer_than_path_max_back_up_and_restore() {
+    let env = Env::with_repo();
+    let src = env.path("deep");
+    std::fs::create_dir_all(&src).unwrap();
+    // 200 levels of 28-byte names: about 5,800 bytes, past PATH_MAX. Made
+    // (and read back) one level at a time, relative to open directories.
+    let name = "d".repeat(27) + "x";
+    py(
+        &src,
+        &format!(
+            "fd = os.open('.', os.O_RDONLY)\n\
+             for _ in range(200):\n\
+             \x20   os.mkdir('{name}', dir_fd=fd)\n\
+             \x20   fd = os.open('{name}', os.O_RDONLY, dir_fd=fd)\n\
+             f = os.open('file.txt', os.O_WRONLY | os.O_CREAT, 0o640, dir_fd=fd)\n\
+             os.write(f, b'at the bottom')\n\
+             os.symlink('file.txt', 'link', dir_fd=fd)\n\
+             os.mkdir('empty', dir_fd=fd)\n"
+        ),
+    );
+    let id = id_of(&env.json(&["backup", s(&src)]));
+    let target = env.path("t");
+    env.ok(&[
+        "restore",
+        &format!("{id}:{}", s(&src)),
+        "--target",
+        s(&target),
+    ]);
+    // Same names, types, sizes and modes at every depth; the deepest
+    // file's content.
+    let listing = "find . -printf '%p %y %s %m\\n' | sort";
+    assert_eq!(sh(&src, listing), sh(&target, listing));
+    let bottom = format!(
+        "fd = os.open('.', os.O_RDONLY)\n\
+         for _ in range(200):\n\
+         \x20   fd = os.open('{name}', os.O_RDONLY, dir_fd=fd)\n\
+         print(os.read(os.open('file.txt', os.O_RDONLY, dir_fd=fd), 100).decode(), end='')\n"
+    );
+    assert_eq!(py(&target, &bottom), "at the bottom");
+    let report = env.json(&["check", "--read-data"]);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "{report}");
+}

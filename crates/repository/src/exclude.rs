@@ -101,11 +101,17 @@ impl Excludes {
     /// Whether `dir` is a tagged cache directory whose content (all but the
     /// tag) is to be skipped.
     pub fn is_tagged_cache(&self, dir: &Path) -> bool {
+        self.exclude_caches
+            && crate::fsat::open_dir(dir).is_ok_and(|fd| self.is_tagged_cache_at(&fd))
+    }
+
+    /// [`Excludes::is_tagged_cache`] of an open directory.
+    pub fn is_tagged_cache_at(&self, dir: &std::os::fd::OwnedFd) -> bool {
         if !self.exclude_caches {
             return false;
         }
         let mut head = [0u8; CACHEDIR_SIGNATURE.len()];
-        match std::fs::File::open(dir.join("CACHEDIR.TAG")) {
+        match crate::fsat::open_file_at(dir, b"CACHEDIR.TAG") {
             Ok(mut f) => {
                 use std::io::Read;
                 f.read_exact(&mut head).is_ok() && head == CACHEDIR_SIGNATURE

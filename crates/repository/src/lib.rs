@@ -29,6 +29,7 @@ pub mod crypto;
 pub mod error;
 pub mod exclude;
 pub mod faults;
+pub mod fsat;
 pub mod id;
 pub mod index;
 pub mod inventory;

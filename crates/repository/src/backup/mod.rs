@@ -25,6 +25,7 @@ mod read;
 
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
+use crate::fsat::{self, EntryStat};
 use crate::id::{BlobId, BlobKind, ChunkId, SnapshotId, TreeId};
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -38,9 +39,11 @@ use crate::writer::{self, BlobWriter};
 use assemble::{Assembler, DirRef};
 use crossbeam_channel::{Sender, bounded};
 use parking_lot::{Condvar, Mutex};
+use rustix::fs::FileType;
 use std::collections::{BTreeMap, HashMap};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -227,7 +230,10 @@ impl Trie {
 struct FileJob {
     dir: DirRef,
     slot: usize,
+    /// For messages; the file is opened as `name` in `parent`.
     path: PathBuf,
+    parent: Arc<OwnedFd>,
+    name: Vec<u8>,
     node: Node,
     is_new: bool,
 }
@@ -269,12 +275,25 @@ struct Problems {
     changed_count: u64,
 }
 
-/// A directory being listed by the walker.
-struct Frame {
+/// Where a non-directory entry is: its parent, open, and its name there;
+/// its slot in the tree being assembled; its paths for messages.
+struct Place {
+    parent: Arc<OwnedFd>,
     dir: DirRef,
+    slot: usize,
     path: PathBuf,
     snap_path: Vec<u8>,
-    entries: Vec<(Vec<u8>, std::fs::Metadata)>,
+    name: Vec<u8>,
+}
+
+/// A directory being listed by the walker, open: its entries are reached
+/// relative to it, so the depth of a tree is never limited by `PATH_MAX`.
+struct Frame {
+    dir: DirRef,
+    fd: Arc<OwnedFd>,
+    path: PathBuf,
+    snap_path: Vec<u8>,
+    entries: Vec<(Vec<u8>, EntryStat)>,
     next: usize,
     parent_tree: Option<Tree>,
 }
@@ -349,19 +368,18 @@ impl Run<'_> {
 
     // ---------------------------------------------------------------- walker
 
-    /// List a directory: names in byte order, lstat'ed, exclusions applied.
-    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<(Vec<u8>, std::fs::Metadata)>> {
-        let tagged = self.excludes.is_tagged_cache(path);
+    /// List an open directory: names in byte order, lstat'ed, exclusions
+    /// applied.
+    fn list_dir(&self, path: &Path, fd: &OwnedFd) -> std::io::Result<Vec<(Vec<u8>, EntryStat)>> {
+        let tagged = self.excludes.is_tagged_cache_at(fd);
         let mut entries = Vec::new();
-        for entry in std::fs::read_dir(path)? {
-            let entry = entry?;
-            let name = entry.file_name().as_bytes().to_vec();
+        for name in fsat::names(fd)? {
             if tagged && name != b"CACHEDIR.TAG" {
                 continue;
             }
-            let full = path.join(entry.file_name());
-            let md = match std::fs::symlink_metadata(&full) {
-                Ok(md) => md,
+            let full = path.join(std::ffi::OsStr::from_bytes(&name));
+            let st = match fsat::stat_at(fd, &name) {
+                Ok(st) => st,
                 // Deleted between readdir and lstat: it is simply not there.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
@@ -369,28 +387,32 @@ impl Run<'_> {
                     continue;
                 }
             };
-            if self.excludes.is_excluded(&full, &name, md.is_dir()) {
+            if self.excludes.is_excluded(&full, &name, fsat::is_dir(&st)) {
                 continue;
             }
-            entries.push((name, md));
+            entries.push((name, st));
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(entries)
     }
 
-    /// Register a directory and list it; `None` if it cannot be listed (it
-    /// is then left out of the snapshot and reported).
+    /// Register a directory (opened by `open`) and list it; `None` if it
+    /// cannot be opened or listed (it is then left out of the snapshot and
+    /// reported).
+    #[allow(clippy::too_many_arguments)]
     fn open_dir(
         &self,
+        open: std::io::Result<OwnedFd>,
         path: PathBuf,
         snap_path: Vec<u8>,
         name: Vec<u8>,
-        md: &std::fs::Metadata,
+        st: &EntryStat,
         parent: Option<(DirRef, usize)>,
         parent_tree: Option<Tree>,
     ) -> Result<Option<Frame>> {
-        let entries = match self.list_dir(&path) {
-            Ok(e) => e,
+        let listed = open.and_then(|fd| self.list_dir(&path, &fd).map(|e| (fd, e)));
+        let (fd, entries) = match listed {
+            Ok(l) => l,
             Err(e) => {
                 self.unreadable(&path, e);
                 if let Some((d, s)) = parent {
@@ -402,9 +424,10 @@ impl Run<'_> {
         self.counters.dirs.fetch_add(1, Ordering::Relaxed);
         let dir = self
             .assembler
-            .add_dir(parent, name, metadata_of(md), entries.len());
+            .add_dir(parent, name, fsat::metadata_of(st), entries.len());
         Ok(Some(Frame {
             dir,
+            fd: Arc::new(fd),
             path,
             snap_path,
             entries,
@@ -428,9 +451,9 @@ impl Run<'_> {
             }
             let slot = frame.next;
             frame.next += 1;
-            let (name, md) = &frame.entries[slot];
+            let (name, st) = &frame.entries[slot];
             let name = name.clone();
-            let md = md.clone();
+            let st = *st;
             let path = frame.path.join(std::ffi::OsStr::from_bytes(&name));
             let mut snap_path = frame.snap_path.clone();
             if !snap_path.is_empty() {
@@ -443,42 +466,61 @@ impl Run<'_> {
                 .and_then(|t| t.get(&name))
                 .cloned();
             let dir = frame.dir;
-            if md.is_dir() {
+            if fsat::is_dir(&st) {
                 let old_tree = self.load_parent_tree(old.and_then(|n| n.subtree()));
-                if let Some(child) =
-                    self.open_dir(path, snap_path, name, &md, Some((dir, slot)), old_tree)?
-                {
+                let open = fsat::open_dir_at(&frame.fd, &name);
+                if let Some(child) = self.open_dir(
+                    open,
+                    path,
+                    snap_path,
+                    name,
+                    &st,
+                    Some((dir, slot)),
+                    old_tree,
+                )? {
                     stack.push(child);
                 }
             } else {
-                self.entry(dir, slot, path, snap_path, name, &md, old.as_ref(), files)?;
+                let parent = Arc::clone(&frame.fd);
+                let at = Place {
+                    parent,
+                    dir,
+                    slot,
+                    path,
+                    snap_path,
+                    name,
+                };
+                self.entry(at, &st, old.as_ref(), files)?;
             }
         }
         Ok(())
     }
 
     /// Anything that is not a directory.
-    #[allow(clippy::too_many_arguments)]
     fn entry(
         &self,
-        dir: DirRef,
-        slot: usize,
-        path: PathBuf,
-        snap_path: Vec<u8>,
-        name: Vec<u8>,
-        md: &std::fs::Metadata,
+        at: Place,
+        st: &EntryStat,
         old: Option<&Node>,
         files: &Sender<FileJob>,
     ) -> Result<()> {
-        let meta = metadata_of(md);
-        let ft = md.file_type();
+        let Place {
+            parent,
+            dir,
+            slot,
+            path,
+            snap_path,
+            name,
+        } = at;
+        let meta = fsat::metadata_of(st);
+        let ft = fsat::file_type(st);
         let node = |data| Node {
             name: name.clone(),
             meta,
             data,
         };
-        if ft.is_file() {
-            if md.nlink() > 1 {
+        if ft == FileType::RegularFile {
+            if fsat::nlink(st) > 1 {
                 let mut links = self.hardlinks.lock();
                 match links.get(&(meta.device, meta.inode)) {
                     Some(first) => {
@@ -511,6 +553,8 @@ impl Run<'_> {
                 dir,
                 slot,
                 path,
+                parent,
+                name: name.clone(),
                 node: node(NodeData::File { chunks: Vec::new() }),
                 is_new: old.is_none(),
             };
@@ -518,27 +562,22 @@ impl Run<'_> {
                 .send(job)
                 .map_err(|_| Error::Aborted("the readers stopped".into()));
         }
-        let data = if ft.is_symlink() {
-            match std::fs::read_link(&path) {
-                Ok(target) => NodeData::Symlink {
-                    target: target.as_os_str().as_bytes().to_vec(),
-                },
+        let data = match ft {
+            FileType::Symlink => match fsat::read_link_at(&parent, &name) {
+                Ok(target) => NodeData::Symlink { target },
                 Err(e) => {
                     self.unreadable(&path, e);
                     return self.fill(dir, slot, None);
                 }
+            },
+            FileType::Fifo => NodeData::Fifo,
+            FileType::CharacterDevice => NodeData::CharDevice,
+            FileType::BlockDevice => NodeData::BlockDevice,
+            FileType::Socket => NodeData::Socket,
+            _ => {
+                self.unreadable(&path, "unknown file type");
+                return self.fill(dir, slot, None);
             }
-        } else if ft.is_fifo() {
-            NodeData::Fifo
-        } else if ft.is_char_device() {
-            NodeData::CharDevice
-        } else if ft.is_block_device() {
-            NodeData::BlockDevice
-        } else if ft.is_socket() {
-            NodeData::Socket
-        } else {
-            self.unreadable(&path, "unknown file type");
-            return self.fill(dir, slot, None);
         };
         self.counters.other.fetch_add(1, Ordering::Relaxed);
         self.fill(dir, slot, Some(node(data)))
@@ -567,20 +606,21 @@ impl Run<'_> {
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default();
         let snap_path = path.as_os_str().as_bytes()[1..].to_vec();
-        let md = match std::fs::symlink_metadata(path) {
-            Ok(md) => md,
+        let st = match fsat::lstat(path) {
+            Ok(st) => st,
             Err(e) => {
                 self.unreadable(path, e);
                 return self.fill(dir, slot, None);
             }
         };
-        if md.is_dir() {
+        if fsat::is_dir(&st) {
             let old_tree = self.load_parent_tree(old.and_then(Node::subtree));
             if let Some(frame) = self.open_dir(
+                fsat::open_dir(path),
                 path.to_path_buf(),
                 snap_path,
                 name,
-                &md,
+                &st,
                 Some((dir, slot)),
                 old_tree,
             )? {
@@ -588,16 +628,22 @@ impl Run<'_> {
             }
             Ok(())
         } else {
-            self.entry(
+            let parent = match fsat::open_dir(path.parent().unwrap_or(Path::new("/"))) {
+                Ok(fd) => Arc::new(fd),
+                Err(e) => {
+                    self.unreadable(path, e);
+                    return self.fill(dir, slot, None);
+                }
+            };
+            let at = Place {
+                parent,
                 dir,
                 slot,
-                path.to_path_buf(),
+                path: path.to_path_buf(),
                 snap_path,
                 name,
-                &md,
-                old,
-                files,
-            )
+            };
+            self.entry(at, &st, old, files)
         }
     }
 
@@ -627,12 +673,13 @@ impl Run<'_> {
         files: &Sender<FileJob>,
     ) -> Result<()> {
         let Some(trie) = trie else {
-            let md = std::fs::symlink_metadata("/").map_err(|e| Error::io("/", e))?;
+            let st = fsat::lstat(Path::new("/")).map_err(|e| Error::io("/", e))?;
             return match self.open_dir(
+                fsat::open_dir(Path::new("/")),
                 PathBuf::from("/"),
                 Vec::new(),
                 Vec::new(),
-                &md,
+                &st,
                 None,
                 parent_root,
             )? {
@@ -654,12 +701,11 @@ impl Run<'_> {
                 match child {
                     TrieChild::Leaf(i) => leaves[*i] = Some((dir, slot, old)),
                     TrieChild::Dir(sub) => {
-                        let md = std::fs::symlink_metadata(&real_child)
-                            .map_err(|e| Error::io(&real_child, e))?;
+                        let st = fsat::lstat(&real_child).map_err(|e| Error::io(&real_child, e))?;
                         let d = self.assembler.add_dir(
                             Some((dir, slot)),
                             name.clone(),
-                            metadata_of(&md),
+                            fsat::metadata_of(&st),
                             sub.children.len(),
                         );
                         self.counters.dirs.fetch_add(1, Ordering::Relaxed);
@@ -750,6 +796,7 @@ pub fn backup(
         Some(Trie::build(&paths)?)
     };
     let excludes = Excludes::new(&opts.excludes, opts.exclude_caches)?;
+    fsat::allow_many_open_files();
 
     let _lock = repo.lock(false, "backup")?;
     repo.ensure_account_active(&opts.account)?;

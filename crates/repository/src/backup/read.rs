@@ -4,17 +4,15 @@
 
 use super::{ChunkJob, FileJob, FileState, Run, metadata_of};
 use crate::error::{Error, Result};
+use crate::fsat;
 use crate::id::{BlobKind, ChunkId};
 use crate::snapshot::{MAX_LISTED_PROBLEMS, RawPath};
 use crate::tree::NodeData;
 use cairn_chunker::ScanState;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
-use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -38,22 +36,6 @@ impl Run<'_> {
         }
     }
 
-    fn open_source(path: &Path) -> std::io::Result<File> {
-        // O_NOATIME keeps backups from touching access times; only the
-        // owner (or root) may ask for it.
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW)
-            .open(path)
-        {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path),
-            other => other,
-        }
-    }
-
     /// Read and chunk one file. Bytes are read straight into the buffer of
     /// the chunk they belong to (at most `max_size` plus one read block per
     /// reader), and a finished chunk's buffer goes to a worker as it is;
@@ -61,7 +43,7 @@ impl Run<'_> {
     fn read_file(&self, state: &Arc<FileState>, chunks: &Sender<ChunkJob>) {
         const BLOCK: usize = 1 << 20;
         let path = &state.job.path;
-        let mut file = match Self::open_source(path) {
+        let mut file = match fsat::open_file_at(&state.job.parent, &state.job.name) {
             Ok(f) => f,
             Err(e) => {
                 *state.failure.lock() = Some(e.to_string());

@@ -19,8 +19,7 @@ use crate::store::ObjectKind;
 use crate::tree::Node;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,17 +158,8 @@ impl Plan {
 fn create(r: &Restorer<'_>, f: &PlannedFile) -> std::result::Result<(), String> {
     f.created
         .get_or_init(|| {
-            if let Some(parent) = f.dest.parent() {
-                r.ensure_dir(parent)?;
-            }
-            Restorer::clear_spot(&f.dest)?;
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&f.dest)
-                .map_err(|e| format!("{}: {e}", f.dest.display()))?;
+            r.dirs.clear_spot(&f.dest)?;
+            let file = r.dirs.create_file(&f.dest)?;
             file.set_len(f.size)
                 .map_err(|e| format!("{}: {e}", f.dest.display()))
         })
@@ -187,11 +177,7 @@ fn write_blob(
     if data.len() >= 4096 && data.iter().all(|b| *b == 0) {
         return Ok(());
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&f.dest)
-        .map_err(|e| format!("{}: {e}", f.dest.display()))?;
+    let file = r.dirs.open_file(&f.dest, true)?;
     file.write_all_at(data, at)
         .map_err(|e| format!("{}: {e}", f.dest.display()))
 }
@@ -227,7 +213,7 @@ fn finish(r: &Restorer<'_>, f: &PlannedFile) {
         Err(e) => {
             // No partial files: what is there is whole or absent.
             if f.created.get().is_some_and(|c| c.is_ok()) {
-                let _ = std::fs::remove_file(&f.dest);
+                r.dirs.remove_file(&f.dest);
             }
             r.error(&f.snap_path, e);
         }

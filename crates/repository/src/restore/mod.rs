@@ -4,9 +4,10 @@
 //! - every name is checked before use ([`crate::tree::check_name`]: one
 //!   path component, not `.` or `..`, no `/`, no NUL), and the entries of
 //!   a name a tree lists twice are refused (the others are restored);
-//! - directories are created one component at a time and each is checked to
-//!   be a real directory (never a symlink), so nothing is written through a
-//!   symlink, whether it came from the snapshot or was already in the target;
+//! - directories are created and opened one component at a time with
+//!   `O_NOFOLLOW`, and every entry is made relative to its open parent
+//!   ([`dirs`]), so nothing is written through a symlink, whether it came
+//!   from the snapshot or was already in the target, and any depth works;
 //! - files are created with `O_NOFOLLOW | O_EXCL` after removing whatever
 //!   non-directory stood there;
 //! - symlinks are created last, after every file and directory, and hard
@@ -17,8 +18,10 @@
 //! File contents are written pack by pack by several threads ([`files`]);
 //! chunks that are all zeros become holes (sparse files).
 
+mod dirs;
 mod files;
 
+use dirs::Dirs;
 use files::Plan;
 
 use crate::browse::{self, Located};
@@ -32,7 +35,6 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,14 +98,13 @@ pub struct RestoreSummary {
 struct Restorer<'a> {
     repo: &'a Repository,
     progress: &'a dyn Progress,
-    target: PathBuf,
     include: Option<GlobSet>,
     include_names: Option<GlobSet>,
     verify: bool,
     as_root: bool,
     errors: Mutex<Vec<RestoreError>>,
     skipped: Mutex<Vec<RestoreError>>,
-    created_dirs: Mutex<HashSet<PathBuf>>,
+    dirs: Dirs,
     written: Mutex<HashMap<Vec<u8>, PathBuf>>,
     /// Snapshot paths of files the backup saw change while reading them
     /// (their recorded size may differ from their content).
@@ -145,8 +146,9 @@ impl<'a> Restorer<'a> {
         target: PathBuf,
         verify: bool,
         as_root: bool,
-    ) -> Restorer<'a> {
-        Restorer {
+    ) -> Result<Restorer<'a>> {
+        let dirs = Dirs::open(&target).map_err(|e| Error::invalid("restore target", e))?;
+        Ok(Restorer {
             repo,
             progress,
             include: None,
@@ -155,14 +157,13 @@ impl<'a> Restorer<'a> {
             as_root,
             errors: Mutex::new(Vec::new()),
             skipped: Mutex::new(Vec::new()),
-            created_dirs: Mutex::new(HashSet::from([target.clone()])),
-            target,
+            dirs,
             written: Mutex::new(HashMap::new()),
             changed_during_backup: HashSet::new(),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             verified: AtomicU64::new(0),
-        }
+        })
     }
 
     fn error(&self, path: &[u8], reason: impl Into<String>) {
@@ -196,63 +197,16 @@ impl<'a> Restorer<'a> {
     }
 
     /// Make sure `dest` (under the target) exists as a real directory,
-    /// creating missing components one at a time.
+    /// creating missing components one at a time, never through a symlink.
     fn ensure_dir(&self, dest: &Path) -> std::result::Result<(), String> {
-        if self.created_dirs.lock().contains(dest) {
-            return Ok(());
-        }
-        let rel = dest
-            .strip_prefix(&self.target)
-            .map_err(|_| "outside the target".to_string())?;
-        let mut cur = self.target.clone();
-        for comp in rel.components() {
-            cur.push(comp);
-            if self.created_dirs.lock().contains(&cur) {
-                continue;
-            }
-            match std::fs::symlink_metadata(&cur) {
-                Ok(md) if md.is_dir() => {}
-                Ok(md) if md.file_type().is_symlink() => {
-                    return Err(format!(
-                        "{} is a symlink; refusing to write through it",
-                        cur.display()
-                    ));
-                }
-                Ok(_) => {
-                    return Err(format!("{} exists and is not a directory", cur.display()));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    match std::fs::create_dir(&cur) {
-                        Ok(()) => {}
-                        // Another restore worker created it between our
-                        // look and our create: fine if it is a real
-                        // directory (never a symlink).
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::AlreadyExists
-                                && std::fs::symlink_metadata(&cur)
-                                    .is_ok_and(|md| md.file_type().is_dir()) => {}
-                        Err(e) => return Err(format!("{}: {e}", cur.display())),
-                    }
-                }
-                Err(e) => return Err(format!("{}: {e}", cur.display())),
-            }
-            self.created_dirs.lock().insert(cur.clone());
-        }
-        Ok(())
-    }
-
-    /// Remove a non-directory at `dest` so a new entry can be created.
-    fn clear_spot(dest: &Path) -> std::result::Result<(), String> {
-        match std::fs::symlink_metadata(dest) {
-            Ok(md) if md.is_dir() => Err(format!("{} exists and is a directory", dest.display())),
-            Ok(_) => std::fs::remove_file(dest).map_err(|e| format!("{}: {e}", dest.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("{}: {e}", dest.display())),
-        }
+        self.dirs.ensure(dest).map(|_| ())
     }
 
     fn verify_file(&self, dest: &Path, chunks: &[ChunkId]) -> std::result::Result<(), String> {
-        let file = File::open(dest).map_err(|e| format!("verify {}: {e}", dest.display()))?;
+        let file = self
+            .dirs
+            .open_file(dest, false)
+            .map_err(|e| format!("verify: {e}"))?;
         let mut stream = self.repo.chunker().stream(file);
         let keys = self.repo.keys();
         let mut i = 0;
@@ -283,19 +237,8 @@ impl<'a> Restorer<'a> {
         meta: &Metadata,
         is_symlink: bool,
     ) -> std::result::Result<(), String> {
-        if self.as_root {
-            std::os::unix::fs::lchown(dest, Some(meta.uid), Some(meta.gid))
-                .map_err(|e| format!("chown {}: {e}", dest.display()))?;
-        }
-        if !is_symlink {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dest, std::fs::Permissions::from_mode(meta.mode & 0o7777))
-                .map_err(|e| format!("chmod {}: {e}", dest.display()))?;
-        }
-        let mtime = filetime::FileTime::from_unix_time(meta.mtime.sec, meta.mtime.nsec);
-        filetime::set_symlink_file_times(dest, mtime, mtime)
-            .map_err(|e| format!("set times of {}: {e}", dest.display()))?;
-        Ok(())
+        self.dirs
+            .apply_metadata(dest, meta, is_symlink, self.as_root)
     }
 }
 
@@ -319,7 +262,8 @@ pub fn restore(
     #[allow(unsafe_code)]
     // SAFETY: geteuid has no preconditions.
     let as_root = unsafe { libc::geteuid() } == 0;
-    let mut r = Restorer::new(repo, progress, target.clone(), opts.verify, as_root);
+    crate::fsat::allow_many_open_files();
+    let mut r = Restorer::new(repo, progress, target.clone(), opts.verify, as_root)?;
     r.include = include;
     r.include_names = include_names;
     r.changed_during_backup = snapshot
@@ -446,16 +390,14 @@ pub fn restore(
             if let Some(parent) = dest.parent() {
                 r.ensure_dir(parent)?;
             }
-            Restorer::clear_spot(&dest)?;
+            r.dirs.clear_spot(&dest)?;
             match &node.data {
                 NodeData::Hardlink {
                     target: link_target,
                 } => {
                     let existing = r.written.lock().get(link_target).cloned();
                     match existing {
-                        Some(first) => std::fs::hard_link(&first, &dest)
-                            .map(|()| true)
-                            .map_err(|e| format!("link {}: {e}", dest.display())),
+                        Some(first) => r.dirs.hard_link(&first, &dest).map(|()| true),
                         None => {
                             // The first name is not part of this restore:
                             // restore the content under this name.
@@ -489,8 +431,7 @@ pub fn restore(
                 NodeData::Symlink {
                     target: link_target,
                 } => {
-                    std::os::unix::fs::symlink(OsStr::from_bytes(link_target), &dest)
-                        .map_err(|e| format!("symlink {}: {e}", dest.display()))?;
+                    r.dirs.symlink(link_target, &dest)?;
                     r.apply_metadata(&dest, &node.meta, true).map(|()| true)
                 }
                 _ => Ok(false),
@@ -504,9 +445,9 @@ pub fn restore(
     }
     for (snap_path, dest, node) in specials {
         let kind = match node.data {
-            NodeData::Fifo => libc::S_IFIFO,
-            NodeData::CharDevice => libc::S_IFCHR,
-            NodeData::BlockDevice => libc::S_IFBLK,
+            NodeData::Fifo => rustix::fs::FileType::Fifo,
+            NodeData::CharDevice => rustix::fs::FileType::CharacterDevice,
+            NodeData::BlockDevice => rustix::fs::FileType::BlockDevice,
             _ => {
                 r.skip(&snap_path, "sockets are recorded but never recreated");
                 continue;
@@ -523,25 +464,8 @@ pub fn restore(
             if let Some(parent) = dest.parent() {
                 r.ensure_dir(parent)?;
             }
-            Restorer::clear_spot(&dest)?;
-            let c_path = std::ffi::CString::new(dest.as_os_str().as_bytes())
-                .map_err(|_| "path contains NUL".to_string())?;
-            #[allow(unsafe_code)]
-            // SAFETY: c_path is a valid NUL-terminated string.
-            let rc = unsafe {
-                libc::mknod(
-                    c_path.as_ptr(),
-                    kind | (node.meta.mode & 0o7777),
-                    node.meta.rdev as libc::dev_t,
-                )
-            };
-            if rc != 0 {
-                return Err(format!(
-                    "mknod {}: {}",
-                    dest.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
+            r.dirs.clear_spot(&dest)?;
+            r.dirs.mknod(&dest, kind, node.meta.mode, node.meta.rdev)?;
             r.apply_metadata(&dest, &node.meta, false)
         })();
         match result {

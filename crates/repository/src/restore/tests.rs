@@ -294,7 +294,7 @@ fn concurrent_workers_create_the_same_directories() {
     for round in 0..40 {
         let target = sandbox.path().join(format!("t{round}"));
         std::fs::create_dir_all(&target).unwrap();
-        let r = Restorer::new(&repo, &NoProgress, target.clone(), false, false);
+        let r = Restorer::new(&repo, &NoProgress, target.clone(), false, false).unwrap();
         let deep = target.join("db/a/b/c");
         let barrier = std::sync::Barrier::new(8);
         let results: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
