@@ -2,7 +2,7 @@
 //! decodes re-encodes to the same bytes and keeps blobs inside their packs.
 #![no_main]
 
-use cairn_repository::index::IndexFile;
+use cairn_format::index::IndexFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,12 +1,18 @@
 //! Whole repository objects from arbitrary bytes (a store someone else
 //! controls): snapshot manifests, index objects, packs, verification
-//! records and key files are rejected with errors, never panics.
+//! records, account events, pending deletions and key files are rejected with errors, never panics.
 #![no_main]
 
-use cairn_repository::crypto::{Keys, MasterKey};
-use cairn_repository::index::IndexFile;
-use cairn_repository::keyfile::KeyFile;
-use cairn_repository::{IndexId, PackId, Snapshot, SnapshotId, VerificationId, pack, verification};
+use cairn_format::account::AccountEvent;
+use cairn_format::crypto::{Keys, MasterKey};
+use cairn_format::id::{AccountEventId, DeletionId, IndexId, PackId, SnapshotId, VerificationId};
+use cairn_format::index::IndexFile;
+use cairn_format::keyfile::KeyFile;
+use cairn_format::manifest;
+use cairn_format::pack;
+use cairn_format::pending::PendingRecord;
+use cairn_format::snapshot::Snapshot;
+use cairn_format::verification::VerificationRecord;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -20,10 +26,12 @@ fn keys() -> &'static Keys {
 fuzz_target!(|data: &[u8]| {
     let keys = keys();
     // Named by their hash, so the name check passes and parsing is reached.
-    let _ = Snapshot::open(keys, &SnapshotId::of_bytes(data), data);
+    let _ = manifest::open::<Snapshot>(keys, &SnapshotId::of_bytes(data), data);
+    let _ = manifest::open::<AccountEvent>(keys, &AccountEventId::of_bytes(data), data);
+    let _ = manifest::open::<PendingRecord>(keys, &DeletionId::of_bytes(data), data);
     let _ = IndexFile::open(keys, &IndexId::of_bytes(data), data);
     let _ = pack::verify_pack(keys, &PackId::of_bytes(data), data);
-    let _ = verification::open_record_with(keys, &VerificationId::of_bytes(data), data);
+    let _ = manifest::open::<VerificationRecord>(keys, &VerificationId::of_bytes(data), data);
     if let Ok(kf) = KeyFile::parse(data, "fuzz") {
         // Bounded costs only: a hostile key file cannot demand gigabytes.
         if kf.cost.validate().is_ok() && kf.cost.memory_kib <= 1024 && kf.cost.iterations <= 2 {

@@ -2,7 +2,7 @@
 //! panics, never allocations beyond the input's size.
 #![no_main]
 
-use cairn_repository::pack;
+use cairn_format::pack;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! decodes re-encodes to the same bytes.
 #![no_main]
 
-use cairn_repository::Tree;
+use cairn_format::tree::Tree;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(tree.encode(), data);
         let _ = tree.duplicate_name();
         for node in &tree.nodes {
-            let _ = cairn_repository::tree::check_name(&node.name);
+            let _ = cairn_format::tree::check_name(&node.name);
         }
     }
 });

@@ -70,7 +70,7 @@ async fn copy_one(
     obj: &Listed,
     opts: &SyncOptions,
 ) -> Result<(u64, u64), SyncError> {
-    let path = kind.path(&obj.name);
+    let path = object_store::path::Path::from(kind.path(&obj.name));
     let bytes = match src {
         // A local source is read straight into an exact-size buffer
         // (object_store zero-fills one first, a fifth of a sync's CPU).

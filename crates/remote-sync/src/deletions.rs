@@ -43,7 +43,7 @@ pub(crate) fn apply(
         None => due = extra,
         Some(grace) => {
             let records = read_records(source, dest)?;
-            let first_seen = pending::first_recorded(&records);
+            let first_seen = pending::first_recorded(records.iter().map(|(_, r)| r));
             old_records = records.into_iter().map(|(n, _)| n).collect();
             let grace = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
             let mut ready = Vec::new();

@@ -97,7 +97,7 @@ pub fn verify(
         futures::stream::iter(both.iter().map(|(kind, name, _)| {
             let (src_os, dst_os) = (src_os.clone(), dst_os.clone());
             async move {
-                let path = kind.path(name);
+                let path = object_store::path::Path::from(kind.path(name));
                 let got = async { dst_os.get(&path).await?.bytes().await }.await;
                 let bytes = match got {
                     Ok(b) => b,

@@ -13,7 +13,8 @@ use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, PackId};
 use crate::index::IndexFile;
-use crate::store::{ObjectKind, Store};
+use crate::layout::ObjectKind;
+use crate::store::Store;
 use parking_lot::RwLock;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::{HashMap, HashSet};
@@ -368,7 +369,7 @@ impl IndexCache {
             missing.sort();
             let mut gone = 0;
             for batch in missing.chunks(64) {
-                let fetched = IndexFile::fetch_many(store, keys, batch);
+                let fetched = crate::objects::fetch_indexes(store, keys, batch);
                 let mut decoded = Vec::with_capacity(batch.len());
                 for (id, opened) in batch.iter().zip(fetched) {
                     match opened {

@@ -16,11 +16,11 @@ use crate::crypto;
 use crate::error::Result;
 use crate::id::{BlobKind, ID_LEN, PackId, SnapshotId, TreeId};
 use crate::inventory::Inventory;
+use crate::layout::ObjectKind;
 use crate::pack::{self, PackEntry};
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::RawPath;
-use crate::store::ObjectKind;
 use crate::tree::{NodeData, Tree, check_name};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -336,7 +336,7 @@ fn unindexed_packs(
             Vec::new()
         }
     };
-    let since = crate::pending::first_recorded(&records);
+    let since = crate::pending::first_recorded(records.iter().map(|(_, r)| r));
     let retired: HashSet<PackId> = since
         .keys()
         .filter_map(|e| crate::pending::pack_of(e))
@@ -361,7 +361,12 @@ fn unindexed_packs(
     }
     let headers: Vec<(PackId, Result<Vec<PackEntry>>)> = others
         .par_iter()
-        .map(|(p, s)| (*p, pack::read_header(repo.store(), repo.keys(), p, *s)))
+        .map(|(p, s)| {
+            (
+                *p,
+                crate::objects::read_pack_header(repo.store(), repo.keys(), p, *s),
+            )
+        })
         .collect();
     let mut leftovers = 0;
     for (p, header) in headers {
@@ -456,7 +461,7 @@ pub fn check(
     let header_results: Vec<(PackId, std::result::Result<(), String>)> = readable_packs
         .par_iter()
         .map(|(id, size)| {
-            let result = pack::read_header(store, keys, id, *size)
+            let result = crate::objects::read_pack_header(store, keys, id, *size)
                 .map_err(|e| e.to_string())
                 .and_then(|header| {
                     let (_, indexed) = &packs[id];
@@ -496,7 +501,9 @@ pub fn check(
                 // A pack that fails its hash is read once more before it
                 // is reported (one bad read is not damage).
                 let bytes = match store.get_checked(ObjectKind::Pack, &id.to_hex(), |b| {
-                    pack::verify_pack(keys, id, &b).map(|_| b)
+                    pack::verify_pack(keys, id, &b)
+                        .map(|_| b)
+                        .map_err(crate::Error::from)
                 }) {
                     Ok(b) => b,
                     Err(e) => {

@@ -7,7 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::store::{ObjectKind, PutOutcome, Store};
+use crate::layout::ObjectKind;
+use crate::store::{PutOutcome, Store};
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 
@@ -131,7 +132,10 @@ pub fn run(store: &Store, backend: &str, caps: Capabilities) {
             futures::stream::iter(names.iter().map(|n| async move {
                 store
                     .object_store()
-                    .put(&ObjectKind::Snapshot.path(n), Bytes::from(n.clone()).into())
+                    .put(
+                        &ObjectKind::Snapshot.path(n).into(),
+                        Bytes::from(n.clone()).into(),
+                    )
                     .await
             }))
             .buffer_unordered(32)

@@ -169,6 +169,32 @@ impl Error {
     }
 }
 
+impl From<cairn_format::Error> for Error {
+    fn from(e: cairn_format::Error) -> Self {
+        use cairn_format::Error as F;
+        match e {
+            F::Corrupt { what, reason } => Error::Corrupt { what, reason },
+            F::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            } => Error::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            },
+            F::Invalid { what, reason } => Error::Invalid { what, reason },
+            F::Random(e) => Error::Random(e),
+            F::Chunker(e) => Error::Chunker(e),
+            // `cairn_format::Error` is non-exhaustive.
+            other => Error::Invalid {
+                what: "format".to_string(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<getrandom::Error> for Error {
     fn from(e: getrandom::Error) -> Self {
         Error::Random(e)

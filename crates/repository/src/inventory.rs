@@ -4,10 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId, SnapshotId, TreeId};
-use crate::index::IndexFile;
+use crate::layout::ObjectKind;
 use crate::pack::PackEntry;
 use crate::repo::Repository;
-use crate::store::{Listing, ObjectKind};
+use crate::store::Listing;
 use crate::tree::{NodeData, Tree};
 use std::collections::{HashMap, HashSet};
 
@@ -68,9 +68,9 @@ impl Inventory {
                 .filter(|id| !done.contains(id))
                 .collect();
             let mut vanished = false;
-            for (id, opened) in ids
-                .iter()
-                .zip(IndexFile::fetch_many(store, repo.keys(), &ids))
+            for (id, opened) in
+                ids.iter()
+                    .zip(crate::objects::fetch_indexes(store, repo.keys(), &ids))
             {
                 done.insert(*id);
                 match opened {
@@ -159,7 +159,7 @@ impl Inventory {
             },
             e => e,
         })?;
-        Tree::decode(&plain, &format!("tree {}", id.to_hex()))
+        Ok(Tree::decode(&plain, &format!("tree {}", id.to_hex()))?)
     }
 
     /// Every blob the given snapshots reference (trees and data), walking

@@ -2,8 +2,11 @@
 //! encrypted store of backups on an [`object_store::ObjectStore`].
 //!
 //! What this crate owns:
-//! - the repository format (ids, keys, blobs, packs, index objects, trees,
-//!   snapshots, locks), specified in `docs/FORMAT.md`;
+//! - the open repository and its keys ([`repo`]); the format itself (ids,
+//!   keys, blobs, packs, index objects, trees, manifests) is
+//!   [`cairn_format`]'s, re-exported here under its module names;
+//! - reading and writing manifests of every kind ([`manifests`]) and the
+//!   binary objects ([`objects`]);
 //! - the storage contract it expects from the object store ([`store`]);
 //! - the redb index cache derived from the index objects ([`cache`]);
 //! - the operations on a repository: backup of a directory tree, restore,
@@ -18,25 +21,26 @@
 //! visible before it is complete (packs, then index objects, then the
 //! snapshot manifest); untrusted bytes become errors, never panics.
 
+// The format, re-exported under the paths this crate has always used.
+pub use cairn_format::{
+    config, crypto, id, index, keyfile, layout, manifest, names, pack, snapshot, tree,
+};
+
 pub mod account;
 pub mod backup;
 pub mod browse;
 pub mod cache;
 pub mod check;
-pub mod config;
 pub mod conformance;
-pub mod crypto;
 pub mod error;
 pub mod exclude;
 pub mod faults;
 pub mod fsat;
-pub mod id;
-pub mod index;
 pub mod inventory;
-pub mod keyfile;
 pub mod lock;
 pub mod logs;
-pub mod pack;
+pub mod manifests;
+pub mod objects;
 pub mod pending;
 pub mod progress;
 #[cfg(test)]
@@ -46,14 +50,11 @@ pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod s3;
-pub mod snapshot;
 pub mod stats;
 pub mod store;
-pub mod tree;
 pub mod upload;
 pub mod util;
 pub mod verification;
-mod wire;
 pub mod writer;
 
 pub use account::{AccountEvent, AccountRecord, AccountState};
@@ -68,6 +69,7 @@ pub use id::{
     VerificationId,
 };
 pub use keyfile::KdfCost;
+pub use layout::ObjectKind;
 pub use lock::LockGuard;
 pub use progress::{NoProgress, Progress};
 pub use prune::{PruneOptions, PruneReport, prune, prune_locked};
@@ -76,6 +78,6 @@ pub use repo::{CacheLocation, InitOptions, Repository};
 pub use restore::{RestoreOptions, RestoreSummary, restore};
 pub use snapshot::{DEFAULT_ACCOUNT, RawPath, Snapshot, SnapshotStatus, Summary};
 pub use stats::{RepoStats, stats};
-pub use store::{ObjectKind, Store};
+pub use store::Store;
 pub use tree::{Metadata, Node, NodeData, Time, Tree};
 pub use verification::{BlobVerification, Verdict, VerificationRecord, verify_snapshot};

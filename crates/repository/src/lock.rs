@@ -28,26 +28,19 @@
 //! up cannot bring its lock back from the dead. `docs/FORMAT.md`
 //! ("Concurrency and deletion") states the protocol and its assumptions.
 
-use crate::crypto::{self, Keys, Sealed};
+use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::id::LockId;
-use crate::store::{ObjectKind, Store};
+use crate::layout::ObjectKind;
+use crate::store::Store;
+pub use cairn_format::lock::{DEFAULT_LEASE, LockInfo, MAX_LEASE, MIN_LEASE};
 use crossbeam_channel::{Sender, bounded};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The lease a lock declares unless `CAIRN_LOCK_LEASE` says otherwise, and
-/// the lease assumed for locks that declare none.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(30 * 60);
-/// The shortest lease a lock may declare (tests use a few seconds).
-pub const MIN_LEASE: Duration = Duration::from_secs(2);
-/// The longest lease honoured: a lock cannot keep others out for longer
-/// than this without refreshing.
-pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
 /// The environment variable that sets the lease of the locks this process
 /// takes (`4s`, `10m`, `1h`; for tests and special set-ups).
 pub const LEASE_VAR: &str = "CAIRN_LOCK_LEASE";
@@ -114,40 +107,17 @@ pub fn commit_window(lease: Duration) -> Duration {
     lease / 4 * 3
 }
 
-/// What a lock object records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockInfo {
-    /// Host holding it.
-    pub host: String,
-    /// Process id on that host.
-    pub pid: u32,
-    /// User.
-    pub username: String,
-    /// Exclusive (deleting) or shared.
-    pub exclusive: bool,
-    /// What the holder is doing (`backup`, `prune`...).
-    pub operation: String,
-    /// When it was first taken.
-    pub created: jiff::Timestamp,
-    /// When this object was written.
-    pub refreshed: jiff::Timestamp,
-    /// The holder's lease in seconds: without a refresh for this long the
-    /// lock is stale. Absent in locks written before leases were recorded
-    /// ([`DEFAULT_LEASE`] then).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_secs: Option<u64>,
+/// What this host can tell of a lock beyond its fields.
+pub trait LockState {
+    /// Whether the lock can be considered abandoned: not refreshed within
+    /// its lease, or held by a process of this host that is gone.
+    fn is_stale(&self, now: jiff::Timestamp) -> bool;
+    /// A description for messages.
+    fn describe(&self, id: &LockId) -> String;
 }
 
-impl LockInfo {
-    /// The lease others judge this lock by (clamped to the allowed range).
-    pub fn lease(&self) -> Duration {
-        self.lease_secs
-            .map_or(DEFAULT_LEASE, Duration::from_secs)
-            .clamp(MIN_LEASE, MAX_LEASE)
-    }
-
-    /// Whether the lock can be considered abandoned.
-    pub fn is_stale(&self, now: jiff::Timestamp) -> bool {
+impl LockState for LockInfo {
+    fn is_stale(&self, now: jiff::Timestamp) -> bool {
         let age = now.duration_since(self.refreshed);
         if age > jiff::SignedDuration::try_from(self.lease()).unwrap_or(jiff::SignedDuration::MAX) {
             return true;
@@ -191,8 +161,7 @@ fn process_alive(pid: u32) -> bool {
 
 fn write_lock(store: &Store, keys: &Keys, info: &LockInfo) -> Result<LockId> {
     let id = LockId::random()?;
-    let json = serde_json::to_vec(info).map_err(|e| Error::invalid("lock", e.to_string()))?;
-    let bytes = crypto::seal_object(keys, Sealed::Lock, &json)?;
+    let bytes = cairn_format::lock::seal(keys, info)?;
     store.put(ObjectKind::Lock, &id.to_hex(), bytes.into())?;
     Ok(id)
 }
@@ -207,9 +176,7 @@ pub fn list_locks(store: &Store, keys: &Keys) -> Result<Vec<(LockId, Result<Lock
         };
         let what = format!("lock {}", id.short());
         let info = store.get_checked(ObjectKind::Lock, &obj.name, |bytes| {
-            let json = crypto::open_object(keys, Sealed::Lock, &bytes, &what)?;
-            serde_json::from_slice::<LockInfo>(&json)
-                .map_err(|e| Error::corrupt(&what, e.to_string()))
+            Ok(cairn_format::lock::open(keys, &bytes, &what)?)
         });
         match info {
             // Released between list and get.

@@ -14,55 +14,15 @@
 //! its copy afterwards. Pushing a segment again with the same content
 //! succeeds and stores nothing; the same name with other content is refused.
 
-use crate::crypto::{self, Sealed};
 use crate::error::{Error, Result};
-use crate::id::{BlobId, ChunkId, LogId};
+use crate::id::{BlobId, ChunkId};
+use crate::layout::ObjectKind;
 use crate::repo::Repository;
 use crate::snapshot::validate_account;
-use crate::store::ObjectKind;
 use crate::writer::BlobWriter;
-use serde::{Deserialize, Serialize};
+pub use cairn_format::log_segment::*;
+pub use cairn_format::names::{validate_segment_name, validate_stream};
 use std::io::{Read, Write};
-
-/// Current manifest version.
-pub const LOG_VERSION: u32 = 1;
-
-/// A segment's manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SegmentManifest {
-    /// Manifest version.
-    pub version: u32,
-    /// The account.
-    pub account: String,
-    /// The stream (one database's log).
-    pub stream: String,
-    /// Position in the stream: 0, 1, 2...
-    pub seq: u64,
-    /// The segment's file name (`000000010000000000000003`).
-    pub name: String,
-    /// Content length.
-    pub size: u64,
-    /// Content chunks, in order.
-    pub chunks: Vec<ChunkId>,
-    /// When it was pushed.
-    pub pushed: jiff::Timestamp,
-    /// Where it sits in the source's own numbering (a PostgreSQL LSN), if given.
-    #[serde(default)]
-    pub position: Option<String>,
-    /// The previous segment of the stream.
-    pub prev: Option<LogId>,
-}
-
-/// A stored segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    /// The manifest's id.
-    pub id: LogId,
-    /// Its object name (`<tag>/<seq>-<id>`).
-    pub object: String,
-    /// The manifest.
-    pub manifest: SegmentManifest,
-}
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -82,87 +42,7 @@ impl PushOutcome {
     }
 }
 
-/// Check a stream name: the same alphabet as accounts.
-pub fn validate_stream(stream: &str) -> Result<()> {
-    validate_account(stream).map_err(|_| {
-        Error::invalid(
-            "stream name",
-            format!("{stream:?} must be 1-128 characters of A-Z a-z 0-9 . _ - @ +, not starting with . or -"),
-        )
-    })
-}
-
-/// Check a segment name: one path component of printable characters.
-pub fn validate_segment_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| !c.is_control() && c != '/' && c != '\\');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "segment name",
-            format!("{name:?} must be one file name (no '/', at most 255 bytes)"),
-        ))
-    }
-}
-
-fn object_name(tag: &str, seq: u64, id: &LogId) -> String {
-    format!("{tag}/{seq:016x}-{}", id.to_hex())
-}
-
-fn parse_object(name: &str) -> Option<(u64, LogId)> {
-    let (_, file) = name.split_once('/')?;
-    let (seq, id) = file.split_once('-')?;
-    Some((
-        u64::from_str_radix(seq, 16).ok()?,
-        LogId::from_hex(id).ok()?,
-    ))
-}
-
 impl Repository {
-    fn open_manifest(&self, id: &LogId, bytes: &[u8]) -> Result<Vec<u8>> {
-        let what = format!("log segment {}", id.short());
-        if &LogId::of_bytes(bytes) != id {
-            return Err(Error::corrupt(&what, "contents do not hash to its name"));
-        }
-        crypto::open_object(self.keys(), Sealed::LogSegment, bytes, &what)
-    }
-
-    fn decode_manifest(&self, object: &str, json: &[u8]) -> Result<Segment> {
-        let (seq, id) = parse_object(object)
-            .ok_or_else(|| Error::corrupt(format!("log object {object}"), "bad name"))?;
-        let what = format!("log segment {}", id.short());
-        let manifest: SegmentManifest =
-            serde_json::from_slice(json).map_err(|e| Error::corrupt(&what, e.to_string()))?;
-        if manifest.version != LOG_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what,
-                found: manifest.version,
-                supported: LOG_VERSION,
-            });
-        }
-        if manifest.seq != seq {
-            return Err(Error::corrupt(
-                &what,
-                "sequence number differs from its name",
-            ));
-        }
-        let tag = self.keys().stream_tag(&manifest.account, &manifest.stream);
-        if !object.starts_with(&format!("{tag}/")) {
-            return Err(Error::corrupt(&what, "stored under another stream"));
-        }
-        Ok(Segment {
-            id,
-            object: object.to_string(),
-            manifest,
-        })
-    }
-
     /// Load the manifests of these objects, through the local cache.
     fn load_segments(&self, objects: &[String]) -> Result<Vec<Segment>> {
         let cache = self.index()?;
@@ -172,22 +52,9 @@ impl Repository {
             .filter(|o| !cached.contains_key(*o))
             .cloned()
             .collect();
-        let fetched =
-            self.store()
-                .get_many_checked(ObjectKind::Log, &missing, 16, |object, bytes| {
-                    let (_, id) = parse_object(object).ok_or_else(|| {
-                        Error::corrupt(format!("log object {object}"), "bad name")
-                    })?;
-                    self.open_manifest(&id, &bytes)
-                });
         let mut fresh = Vec::new();
-        for (object, manifest) in missing.iter().zip(fetched) {
-            match manifest {
-                Ok(json) => fresh.push((object.clone(), json)),
-                // Removed between list and get (a concurrent forget).
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e),
-            }
+        for (object, _, manifest) in self.manifests().fetch::<SegmentManifest>(&missing) {
+            fresh.push((object, manifest?));
         }
         let mut out = Vec::with_capacity(objects.len());
         for o in objects {
@@ -198,7 +65,7 @@ impl Repository {
                     None => continue,
                 },
             };
-            out.push(self.decode_manifest(o, json)?);
+            out.push(decode(self.keys(), o, json)?);
         }
         cache.put_log_manifests(&fresh)?;
         Ok(out)
@@ -297,15 +164,8 @@ impl Repository {
             position,
             prev: head.map(|h| h.id),
         };
-        let json = serde_json::to_vec(&manifest)
-            .map_err(|e| Error::invalid("log manifest", e.to_string()))?;
-        let bytes = crypto::seal_object(self.keys(), Sealed::LogSegment, &json)?;
-        let id = LogId::of_bytes(&bytes);
         let tag = self.keys().stream_tag(account, stream);
-        let object = object_name(&tag, manifest.seq, &id);
-        self.confirm_lock()?;
-        self.store().put(ObjectKind::Log, &object, bytes.into())?;
-        self.confirm_or_undo(ObjectKind::Log, &object)?;
+        let (id, object) = self.save_manifest(&manifest)?;
         crate::util::failpoint("log-after-manifest");
 
         // Two pushes to one stream at once would fork the chain: detect it
@@ -318,8 +178,7 @@ impl Repository {
             .filter_map(|o| parse_object(&o.name))
             .any(|(seq, other)| seq == manifest.seq && other != id);
         if rival {
-            self.confirm_lock()?;
-            self.store().delete(ObjectKind::Log, &object)?;
+            self.delete_manifest::<SegmentManifest>(&object)?;
             return Err(Error::Locked(format!(
                 "another push to stream {stream} of account {account} ran at the same time; retry"
             )));
@@ -370,50 +229,8 @@ impl Repository {
 
     /// Delete a segment's manifest (retention). Its chunks stay until prune.
     pub fn remove_segment(&self, seg: &Segment) -> Result<()> {
-        self.confirm_lock()?;
-        self.store().delete(ObjectKind::Log, &seg.object)
+        self.delete_manifest::<SegmentManifest>(&seg.object)
     }
-}
-
-/// A break in a stream's chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainBreak {
-    /// The last segment before the break.
-    pub after: Option<String>,
-    /// The first segment after it.
-    pub before: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// Check that `segs` (one stream, sequence order) link up: consecutive
-/// sequence numbers, each naming its predecessor.
-pub fn chain_breaks(segs: &[Segment]) -> Vec<ChainBreak> {
-    let mut out = Vec::new();
-    for pair in segs.windows(2) {
-        let (a, b) = (&pair[0], &pair[1]);
-        let problem = if b.manifest.seq == a.manifest.seq {
-            Some(format!("two segments with sequence {}", b.manifest.seq))
-        } else if b.manifest.seq != a.manifest.seq + 1 {
-            Some(format!(
-                "segments {} to {} are missing",
-                a.manifest.seq + 1,
-                b.manifest.seq - 1
-            ))
-        } else if b.manifest.prev != Some(a.id) {
-            Some("it does not name its predecessor (the chain was altered)".to_string())
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            out.push(ChainBreak {
-                after: Some(a.manifest.name.clone()),
-                before: b.manifest.name.clone(),
-                problem,
-            });
-        }
-    }
-    out
 }
 
 mod range;

@@ -13,9 +13,9 @@
 use crate::error::Result;
 use crate::id::{IndexId, PackId};
 use crate::index::{IndexFile, IndexedPack};
+use crate::layout::ObjectKind;
 use crate::pack;
 use crate::repo::Repository;
-use crate::store::ObjectKind;
 use rayon::prelude::*;
 use std::collections::HashSet;
 
@@ -49,7 +49,13 @@ pub fn repair_index(repo: &Repository) -> Result<RepairReport> {
         .objects
         .par_iter()
         .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
-        .map(|(id, size)| (id, size, pack::read_header(store, repo.keys(), &id, size)))
+        .map(|(id, size)| {
+            (
+                id,
+                size,
+                crate::objects::read_pack_header(store, repo.keys(), &id, size),
+            )
+        })
         .collect();
     let mut report = RepairReport::default();
     let mut current = IndexFile::default();

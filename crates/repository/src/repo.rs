@@ -8,11 +8,14 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, KeyId, SnapshotId, TreeId};
 use crate::index::IndexFile;
 use crate::keyfile::{KdfCost, KeyFile};
+use crate::layout::ObjectKind;
 use crate::lock::{HeldLock, LockGuard};
+use crate::manifests::Manifests;
 use crate::snapshot::Snapshot;
-use crate::store::{ObjectKind, PutOutcome, Store};
+use crate::store::{PutOutcome, Store};
 use crate::tree::Tree;
 use cairn_chunker::{Chunker, Gear};
+use cairn_format::manifest::Manifest;
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, Weak};
@@ -238,7 +241,7 @@ impl Repository {
     /// Load and decode a tree.
     pub fn load_tree(&self, id: &TreeId) -> Result<Tree> {
         let plain = self.read_blob(id)?;
-        Tree::decode(&plain, &format!("tree {}", id.to_hex()))
+        Ok(Tree::decode(&plain, &format!("tree {}", id.to_hex()))?)
     }
 
     /// Store an index object and merge it into the cache.
@@ -252,56 +255,46 @@ impl Repository {
         Ok(id)
     }
 
+    /// The manifests of this repository, opened with its keys.
+    pub fn manifests(&self) -> Manifests<'_> {
+        Manifests::new(&self.store, &self.keys)
+    }
+
+    /// Store a manifest under this process's lock: confirmed before the
+    /// write, and again after it (a manifest written by a holder that lost
+    /// its lock meanwhile is withdrawn). Returns its id and object name.
+    pub fn save_manifest<M: Manifest>(&self, m: &M) -> Result<(M::Id, String)> {
+        self.confirm_lock()?;
+        let (id, name) = self.manifests().save(m)?;
+        self.confirm_or_undo(M::KIND, &name)?;
+        Ok((id, name))
+    }
+
+    /// Delete the manifest stored as `name`, under this process's lock.
+    pub fn delete_manifest<M: Manifest>(&self, name: &str) -> Result<()> {
+        self.confirm_lock()?;
+        self.manifests().delete_named::<M>(name)
+    }
+
     /// Store a snapshot manifest.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
-        let (id, bytes) = snapshot.seal(&self.keys)?;
-        self.confirm_lock()?;
-        self.store
-            .put(ObjectKind::Snapshot, &id.to_hex(), bytes.into())?;
-        self.confirm_or_undo(ObjectKind::Snapshot, &id.to_hex())?;
-        Ok(id)
+        Ok(self.save_manifest(snapshot)?.0)
     }
 
     /// Delete a snapshot manifest (forget). Its data stays until prune.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        self.confirm_lock()?;
-        self.store.delete(ObjectKind::Snapshot, &id.to_hex())
+        self.delete_manifest::<Snapshot>(&id.to_hex())
     }
 
     /// Load one snapshot manifest.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        self.store
-            .get_checked(ObjectKind::Snapshot, &id.to_hex(), |bytes| {
-                Snapshot::open(&self.keys, id, &bytes)
-            })
+        self.manifests().load(id)
     }
 
     /// Every snapshot, oldest first, and the ones that could not be read.
     pub fn snapshots(&self) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
-        let listing = self.store.list(ObjectKind::Snapshot)?;
-        let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
-        let fetched =
-            self.store
-                .get_many_checked(ObjectKind::Snapshot, &names, 16, |name, bytes| {
-                    let id = SnapshotId::from_hex(name)
-                        .map_err(|e| Error::corrupt(format!("snapshot {name}"), e.to_string()))?;
-                    Snapshot::open(&self.keys, &id, &bytes)
-                });
-        let mut good = Vec::new();
-        let mut bad = Vec::new();
-        for (name, opened) in names.iter().zip(fetched) {
-            let Ok(id) = SnapshotId::from_hex(name) else {
-                continue;
-            };
-            match opened {
-                Ok(s) => good.push((id, s)),
-                // Deleted between list and get (a concurrent forget).
-                Err(e) if e.is_not_found() => {}
-                Err(e) => bad.push((id, e)),
-            }
-        }
-        good.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok((good, bad))
+        let loaded = self.manifests().load_all::<Snapshot>()?;
+        Ok((loaded.good, loaded.bad))
     }
 
     /// Resolve `latest`, a full id or a unique prefix (4+ hex digits) among
@@ -429,7 +422,7 @@ pub(crate) fn read_first_good(
         match repo
             .store
             .get_range_checked(ObjectKind::Pack, &pack.to_hex(), range, |stored| {
-                crypto::decode_blob(&repo.keys, kind, id, &stored, raw_length)
+                crypto::decode_blob(&repo.keys, kind, id, &stored, raw_length).map_err(Error::from)
             }) {
             Ok(plain) => return Ok(plain),
             Err(e) => {
@@ -454,7 +447,13 @@ fn write_key_file(
     password: &[u8],
     cost: KdfCost,
 ) -> Result<KeyId> {
-    let kf = KeyFile::create(master, password, cost)?;
+    let kf = KeyFile::create(
+        master,
+        password,
+        cost,
+        crate::util::hostname(),
+        crate::util::username(),
+    )?;
     let bytes = kf.to_bytes()?;
     let id = KeyId::of_bytes(&bytes);
     store.put(ObjectKind::Key, &id.to_hex(), bytes.into())?;
@@ -474,9 +473,9 @@ fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
         };
         let what = format!("key file {}", id.short());
         let parsed = store.get_checked(ObjectKind::Key, &obj.name, |bytes| {
-            KeyFile::parse(&bytes, &what)
+            Ok(KeyFile::parse(&bytes, &what)?)
         });
-        match parsed.and_then(|kf| kf.unlock(password, &what)) {
+        match parsed.and_then(|kf| Ok(kf.unlock(password, &what)?)) {
             Ok(Some(master)) => return Ok((id, master)),
             Ok(None) => {}
             Err(e) => malformed.push(e.to_string()),
@@ -512,7 +511,7 @@ impl Repository {
             let kf = self
                 .store
                 .get(ObjectKind::Key, &obj.name)
-                .and_then(|b| KeyFile::parse(&b, &what))
+                .and_then(|b| Ok(KeyFile::parse(&b, &what)?))
                 .map_err(|e| e.to_string());
             out.push((id, kf));
         }

@@ -27,133 +27,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The kinds of object a repository stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ObjectKind {
-    /// The single `config` object.
-    Config,
-    /// Key files.
-    Key,
-    /// Packs of blobs.
-    Pack,
-    /// Index objects.
-    Index,
-    /// Snapshot manifests.
-    Snapshot,
-    /// Account lifecycle events.
-    Account,
-    /// Log segment manifests.
-    Log,
-    /// Snapshot verification records.
-    Verification,
-    /// Lock objects.
-    Lock,
-    /// Deletions a sync will carry out on this (destination) store once
-    /// their grace period has passed.
-    Deletion,
-}
+pub use cairn_format::layout::ObjectKind;
 
-impl ObjectKind {
-    /// Every kind of a repository, in the order a consistent copy writes
-    /// them (data first, manifests last). Pending deletion records belong to
-    /// sync destinations, not repositories, and are not listed here.
-    pub const ALL: [ObjectKind; 9] = [
-        ObjectKind::Config,
-        ObjectKind::Key,
-        ObjectKind::Pack,
-        ObjectKind::Index,
-        ObjectKind::Snapshot,
-        ObjectKind::Log,
-        ObjectKind::Account,
-        ObjectKind::Verification,
-        ObjectKind::Lock,
-    ];
-
-    /// The directory of this kind (`""` for config).
-    pub const fn dir(self) -> &'static str {
-        match self {
-            ObjectKind::Config => "",
-            ObjectKind::Key => "keys",
-            ObjectKind::Pack => "data",
-            ObjectKind::Index => "index",
-            ObjectKind::Snapshot => "snapshots",
-            ObjectKind::Account => "accounts",
-            ObjectKind::Log => "logs",
-            ObjectKind::Verification => "verifications",
-            ObjectKind::Lock => "locks",
-            ObjectKind::Deletion => "deletions",
-        }
-    }
-
-    /// A human name for messages.
-    pub const fn noun(self) -> &'static str {
-        match self {
-            ObjectKind::Config => "config",
-            ObjectKind::Key => "key file",
-            ObjectKind::Pack => "pack",
-            ObjectKind::Index => "index object",
-            ObjectKind::Snapshot => "snapshot",
-            ObjectKind::Account => "account event",
-            ObjectKind::Log => "log segment",
-            ObjectKind::Verification => "verification record",
-            ObjectKind::Lock => "lock",
-            ObjectKind::Deletion => "pending deletion record",
-        }
-    }
-
-    /// Whether these bytes are what the object's name says, for kinds named
-    /// by the hash of their bytes; `None` for `config` and locks, whose
-    /// names say nothing about their content. Needs no key.
-    pub fn content_matches(self, name: &str, bytes: &[u8]) -> Option<bool> {
-        let expected = match self {
-            ObjectKind::Config | ObjectKind::Lock => return None,
-            ObjectKind::Log => name.rsplit_once('-').map_or(name, |(_, id)| id),
-            _ => name,
-        };
-        Some(blake3::hash(bytes).to_hex().as_str() == expected)
-    }
-
-    /// The store path of object `name` of this kind.
-    pub fn path(self, name: &str) -> StorePath {
-        match self {
-            ObjectKind::Config => StorePath::from("config"),
-            ObjectKind::Pack => {
-                let fan = name.get(..2).unwrap_or("00");
-                StorePath::from(format!("data/{fan}/{name}"))
-            }
-            other => StorePath::from(format!("{}/{name}", other.dir())),
-        }
-    }
-
-    /// Parse a listed path back into an object name of this kind; `None` for
-    /// anything that is not exactly a valid name (staging files, strangers).
-    fn name_from_path(self, path: &StorePath) -> Option<String> {
-        let s = path.as_ref();
-        let rest = s.strip_prefix(self.dir())?.strip_prefix('/')?;
-        let hex = |s: &str, len: usize| {
-            s.len() == len
-                && s.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        let name = match self {
-            ObjectKind::Config => return None,
-            ObjectKind::Pack => {
-                let (fan, name) = rest.split_once('/')?;
-                if name.get(..2) != Some(fan) {
-                    return None;
-                }
-                name
-            }
-            // `<stream tag>/<sequence>-<id>`: 32, 16 and 64 hex digits.
-            ObjectKind::Log => {
-                let (tag, file) = rest.split_once('/')?;
-                let (seq, id) = file.split_once('-')?;
-                return (hex(tag, 32) && hex(seq, 16) && hex(id, 64)).then(|| rest.to_string());
-            }
-            _ => rest,
-        };
-        hex(name, 64).then(|| name.to_string())
-    }
+/// The store path of object `name` of `kind`.
+fn store_path(kind: ObjectKind, name: &str) -> StorePath {
+    StorePath::from(kind.path(name))
 }
 
 /// One listed object.
@@ -295,7 +173,7 @@ impl Store {
     /// sent again when the store holds something else ([`crate::upload`]);
     /// an error means nothing wrong stays under the name.
     pub fn put(&self, kind: ObjectKind, name: &str, bytes: Bytes) -> Result<()> {
-        let path = kind.path(name);
+        let path = store_path(kind, name);
         if self.remote {
             match self.block_on(crate::upload::put_confirmed(&self.inner, &path, bytes)) {
                 Ok(0) => {}
@@ -332,7 +210,7 @@ impl Store {
 
     /// Write an object only if nothing exists under its name.
     pub fn put_new(&self, kind: ObjectKind, name: &str, bytes: Bytes) -> Result<PutOutcome> {
-        let path = kind.path(name);
+        let path = store_path(kind, name);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -354,7 +232,7 @@ impl Store {
         #[cfg(unix)]
         if let (ObjectKind::Key, Some(root)) = (kind, &self.local_root) {
             use std::os::unix::fs::PermissionsExt;
-            let file = root.join(kind.path(name).as_ref());
+            let file = root.join(store_path(kind, name).as_ref());
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| Error::io(&file, e))?;
         }
@@ -363,7 +241,7 @@ impl Store {
 
     /// Read a whole object.
     pub fn get(&self, kind: ObjectKind, name: &str) -> Result<Bytes> {
-        let path = kind.path(name);
+        let path = store_path(kind, name);
         self.block_on(async {
             let result = self.inner.get(&path).await?;
             result.bytes().await
@@ -382,7 +260,7 @@ impl Store {
         name: &str,
         check: impl Fn(Bytes) -> Result<T>,
     ) -> Result<T> {
-        retry_corrupt(&kind.path(name), || check(self.get(kind, name)?))
+        retry_corrupt(&store_path(kind, name), || check(self.get(kind, name)?))
     }
 
     /// [`Store::get_checked`] for a byte range.
@@ -393,7 +271,7 @@ impl Store {
         range: Range<u64>,
         check: impl Fn(Bytes) -> Result<T>,
     ) -> Result<T> {
-        retry_corrupt(&kind.path(name), || {
+        retry_corrupt(&store_path(kind, name), || {
             check(self.get_range(kind, name, range.clone())?)
         })
     }
@@ -413,7 +291,7 @@ impl Store {
             .zip(fetched)
             .map(|(name, first)| match first.and_then(|b| check(name, b)) {
                 Err(e) if e.is_corrupt() => {
-                    tracing::warn!("{}: {e}; reading it again", kind.path(name));
+                    tracing::warn!("{}: {e}; reading it again", store_path(kind, name));
                     self.get(kind, name).and_then(|b| check(name, b))
                 }
                 other => other,
@@ -423,7 +301,7 @@ impl Store {
 
     /// Read a byte range of an object.
     pub fn get_range(&self, kind: ObjectKind, name: &str, range: Range<u64>) -> Result<Bytes> {
-        let path = kind.path(name);
+        let path = store_path(kind, name);
         let want = range.end.saturating_sub(range.start);
         let bytes = self
             .block_on(self.inner.get_range(&path, range))
@@ -450,7 +328,7 @@ impl Store {
         let inner = &self.inner;
         self.block_on(
             futures::stream::iter(names.iter().map(|name| async move {
-                let path = kind.path(name);
+                let path = store_path(kind, name);
                 async {
                     let result = inner.get(&path).await?;
                     result.bytes().await
@@ -465,7 +343,7 @@ impl Store {
 
     /// The size of an object, or `None` if it does not exist.
     pub fn head(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>> {
-        let path = kind.path(name);
+        let path = store_path(kind, name);
         match self.block_on(self.inner.head(&path)) {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -495,7 +373,7 @@ impl Store {
             .map_err(|e| Error::storage(prefix.to_string(), e))?;
         let mut listing = Listing::default();
         for meta in metas {
-            match kind.name_from_path(&meta.location) {
+            match kind.name_from_path(meta.location.as_ref()) {
                 Some(name) => listing.objects.push(Listed {
                     name,
                     size: meta.size,
@@ -514,7 +392,7 @@ impl Store {
 
     /// Delete an object; deleting a missing object succeeds.
     pub fn delete(&self, kind: ObjectKind, name: &str) -> Result<()> {
-        let path = kind.path(name);
+        let path = store_path(kind, name);
         match self.block_on(self.inner.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::storage(path.to_string(), e)),
@@ -536,48 +414,6 @@ fn retry_corrupt<T>(path: &StorePath, read: impl Fn() -> Result<T>) -> Result<T>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_and_names() {
-        let name = "ab".repeat(32);
-        assert_eq!(
-            ObjectKind::Pack.path(&name).as_ref(),
-            format!("data/ab/{name}")
-        );
-        assert_eq!(
-            ObjectKind::Snapshot.path(&name).as_ref(),
-            format!("snapshots/{name}")
-        );
-        assert_eq!(ObjectKind::Config.path("config").as_ref(), "config");
-        for kind in ObjectKind::ALL {
-            if kind != ObjectKind::Config && kind != ObjectKind::Log {
-                assert_eq!(kind.name_from_path(&kind.path(&name)), Some(name.clone()));
-            }
-        }
-        let log = format!("{}/{}-{name}", "a".repeat(32), "0".repeat(16));
-        assert_eq!(ObjectKind::Log.path(&log).as_ref(), format!("logs/{log}"));
-        assert_eq!(
-            ObjectKind::Log.name_from_path(&ObjectKind::Log.path(&log)),
-            Some(log)
-        );
-        assert_eq!(
-            ObjectKind::Log.name_from_path(&StorePath::from(format!("logs/x/{name}"))),
-            None
-        );
-        assert_eq!(
-            ObjectKind::Pack.name_from_path(&StorePath::from(format!("data/cd/{name}"))),
-            None
-        );
-        assert_eq!(
-            ObjectKind::Index.name_from_path(&StorePath::from("index/short")),
-            None
-        );
-        assert_eq!(
-            ObjectKind::Index
-                .name_from_path(&StorePath::from(format!("index/{}", "AB".repeat(32)))),
-            None
-        );
-    }
 
     #[test]
     fn memory_store_round_trip() {

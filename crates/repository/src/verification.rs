@@ -11,50 +11,19 @@
 //! application's own check against a restored copy (`csdb verify`,
 //! `PRAGMA integrity_check`) is the caller's business.
 
-use crate::crypto::{self, Sealed};
-use crate::error::{Error, Result};
+use crate::crypto::{self};
+use crate::error::Result;
 use crate::id::{ID_LEN, SnapshotId, VerificationId};
 use crate::inventory::Inventory;
+use crate::layout::ObjectKind;
 use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::store::ObjectKind;
 use crate::tree::NodeData;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-/// Current record version.
-pub const VERIFICATION_VERSION: u32 = 1;
-
-/// What a verification concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Every blob authenticated and the command (if any) succeeded.
-    Verified,
-    /// Something was missing, corrupt, or the command failed.
-    Failed,
-}
-
-/// One verification of one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerificationRecord {
-    /// Record version.
-    pub version: u32,
-    /// The snapshot verified.
-    pub snapshot: SnapshotId,
-    /// The outcome.
-    pub verdict: Verdict,
-    /// When.
-    pub time: jiff::Timestamp,
-    /// The command run against a restored copy, if any.
-    pub command: Option<String>,
-    /// What failed (empty when verified).
-    pub detail: String,
-    /// Who recorded it.
-    pub host: String,
-}
+pub use cairn_format::verification::*;
 
 /// What reading a snapshot's blobs found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -214,13 +183,7 @@ impl Repository {
             detail: detail.to_string(),
             host: crate::util::hostname(),
         };
-        let json = serde_json::to_vec(&record)
-            .map_err(|e| Error::invalid("verification record", e.to_string()))?;
-        let bytes = crypto::seal_object(self.keys(), Sealed::Verification, &json)?;
-        let id = VerificationId::of_bytes(&bytes);
-        self.confirm_lock()?;
-        self.store()
-            .put(ObjectKind::Verification, &id.to_hex(), bytes.into())?;
+        let (id, _) = self.save_manifest(&record)?;
         Ok(id)
     }
 
@@ -230,28 +193,10 @@ impl Repository {
     pub fn verifications(
         &self,
     ) -> Result<HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>>> {
-        let listing = self.store().list(ObjectKind::Verification)?;
-        let names: Vec<String> = listing.objects.iter().map(|o| o.name.clone()).collect();
-        let fetched =
-            self.store()
-                .get_many_checked(ObjectKind::Verification, &names, 16, |name, bytes| {
-                    let id = VerificationId::from_hex(name).map_err(|e| {
-                        Error::corrupt(format!("verification record {name}"), e.to_string())
-                    })?;
-                    Ok((id, open_record(self, &id, &bytes)?))
-                });
         let mut out: HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>> =
             HashMap::new();
-        for record in fetched {
-            let (id, record) = match record {
-                Ok(r) => r,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e),
-            };
+        for (id, record) in self.manifests().load_all_strict::<VerificationRecord>()? {
             out.entry(record.snapshot).or_default().push((id, record));
-        }
-        for records in out.values_mut() {
-            records.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
         }
         Ok(out)
     }
@@ -272,42 +217,8 @@ impl Repository {
         records: &[(VerificationId, VerificationRecord)],
     ) -> Result<()> {
         for (id, _) in records {
-            self.confirm_lock()?;
-            self.store()
-                .delete(ObjectKind::Verification, &id.to_hex())?;
+            self.delete_manifest::<VerificationRecord>(&id.to_hex())?;
         }
         Ok(())
     }
-}
-
-/// Open a verification record, checking its name.
-pub fn open_record(
-    repo: &Repository,
-    id: &VerificationId,
-    bytes: &[u8],
-) -> Result<VerificationRecord> {
-    open_record_with(repo.keys(), id, bytes)
-}
-
-/// [`open_record`] with bare keys (for the fuzzer).
-pub fn open_record_with(
-    keys: &crypto::Keys,
-    id: &VerificationId,
-    bytes: &[u8],
-) -> Result<VerificationRecord> {
-    let what = format!("verification record {}", id.short());
-    if &VerificationId::of_bytes(bytes) != id {
-        return Err(Error::corrupt(&what, "contents do not hash to its name"));
-    }
-    let json = crypto::open_object(keys, Sealed::Verification, bytes, &what)?;
-    let record: VerificationRecord =
-        serde_json::from_slice(&json).map_err(|e| Error::corrupt(&what, e.to_string()))?;
-    if record.version != VERIFICATION_VERSION {
-        return Err(Error::UnsupportedVersion {
-            what,
-            found: record.version,
-            supported: VERIFICATION_VERSION,
-        });
-    }
-    Ok(record)
 }

@@ -20,11 +20,12 @@ use crate::crypto::{self, Compression, Keys};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId};
 use crate::index::{IndexFile, IndexedPack};
+use crate::layout::ObjectKind;
 use crate::lock::HeldLock;
-use crate::pack::{self, FinishedPack, PackBuilder};
+use crate::pack::{FinishedPack, PackBuilder};
 use crate::pending;
 use crate::repo::Repository;
-use crate::store::{ObjectKind, Store};
+use crate::store::Store;
 use crate::util::failpoint;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
@@ -532,7 +533,7 @@ pub fn census_packs(repo: &Repository) -> Result<PackCensus> {
         if retired.contains(&id) {
             continue;
         }
-        match pack::read_header(repo.store(), repo.keys(), &id, size) {
+        match crate::objects::read_pack_header(repo.store(), repo.keys(), &id, size) {
             Ok(blobs) => adopted.packs.push(IndexedPack { id, size, blobs }),
             Err(e) => census.unreadable.push((id, e.to_string())),
         }

@@ -8,8 +8,7 @@ use crate::output;
 use anyhow::{Context as _, Result, bail};
 use cairn_repository::index::IndexFile;
 use cairn_repository::{
-    BlobKind, IndexId, Node, NodeData, ObjectKind, PackId, Repository, Snapshot, SnapshotId,
-    TreeId, pack,
+    BlobKind, IndexId, Node, NodeData, ObjectKind, PackId, Repository, Snapshot, SnapshotId, TreeId,
 };
 use serde_json::{Value, json};
 use std::io::Write;
@@ -87,7 +86,8 @@ pub fn run(ctx: &Context, args: &CatArgs) -> Result<u8> {
             let name = full_id(&repo, ObjectKind::Pack, &need_id()?)?;
             let id = PackId::from_hex(&name)?;
             let size = repo.store().head(ObjectKind::Pack, &name)?.unwrap_or(0);
-            let entries = pack::read_header(repo.store(), repo.keys(), &id, size)?;
+            let entries =
+                cairn_repository::objects::read_pack_header(repo.store(), repo.keys(), &id, size)?;
             json!({ "id": id, "size": size, "blobs": entries.iter().map(|b| json!({
                 "type": b.kind, "id": hex::encode(b.id), "offset": b.offset,
                 "length": b.length, "raw_length": b.raw_length,

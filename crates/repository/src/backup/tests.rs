@@ -3,10 +3,11 @@ use crate::check::{CheckOptions, check};
 use crate::config::{ChunkerConfig, GearSource};
 use crate::faults::CrashAfter;
 use crate::keyfile::KdfCost;
+use crate::layout::ObjectKind;
 use crate::progress::NoProgress;
 use crate::repo::{CacheLocation, InitOptions};
 use crate::restore::{RestoreOptions, restore};
-use crate::store::{ObjectKind, Store};
+use crate::store::Store;
 use cairn_e2e::{TreeSpec, assert_same_tree, copy_tree, generate_tree, mutate_tree};
 use std::sync::Arc;
 
@@ -361,7 +362,8 @@ fn packs_by_kind(repo: &Repository) -> (Vec<crate::id::PackId>, Vec<crate::id::P
     let (mut data, mut trees) = (Vec::new(), Vec::new());
     for o in repo.store().list(ObjectKind::Pack).unwrap().objects {
         let id = crate::id::PackId::from_hex(&o.name).unwrap();
-        let header = crate::pack::read_header(repo.store(), repo.keys(), &id, o.size).unwrap();
+        let header =
+            crate::objects::read_pack_header(repo.store(), repo.keys(), &id, o.size).unwrap();
         if header[0].kind == crate::id::BlobKind::Tree {
             trees.push(id);
         } else {

@@ -7,11 +7,11 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::id::{IndexId, PackId};
 use crate::index::{IndexFile, IndexedPack};
+use crate::layout::ObjectKind;
 use crate::pack;
 use crate::pending;
 use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::store::ObjectKind;
 use crate::util::failpoint;
 use crate::writer::BlobWriter;
 use rayon::prelude::*;
@@ -43,7 +43,9 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
             // A pack that fails its hash is read once more before prune
             // gives up on it (one bad read is not damage).
             let bytes = store.get_checked(ObjectKind::Pack, &p.to_hex(), |b| {
-                pack::verify_pack(repo.keys(), p, &b).map(|_| b)
+                pack::verify_pack(repo.keys(), p, &b)
+                    .map(|_| b)
+                    .map_err(Error::from)
             })?;
             progress.bytes(bytes.len() as u64);
             for b in &inventory.packs[p].blobs {

@@ -5,11 +5,12 @@ use super::{ORPHAN_MIN_AGE, PruneOptions, PruneReport, STAGING_MIN_AGE};
 use crate::error::{Error, Result};
 use crate::id::{ID_LEN, PackId};
 use crate::inventory::Inventory;
-use crate::pack::{self, PackEntry};
+use crate::layout::ObjectKind;
+use crate::pack::PackEntry;
 use crate::pending;
 use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::store::{Listed, ObjectKind};
+use crate::store::Listed;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -127,7 +128,7 @@ pub(super) fn plan(
     })?;
     let mut retired_since: HashMap<PackId, jiff::Timestamp> = HashMap::new();
     let mut foreign = Vec::new();
-    for (entry, t) in pending::first_recorded(&records) {
+    for (entry, t) in pending::first_recorded(records.iter().map(|(_, r)| r)) {
         match pending::pack_of(&entry) {
             Some(p) if present.contains_key(&p) && !indexed.contains(&p) => {
                 retired_since.insert(p, t);
@@ -146,7 +147,13 @@ pub(super) fn plan(
         .collect();
     let headers: Vec<(PackId, u64, Result<Vec<PackEntry>>)> = unindexed
         .par_iter()
-        .map(|(id, size)| (*id, *size, pack::read_header(store, repo.keys(), id, *size)))
+        .map(|(id, size)| {
+            (
+                *id,
+                *size,
+                crate::objects::read_pack_header(store, repo.keys(), id, *size),
+            )
+        })
         .collect();
     let old_enough = |id: &PackId, age: jiff::SignedDuration| {
         present
@@ -236,7 +243,10 @@ pub(super) fn plan(
         .par_iter()
         .map(|p| {
             let size = inventory.packs[p].size;
-            (*p, pack::read_header(store, repo.keys(), p, size))
+            (
+                *p,
+                crate::objects::read_pack_header(store, repo.keys(), p, size),
+            )
         })
         .collect();
     for (p, header) in confirmed {
@@ -440,7 +450,7 @@ fn staging_files(repo: &Repository) -> Vec<PathBuf> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for kind in crate::store::ObjectKind::ALL
+    for kind in crate::layout::ObjectKind::ALL
         .into_iter()
         .chain([ObjectKind::Deletion])
         .filter(|k| *k != ObjectKind::Config)

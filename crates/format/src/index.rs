@@ -1,13 +1,12 @@
 //! Index objects: for a set of packs, where each blob is. They are the
-//! source of truth for "which blobs does the repository hold"; the redb
-//! cache ([`crate::cache`]) is derived from them. Layout in
+//! source of truth for "which blobs does the repository hold"; the
+//! repository's local cache is derived from them. Layout in
 //! `docs/FORMAT.md` ("Index objects").
 
 use crate::crypto::{self, Keys, Sealed};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId};
 use crate::pack::PackEntry;
-use crate::store::{ObjectKind, Store};
 use crate::wire::{Put, Reader};
 
 /// Version byte at the start of the plaintext.
@@ -114,17 +113,6 @@ impl IndexFile {
     pub fn seal(&self, keys: &Keys) -> Result<(IndexId, Vec<u8>)> {
         let bytes = crypto::seal_object(keys, Sealed::Index, &self.encode())?;
         Ok((IndexId::of_bytes(&bytes), bytes))
-    }
-
-    /// Read and open several index objects (a bad read is read again, see
-    /// [`Store::get_many_checked`]); results in input order.
-    pub fn fetch_many(store: &Store, keys: &Keys, ids: &[IndexId]) -> Vec<Result<Self>> {
-        let names: Vec<String> = ids.iter().map(IndexId::to_hex).collect();
-        store.get_many_checked(ObjectKind::Index, &names, 16, |name, bytes| {
-            let id = IndexId::from_hex(name)
-                .map_err(|e| Error::corrupt(format!("index {name}"), e.to_string()))?;
-            Self::open(keys, &id, &bytes)
-        })
     }
 
     /// Open a stored index object.

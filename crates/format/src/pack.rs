@@ -5,7 +5,6 @@
 use crate::crypto::{self, Keys, SEAL_OVERHEAD, Sealed};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, PackId};
-use crate::store::{ObjectKind, Store};
 use crate::wire::{Put, Reader};
 use bytes::Bytes;
 
@@ -237,53 +236,6 @@ pub fn decode_header_plaintext(plain: &[u8], data_len: u64, what: &str) -> Resul
     Ok(entries)
 }
 
-/// Read and decode a stored pack's header with range reads (one read of the
-/// tail, a second only when the header is larger than the first guess). A
-/// header that reads back corrupt is read once more before the error
-/// stands (one bad read on a network is not damage).
-pub fn read_header(
-    store: &Store,
-    keys: &Keys,
-    id: &PackId,
-    pack_len: u64,
-) -> Result<Vec<PackEntry>> {
-    match read_header_once(store, keys, id, pack_len) {
-        Err(e) if e.is_corrupt() => {
-            tracing::warn!("pack {}: {e}; reading its header again", id.short());
-            read_header_once(store, keys, id, pack_len)
-        }
-        other => other,
-    }
-}
-
-fn read_header_once(
-    store: &Store,
-    keys: &Keys,
-    id: &PackId,
-    pack_len: u64,
-) -> Result<Vec<PackEntry>> {
-    let name = id.to_hex();
-    let what = format!("pack {name}");
-    if pack_len < TRAILER_LEN as u64 {
-        return Err(Error::corrupt(
-            &what,
-            format!("{pack_len} bytes is too short"),
-        ));
-    }
-    let guess = pack_len.min(64 << 10);
-    let tail = store.get_range(ObjectKind::Pack, &name, pack_len - guess..pack_len)?;
-    let header_len = parse_trailer(&tail[tail.len() - TRAILER_LEN..], pack_len, &what)?;
-    let needed = u64::from(header_len) + TRAILER_LEN as u64;
-    let tail = if needed <= guess {
-        tail
-    } else {
-        store.get_range(ObjectKind::Pack, &name, pack_len - needed..pack_len)?
-    };
-    let start = tail.len() - needed as usize;
-    let sealed = &tail[start..tail.len() - TRAILER_LEN];
-    decode_header(keys, sealed, pack_len, &what)
-}
-
 /// Check a whole pack held in memory: its hash must be its name, and its
 /// header must decode. Returns the entries.
 pub fn verify_pack(keys: &Keys, id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
@@ -338,12 +290,6 @@ mod tests {
             let back = crypto::decode_blob(&keys, e.kind, &e.id, stored, e.raw_length).unwrap();
             assert_eq!(&back, plain);
         }
-        let store = Store::memory().unwrap();
-        store
-            .put(ObjectKind::Pack, &pack.id.to_hex(), pack.bytes.clone())
-            .unwrap();
-        let via_store = read_header(&store, &keys, &pack.id, pack.bytes.len() as u64).unwrap();
-        assert_eq!(via_store, pack.entries);
     }
 
     #[test]

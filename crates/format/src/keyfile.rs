@@ -103,8 +103,14 @@ fn derive_kek(password: &[u8], salt: &[u8], cost: &KdfCost) -> Result<Zeroizing<
 }
 
 impl KeyFile {
-    /// Wrap `master` under `password`.
-    pub fn create(master: &MasterKey, password: &[u8], cost: KdfCost) -> Result<Self> {
+    /// Wrap `master` under `password`, recording who created it.
+    pub fn create(
+        master: &MasterKey,
+        password: &[u8],
+        cost: KdfCost,
+        host: String,
+        username: String,
+    ) -> Result<Self> {
         let mut salt = [0u8; 32];
         getrandom::fill(&mut salt)?;
         let kek = derive_kek(password, &salt, &cost)?;
@@ -122,8 +128,8 @@ impl KeyFile {
         Ok(Self {
             version: KEY_FILE_VERSION,
             created: jiff::Timestamp::now(),
-            host: crate::util::hostname(),
-            username: crate::util::username(),
+            host,
+            username,
             kdf: "argon2id".to_string(),
             cost,
             salt: hex::encode(salt),
@@ -213,7 +219,7 @@ mod tests {
     #[test]
     fn wrap_and_unwrap() {
         let master = MasterKey::generate().unwrap();
-        let kf = KeyFile::create(&master, b"correct horse", CHEAP).unwrap();
+        let kf = KeyFile::create(&master, b"correct horse", CHEAP, "h".into(), "u".into()).unwrap();
         let bytes = kf.to_bytes().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(!text.contains(&hex::encode(master.as_bytes())));
@@ -229,13 +235,13 @@ mod tests {
         assert!(KeyFile::parse(b"{", "k").is_err());
         assert!(KeyFile::parse(&vec![b' '; MAX_KEY_FILE_LEN + 1], "k").is_err());
         let master = MasterKey::generate().unwrap();
-        let mut kf = KeyFile::create(&master, b"pw", CHEAP).unwrap();
+        let mut kf = KeyFile::create(&master, b"pw", CHEAP, "h".into(), "u".into()).unwrap();
         kf.cost.memory_kib = u32::MAX;
         assert!(kf.unlock(b"pw", "k").is_err());
-        let mut kf = KeyFile::create(&master, b"pw", CHEAP).unwrap();
+        let mut kf = KeyFile::create(&master, b"pw", CHEAP, "h".into(), "u".into()).unwrap();
         kf.wrapped_key.truncate(10);
         assert!(kf.unlock(b"pw", "k").is_err());
-        let mut kf = KeyFile::create(&master, b"pw", CHEAP).unwrap();
+        let mut kf = KeyFile::create(&master, b"pw", CHEAP, "h".into(), "u".into()).unwrap();
         kf.version = 2;
         let bytes = kf.to_bytes().unwrap();
         assert!(matches!(

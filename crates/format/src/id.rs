@@ -3,9 +3,12 @@
 //!
 //! Every id is 32 bytes. Blob ids ([`ChunkId`], [`TreeId`]) are keyed BLAKE3
 //! hashes of the blob's plaintext (keys in [`crate::crypto`]); the names of
-//! stored objects ([`PackId`], [`IndexId`], [`SnapshotId`], [`KeyId`]) are the
-//! plain BLAKE3 hash of the object's bytes, so anyone can verify an object
-//! against its name without the key. [`LockId`]s and [`RepoId`]s are random.
+//! stored objects ([`PackId`], [`IndexId`], [`SnapshotId`], [`KeyId`],
+//! [`AccountEventId`], [`LogId`], [`VerificationId`], [`DeletionId`]) are the
+//! plain BLAKE3 hash of the object's bytes ([`ContentId`]), so anyone can
+//! verify an object against its name without the key. [`LockId`]s and
+//! [`RepoId`]s are random. Ids of stored objects know their directory
+//! ([`crate::layout::ObjectName`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -136,6 +139,10 @@ define_id!(
     VerificationId
 );
 define_id!(
+    /// A pending-deletion record: BLAKE3 of its bytes.
+    DeletionId
+);
+define_id!(
     /// A lock object: random.
     LockId
 );
@@ -144,25 +151,86 @@ define_id!(
     RepoId
 );
 
+/// The id of an object named by the plain BLAKE3 hash of its bytes.
+pub trait ContentId:
+    Copy + Eq + std::hash::Hash + Ord + fmt::Debug + fmt::Display + Send + Sync + 'static
+{
+    /// The id of an object with these bytes.
+    fn of_bytes(bytes: &[u8]) -> Self;
+    /// Parse 64 hexadecimal characters.
+    fn from_hex(s: &str) -> Result<Self, IdParseError>;
+    /// Lower-case hexadecimal, 64 characters.
+    fn to_hex(&self) -> String;
+    /// The first 8 hexadecimal characters, for display.
+    fn short(&self) -> String;
+}
+
 macro_rules! content_addressed {
-    ($($name:ident),*) => {$(
+    ($($name:ident => $kind:ident),*) => {$(
         impl $name {
             /// The id of an object with these bytes (plain BLAKE3).
             pub fn of_bytes(bytes: &[u8]) -> Self {
                 Self(*blake3::hash(bytes).as_bytes())
             }
         }
+        impl ContentId for $name {
+            fn of_bytes(bytes: &[u8]) -> Self {
+                $name::of_bytes(bytes)
+            }
+            fn from_hex(s: &str) -> Result<Self, IdParseError> {
+                $name::from_hex(s)
+            }
+            fn to_hex(&self) -> String {
+                $name::to_hex(self)
+            }
+            fn short(&self) -> String {
+                $name::short(self)
+            }
+        }
+        impl crate::layout::ObjectName for $name {
+            const KIND: crate::layout::ObjectKind = crate::layout::ObjectKind::$kind;
+            fn object_name(&self) -> String {
+                self.to_hex()
+            }
+        }
     )*};
 }
 content_addressed!(
-    PackId,
-    IndexId,
-    SnapshotId,
-    KeyId,
-    AccountEventId,
-    LogId,
-    VerificationId
+    PackId => Pack,
+    IndexId => Index,
+    SnapshotId => Snapshot,
+    KeyId => Key,
+    AccountEventId => Account,
+    VerificationId => Verification,
+    DeletionId => Deletion
 );
+// Log segments are named `<tag>/<seq>-<id>`: their id alone is no name.
+impl LogId {
+    /// The id of an object with these bytes (plain BLAKE3).
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+}
+impl ContentId for LogId {
+    fn of_bytes(bytes: &[u8]) -> Self {
+        LogId::of_bytes(bytes)
+    }
+    fn from_hex(s: &str) -> Result<Self, IdParseError> {
+        LogId::from_hex(s)
+    }
+    fn to_hex(&self) -> String {
+        LogId::to_hex(self)
+    }
+    fn short(&self) -> String {
+        LogId::short(self)
+    }
+}
+impl crate::layout::ObjectName for LockId {
+    const KIND: crate::layout::ObjectKind = crate::layout::ObjectKind::Lock;
+    fn object_name(&self) -> String {
+        self.to_hex()
+    }
+}
 
 macro_rules! random_id {
     ($($name:ident),*) => {$(

@@ -4,9 +4,11 @@
 //! snapshot that is listed is complete. Layout in `docs/FORMAT.md`
 //! ("Snapshots").
 
-use crate::crypto::{self, Keys, Sealed};
-use crate::error::{Error, Result};
+use crate::crypto::{Keys, Sealed};
+use crate::error::Result;
 use crate::id::{SnapshotId, TreeId};
+use crate::layout::ObjectKind;
+use crate::manifest::{self, Manifest};
 use serde::{Deserialize, Serialize};
 
 /// Current manifest version.
@@ -147,75 +149,36 @@ pub struct Snapshot {
     pub program: String,
 }
 
+impl Manifest for Snapshot {
+    const KIND: ObjectKind = ObjectKind::Snapshot;
+    const SEALED: Sealed = Sealed::Snapshot;
+    const VERSION: u32 = SNAPSHOT_VERSION;
+    const NOUN: &'static str = "snapshot";
+    const MAX_LEN: usize = MAX_SNAPSHOT_LEN;
+    type Id = SnapshotId;
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn order_time(&self) -> jiff::Timestamp {
+        self.time
+    }
+}
+
 impl Snapshot {
     /// Seal for storage; returns the id and bytes.
     pub fn seal(&self, keys: &Keys) -> Result<(SnapshotId, Vec<u8>)> {
-        let json =
-            serde_json::to_vec(self).map_err(|e| Error::invalid("snapshot", e.to_string()))?;
-        let bytes = crypto::seal_object(keys, Sealed::Snapshot, &json)?;
-        Ok((SnapshotId::of_bytes(&bytes), bytes))
+        manifest::seal(keys, self)
     }
 
     /// Open a stored manifest, checking its name and content.
     pub fn open(keys: &Keys, id: &SnapshotId, bytes: &[u8]) -> Result<Self> {
-        let what = format!("snapshot {}", id.to_hex());
-        if bytes.len() > MAX_SNAPSHOT_LEN {
-            return Err(Error::corrupt(&what, "larger than any manifest"));
-        }
-        if &SnapshotId::of_bytes(bytes) != id {
-            return Err(Error::corrupt(&what, "contents do not hash to its name"));
-        }
-        let json = crypto::open_object(keys, Sealed::Snapshot, bytes, &what)?;
-        let snap: Snapshot = serde_json::from_slice(&json)
-            .map_err(|e| Error::corrupt(&what, format!("bad manifest: {e}")))?;
-        if snap.version != SNAPSHOT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what,
-                found: snap.version,
-                supported: SNAPSHOT_VERSION,
-            });
-        }
-        Ok(snap)
+        manifest::open(keys, id, bytes)
     }
 }
 
-/// Check an account name: 1 to 128 characters from `A-Z a-z 0-9 . _ - @ +`,
-/// not starting with `.` or `-`.
-pub fn validate_account(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "account name",
-            format!(
-                "{name:?} must be 1-128 characters of A-Z a-z 0-9 . _ - @ +, not starting with . or -"
-            ),
-        ))
-    }
-}
-
-/// Check a tag: 1 to 128 printable characters without commas or whitespace.
-pub fn validate_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != ',');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "tag",
-            format!("{tag:?} must be 1-128 printable characters without spaces or commas"),
-        ))
-    }
-}
+pub use crate::names::{validate_account, validate_tag};
 
 #[cfg(test)]
 mod tests {
@@ -258,18 +221,5 @@ mod tests {
         let mut bad = bytes.clone();
         bad[50] ^= 1;
         assert!(Snapshot::open(&keys, &SnapshotId::of_bytes(&bad), &bad).is_err());
-    }
-
-    #[test]
-    fn names_and_tags() {
-        for ok in ["default", "mail.example.org", "user@example.org", "a_b-c+1"] {
-            validate_account(ok).unwrap();
-        }
-        for bad in ["", ".hidden", "-x", "a b", "a/b", &"x".repeat(129)] {
-            assert!(validate_account(bad).is_err(), "{bad}");
-        }
-        validate_tag("legal-hold").unwrap();
-        assert!(validate_tag("a,b").is_err());
-        assert!(validate_tag("").is_err());
     }
 }
