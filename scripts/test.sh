@@ -82,7 +82,9 @@ s3rver_log=$(mktemp)
 # s3rver 3.7's continuation tokens need OpenSSL's legacy provider on Node 18+.
 NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$s3rver_dir" -a 127.0.0.1 -p "$s3rver_port" --silent >"$s3rver_log" 2>&1 &
 s3rver_pid=$!
-trap 'kill "$moto_pid" "$s3rver_pid" 2>/dev/null; wait "$moto_pid" "$s3rver_pid" 2>/dev/null; rm -rf "$moto_log" "$s3rver_log" "$s3rver_dir"' EXIT
+# Stop the servers, keeping the suite's own exit status (under `set -e` a
+# `wait` for a server killed by SIGTERM would otherwise exit 143).
+trap 'rc=$?; kill "$moto_pid" "$s3rver_pid" 2>/dev/null || true; wait "$moto_pid" "$s3rver_pid" 2>/dev/null || true; rm -rf "$moto_log" "$s3rver_log" "$s3rver_dir"; exit "$rc"' EXIT
 for _ in $(seq 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$s3_port/')" 2>/dev/null; then
         break
