@@ -62,16 +62,19 @@ fn backed_up(server: Server, endpoint: &str, spec: TreeSpec) -> (Env, std::path:
     (local, src)
 }
 
-fn remote_store(server: Server, url: &str) -> cairn_repository::Store {
+fn s3_options(server: Server) -> cairn_repository::s3::S3Options {
     let (id, secret) = server.credentials();
-    let opts = cairn_repository::s3::S3Options {
+    cairn_repository::s3::S3Options {
         endpoint: Some(server.endpoint().to_string()),
         path_style: true,
         allow_http: true,
         credentials: Some((id.into(), secret.into())),
         ..Default::default()
-    };
-    cairn_repository::s3::store(url, &opts).unwrap()
+    }
+}
+
+fn remote_store(server: Server, url: &str) -> cairn_repository::Store {
+    cairn_repository::s3::store(url, &s3_options(server)).unwrap()
 }
 
 fn snapshot_ids(env: &Env) -> Vec<String> {
@@ -88,11 +91,14 @@ fn snapshot_ids(env: &Env) -> Vec<String> {
 
 fn the_s3_backend_meets_the_storage_contract(server: Server) {
     let bucket = server.bucket();
-    let store = remote_store(server, &format!("s3://{bucket}/conformance"));
-    cairn_repository::conformance::run(
+    let url = format!("s3://{bucket}/conformance");
+    let raw = cairn_repository::s3::object_store(&url, &s3_options(server)).unwrap();
+    let store = cairn_repository::Store::remote(raw.clone(), url).unwrap();
+    cairn_testkit::conformance::run(
         &store,
+        raw.as_ref(),
         &format!("s3 ({})", server.name()),
-        cairn_repository::conformance::Capabilities {
+        cairn_testkit::conformance::Capabilities {
             many_objects: 1100,
             one_byte_range_at_zero: server != Server::S3rver,
             create_if_absent: server != Server::S3rver,

@@ -6,10 +6,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Ok((bucket, prefix)) = cairn_repository::s3::parse_url(&text) {
+    if let Ok((bucket, prefix)) = cairn_store::s3::parse_url(&text) {
         assert!(bucket.len() >= 3 && !prefix.starts_with('/'));
     }
-    let sections = cairn_repository::s3::parse_ini(&text);
+    let sections = cairn_store::s3::parse_ini(&text);
     for keys in sections.values() {
         for key in keys.keys() {
             assert_eq!(key, &key.to_lowercase());

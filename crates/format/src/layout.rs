@@ -43,6 +43,17 @@ impl ObjectKind {
         ObjectKind::Lock,
     ];
 
+    /// The kinds of a repository that are manifests (everything they name
+    /// is stored before them), in the order a sync lists them first and
+    /// copies them last. Pending deletions are manifests too, but belong
+    /// to no copy.
+    pub const MANIFESTS: [ObjectKind; 4] = [
+        ObjectKind::Snapshot,
+        ObjectKind::Log,
+        ObjectKind::Account,
+        ObjectKind::Verification,
+    ];
+
     /// The directory of this kind (`""` for config).
     pub const fn dir(self) -> &'static str {
         match self {
@@ -146,6 +157,13 @@ pub trait ObjectName {
     const KIND: ObjectKind;
     /// The object's name.
     fn object_name(&self) -> String;
+}
+
+impl<T: ObjectName> ObjectName for &T {
+    const KIND: ObjectKind = T::KIND;
+    fn object_name(&self) -> String {
+        (*self).object_name()
+    }
 }
 
 #[cfg(test)]

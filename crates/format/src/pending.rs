@@ -11,7 +11,7 @@
 
 use crate::crypto::Sealed;
 use crate::id::{DeletionId, PackId};
-use crate::layout::ObjectKind;
+use crate::layout::{ObjectKind, ObjectName};
 use crate::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +50,11 @@ impl Manifest for PendingRecord {
 /// `data/<id>`, without the fan-out directory).
 pub fn entry(kind: ObjectKind, name: &str) -> String {
     format!("{}/{name}", kind.dir())
+}
+
+/// How the object `id` names is named in a record.
+pub fn entry_of<N: ObjectName>(id: &N) -> String {
+    entry(N::KIND, &id.object_name())
 }
 
 /// The pack a record entry names, if it names one.

@@ -87,6 +87,12 @@ pub enum SyncError {
     Internal(String),
 }
 
+impl From<cairn_repository::store::Error> for SyncError {
+    fn from(e: cairn_repository::store::Error) -> Self {
+        SyncError::Repository(e.into())
+    }
+}
+
 /// What a sync copies from.
 #[derive(Clone, Copy)]
 pub enum Source<'a> {
@@ -208,13 +214,7 @@ impl SyncReport {
     }
 }
 
-/// Manifests, in the order they are listed first and copied last.
-const MANIFESTS: [ObjectKind; 4] = [
-    ObjectKind::Snapshot,
-    ObjectKind::Log,
-    ObjectKind::Account,
-    ObjectKind::Verification,
-];
+const MANIFESTS: [ObjectKind; 4] = ObjectKind::MANIFESTS;
 
 fn list(store: &Store, kind: ObjectKind) -> Result<Vec<Listed>, SyncError> {
     if kind == ObjectKind::Config {
@@ -380,16 +380,7 @@ fn copy_round(
             }
         } else {
             let mut copied = copy::Copied::default();
-            let mut outcome =
-                copy::copy_all(src, dest, *kind, objects, opts, progress, &mut copied);
-            if outcome.is_ok() && *kind == ObjectKind::Key {
-                for o in objects {
-                    if let Err(e) = dest.protect(*kind, &o.name) {
-                        outcome = Err(e.into());
-                        break;
-                    }
-                }
-            }
+            let outcome = copy::copy_all(src, dest, *kind, objects, opts, progress, &mut copied);
             report.resent += copied.resent;
             if copied.count.objects > 0 {
                 report

@@ -7,7 +7,6 @@ use crate::copy::label;
 use cairn_repository::store::Listed;
 use cairn_repository::{ObjectKind, Progress, Store};
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -92,36 +91,30 @@ pub fn verify(
     report.missing.sort();
     report.extra.sort();
     progress.phase("verify", None);
-    let (src_os, dst_os) = (source.object_store().clone(), dest.object_store().clone());
     let results: Vec<(String, u64, Option<String>)> = dest.block_on(
-        futures::stream::iter(both.iter().map(|(kind, name, _)| {
-            let (src_os, dst_os) = (src_os.clone(), dst_os.clone());
-            async move {
-                let path = object_store::path::Path::from(kind.path(name));
-                let got = async { dst_os.get(&path).await?.bytes().await }.await;
-                let bytes = match got {
-                    Ok(b) => b,
-                    Err(e) => return (path.to_string(), 0, Some(format!("cannot be read: {e}"))),
-                };
-                progress.bytes(bytes.len() as u64);
-                let len = bytes.len() as u64;
-                let (k, n, b) = (*kind, name.clone(), bytes.clone());
-                let matches = match crate::copy::off_thread(move || k.content_matches(&n, &b)).await
-                {
-                    Ok(m) => m,
-                    Err(e) => return (path.to_string(), len, Some(e.to_string())),
-                };
-                let problem = match matches {
-                    Some(true) => None,
-                    Some(false) => Some("does not hash to its name".to_string()),
-                    None => match async { src_os.get(&path).await?.bytes().await }.await {
-                        Ok(s) if s == bytes => None,
-                        Ok(_) => Some("differs from the source".to_string()),
-                        Err(e) => Some(format!("the source copy cannot be read: {e}")),
-                    },
-                };
-                (path.to_string(), bytes.len() as u64, problem)
-            }
+        futures::stream::iter(both.iter().map(|(kind, name, _)| async move {
+            let path = kind.path(name);
+            let bytes = match dest.read_async(*kind, name).await {
+                Ok(b) => b,
+                Err(e) => return (path, 0, Some(format!("cannot be read: {e}"))),
+            };
+            progress.bytes(bytes.len() as u64);
+            let len = bytes.len() as u64;
+            let (k, n, b) = (*kind, name.clone(), bytes.clone());
+            let matches = match crate::copy::off_thread(move || k.content_matches(&n, &b)).await {
+                Ok(m) => m,
+                Err(e) => return (path, len, Some(e.to_string())),
+            };
+            let problem = match matches {
+                Some(true) => None,
+                Some(false) => Some("does not hash to its name".to_string()),
+                None => match source.read_async(*kind, name).await {
+                    Ok(s) if s == bytes => None,
+                    Ok(_) => Some("differs from the source".to_string()),
+                    Err(e) => Some(format!("the source copy cannot be read: {e}")),
+                },
+            };
+            (path, len, problem)
         }))
         .buffer_unordered(concurrency.max(1))
         .collect(),

@@ -7,11 +7,11 @@
 // Benchmark setup aborts on failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cairn_e2e::{TreeSpec, generate_tree};
 use cairn_repository::{
     BackupOptions, CacheLocation, InitOptions, KdfCost, NoProgress, Repository, RestoreOptions,
     Store, backup, restore,
 };
+use cairn_testkit::trees::{TreeSpec, generate_tree};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::path::Path;
 
@@ -30,7 +30,7 @@ fn init(dir: &Path) -> Repository {
 }
 
 fn tree_bytes(root: &Path) -> u64 {
-    cairn_e2e::walk(root)
+    cairn_testkit::trees::walk(root)
         .iter()
         .filter_map(|p| std::fs::symlink_metadata(root.join(p)).ok())
         .filter(|m| m.is_file())

@@ -593,24 +593,20 @@ mod tests {
         let cache = IndexCache::open(&dir.path().join("index.redb")).unwrap();
 
         let (a_id, a) = index_with(1, &[1, 2]).seal(&keys).unwrap();
-        store
-            .put(ObjectKind::Index, &a_id.to_hex(), a.into())
-            .unwrap();
+        store.put_object(&a_id, a.into()).unwrap();
         let r = cache.sync(&store, &keys).unwrap();
         assert_eq!(r.loaded, 1);
         assert!(cache.lookup(&[1; 32]).unwrap().is_some());
         assert!(cache.lookup(&[3; 32]).unwrap().is_none());
 
         let (b_id, b) = index_with(2, &[3]).seal(&keys).unwrap();
-        store
-            .put(ObjectKind::Index, &b_id.to_hex(), b.into())
-            .unwrap();
+        store.put_object(&b_id, b.into()).unwrap();
         assert_eq!(cache.sync(&store, &keys).unwrap().loaded, 1);
         let loc = cache.lookup(&[3; 32]).unwrap().unwrap();
         assert_eq!(loc.pack, PackId::of_bytes(&[2]));
         assert_eq!(cache.sync(&store, &keys).unwrap().loaded, 0);
 
-        store.delete(ObjectKind::Index, &a_id.to_hex()).unwrap();
+        store.delete_object(&a_id).unwrap();
         let r = cache.sync(&store, &keys).unwrap();
         assert!(r.rebuilt);
         assert!(cache.lookup(&[1; 32]).unwrap().is_none());
@@ -620,11 +616,7 @@ mod tests {
         // A corrupt index object is reported, not fatal.
         let junk_id = IndexId::of_bytes(b"junk");
         store
-            .put(
-                ObjectKind::Index,
-                &junk_id.to_hex(),
-                bytes::Bytes::from_static(b"junk"),
-            )
+            .put_object(&junk_id, bytes::Bytes::from_static(b"junk"))
             .unwrap();
         let r = cache.sync(&store, &keys).unwrap();
         assert_eq!(r.unreadable.len(), 1);
@@ -646,15 +638,8 @@ mod tests {
         let b = IndexCache::open(&path).unwrap();
         a.sync(&store, &keys).unwrap();
         let (id, bytes) = index_with(5, &[9]).seal(&keys).unwrap();
-        store
-            .put(ObjectKind::Index, &id.to_hex(), bytes.into())
-            .unwrap();
-        let idx = IndexFile::open(
-            &keys,
-            &id,
-            &store.get(ObjectKind::Index, &id.to_hex()).unwrap(),
-        )
-        .unwrap();
+        store.put_object(&id, bytes.into()).unwrap();
+        let idx = IndexFile::open(&keys, &id, &store.get_object(&id).unwrap()).unwrap();
         b.merge(&[(id, idx)]).unwrap();
         // `a` never loaded pack 5's number, but finds it.
         assert_eq!(

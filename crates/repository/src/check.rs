@@ -500,7 +500,7 @@ pub fn check(
             .map(|id| {
                 // A pack that fails its hash is read once more before it
                 // is reported (one bad read is not damage).
-                let bytes = match store.get_checked(ObjectKind::Pack, &id.to_hex(), |b| {
+                let bytes = match store.get_object_checked(&id, |b| {
                     pack::verify_pack(keys, id, &b)
                         .map(|_| b)
                         .map_err(crate::Error::from)

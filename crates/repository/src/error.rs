@@ -143,15 +143,6 @@ impl Error {
         }
     }
 
-    /// Map an object store error, turning "not found" into [`Error::NotFound`].
-    pub fn storage(location: impl Into<String>, source: object_store::Error) -> Self {
-        let location = location.into();
-        match source {
-            object_store::Error::NotFound { .. } => Error::NotFound { what: location },
-            source => Error::Storage { location, source },
-        }
-    }
-
     /// Whether retrying the same operation might succeed (transient storage
     /// trouble), as opposed to a permanent condition.
     pub fn is_retryable(&self) -> bool {
@@ -192,6 +183,31 @@ impl From<cairn_format::Error> for Error {
                 reason: other.to_string(),
             },
         }
+    }
+}
+
+impl From<cairn_store::Error> for Error {
+    fn from(e: cairn_store::Error) -> Self {
+        use cairn_store::Error as S;
+        match e {
+            S::NotFound { what } => Error::NotFound { what },
+            S::Storage { location, source } => Error::Storage { location, source },
+            S::Io { path, source } => Error::Io { path, source },
+            S::Corrupt { what, reason } => Error::Corrupt { what, reason },
+            S::Invalid { what, reason } => Error::Invalid { what, reason },
+            S::NotADirectory(path) => Error::NoRepository(path),
+            // `cairn_store::Error` is non-exhaustive.
+            other => Error::Invalid {
+                what: "storage".to_string(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl cairn_store::CheckError for Error {
+    fn is_corrupt(&self) -> bool {
+        Error::is_corrupt(self)
     }
 }
 

@@ -25,16 +25,15 @@
 pub use cairn_format::{
     config, crypto, id, index, keyfile, layout, manifest, names, pack, snapshot, tree,
 };
+pub use cairn_store::{self as store, s3};
 
 pub mod account;
 pub mod backup;
 pub mod browse;
 pub mod cache;
 pub mod check;
-pub mod conformance;
 pub mod error;
 pub mod exclude;
-pub mod faults;
 pub mod fsat;
 pub mod inventory;
 pub mod lock;
@@ -49,10 +48,7 @@ pub mod prune;
 pub mod repair;
 pub mod repo;
 pub mod restore;
-pub mod s3;
 pub mod stats;
-pub mod store;
-pub mod upload;
 pub mod util;
 pub mod verification;
 pub mod writer;

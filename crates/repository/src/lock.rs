@@ -162,7 +162,7 @@ fn process_alive(pid: u32) -> bool {
 fn write_lock(store: &Store, keys: &Keys, info: &LockInfo) -> Result<LockId> {
     let id = LockId::random()?;
     let bytes = cairn_format::lock::seal(keys, info)?;
-    store.put(ObjectKind::Lock, &id.to_hex(), bytes.into())?;
+    store.put_object(&id, bytes.into())?;
     Ok(id)
 }
 
@@ -175,7 +175,7 @@ pub fn list_locks(store: &Store, keys: &Keys) -> Result<Vec<(LockId, Result<Lock
             continue;
         };
         let what = format!("lock {}", id.short());
-        let info = store.get_checked(ObjectKind::Lock, &obj.name, |bytes| {
+        let info = store.get_checked(ObjectKind::Lock, &obj.name, |bytes| -> Result<_> {
             Ok(cairn_format::lock::open(keys, &bytes, &what)?)
         });
         match info {
@@ -198,7 +198,7 @@ pub fn unlock(store: &Store, keys: &Keys, all: bool) -> Result<Vec<(LockId, Stri
             Err(e) => (true, format!("unreadable lock {}: {e}", id.short())),
         };
         if remove {
-            store.delete(ObjectKind::Lock, &id.to_hex())?;
+            store.delete_object(&id)?;
             removed.push((id, why));
         }
     }
@@ -325,7 +325,7 @@ impl HeldLock {
         self.check_age()?;
         {
             let current = self.current.lock();
-            match self.store.head(ObjectKind::Lock, &current.to_hex()) {
+            match self.store.head_object(&*current) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     let short = current.short();
@@ -335,7 +335,7 @@ impl HeldLock {
                     ));
                     return Err(self.lost_error());
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         // The HEAD may have taken a while.
@@ -360,10 +360,10 @@ impl HeldLock {
         // Our old object gone means someone removed our lock: we do not
         // bring it back. (Removed after this check, it was removed while the
         // new object already existed, so whoever takes a lock next sees it.)
-        match self.store.head(ObjectKind::Lock, &current.to_hex()) {
+        match self.store.head_object(&*current) {
             Ok(Some(_)) => {}
             Ok(None) => {
-                let _ = self.store.delete(ObjectKind::Lock, &new_id.to_hex());
+                let _ = self.store.delete_object(&new_id);
                 drop(current);
                 self.lose(
                     "its lock object was removed by another process (`cairn unlock`?)".into(),
@@ -372,14 +372,14 @@ impl HeldLock {
             }
             Err(e) => {
                 tracing::warn!("could not check the lock before refreshing it: {e}");
-                let _ = self.store.delete(ObjectKind::Lock, &new_id.to_hex());
+                let _ = self.store.delete_object(&new_id);
                 return;
             }
         }
         let old = std::mem::replace(&mut *current, new_id);
         *self.last_refresh.lock() = started;
         drop(current);
-        if let Err(e) = self.store.delete(ObjectKind::Lock, &old.to_hex()) {
+        if let Err(e) = self.store.delete_object(&old) {
             tracing::warn!("could not remove old lock {}: {e}", old.short());
         }
     }
@@ -435,7 +435,7 @@ impl LockGuard {
         let id = write_lock(store, keys, &info)?;
         let blocking = conflicts(store, keys, Some(id), exclusive)?;
         if !blocking.is_empty() {
-            store.delete(ObjectKind::Lock, &id.to_hex())?;
+            store.delete_object(&id)?;
             return Err(locked_error(exclusive, operation, &blocking));
         }
         let held = Arc::new(HeldLock {
@@ -509,7 +509,7 @@ impl Drop for LockGuard {
             let _ = t.join();
         }
         let id = self.held.id();
-        if let Err(e) = self.held.store.delete(ObjectKind::Lock, &id.to_hex()) {
+        if let Err(e) = self.held.store.delete_object(&id) {
             tracing::warn!("could not release lock {}: {e}", id.short());
         }
     }

@@ -62,14 +62,17 @@ impl<'a> Manifests<'a> {
             .filter_map(|n| M::id_from_name(n).map(|id| (n.clone(), id)))
             .collect();
         let wanted: Vec<String> = ids.iter().map(|(n, _)| n.clone()).collect();
-        let fetched =
-            self.store
-                .get_many_checked(M::KIND, &wanted, READ_CONCURRENCY, |name, bytes| {
-                    let id = M::id_from_name(name).ok_or_else(|| {
-                        Error::corrupt(format!("{} {name}", M::NOUN), "not a valid name")
-                    })?;
-                    Ok(manifest::open_sealed::<M>(self.keys, &id, &bytes)?)
-                });
+        let fetched = self.store.get_many_checked(
+            M::KIND,
+            &wanted,
+            READ_CONCURRENCY,
+            |name, bytes| -> Result<_> {
+                let id = M::id_from_name(name).ok_or_else(|| {
+                    Error::corrupt(format!("{} {name}", M::NOUN), "not a valid name")
+                })?;
+                Ok(manifest::open_sealed::<M>(self.keys, &id, &bytes)?)
+            },
+        );
         ids.into_iter()
             .zip(fetched)
             .filter(|(_, r)| !matches!(r, Err(e) if e.is_not_found()))
@@ -134,7 +137,7 @@ impl<'a> Manifests<'a> {
     /// Delete the manifest stored as `name` (absent is not an error). The
     /// caller has confirmed its lock.
     pub fn delete_named<M: Manifest>(&self, name: &str) -> Result<()> {
-        self.store.delete(M::KIND, name)
+        Ok(self.store.delete(M::KIND, name)?)
     }
 
     /// Delete one manifest by id. The caller has confirmed its lock.

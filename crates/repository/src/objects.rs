@@ -36,8 +36,7 @@ fn read_pack_header_once(
     id: &PackId,
     pack_len: u64,
 ) -> Result<Vec<PackEntry>> {
-    let name = id.to_hex();
-    let what = format!("pack {name}");
+    let what = format!("pack {id}");
     if pack_len < TRAILER_LEN as u64 {
         return Err(Error::corrupt(
             &what,
@@ -45,13 +44,13 @@ fn read_pack_header_once(
         ));
     }
     let guess = pack_len.min(64 << 10);
-    let tail = store.get_range(ObjectKind::Pack, &name, pack_len - guess..pack_len)?;
+    let tail = store.get_object_range(id, pack_len - guess..pack_len)?;
     let header_len = parse_trailer(&tail[tail.len() - TRAILER_LEN..], pack_len, &what)?;
     let needed = u64::from(header_len) + TRAILER_LEN as u64;
     let tail = if needed <= guess {
         tail
     } else {
-        store.get_range(ObjectKind::Pack, &name, pack_len - needed..pack_len)?
+        store.get_object_range(id, pack_len - needed..pack_len)?
     };
     let start = tail.len() - needed as usize;
     let sealed = &tail[start..tail.len() - TRAILER_LEN];
@@ -90,9 +89,7 @@ mod tests {
         }
         let pack = b.finish(&keys).unwrap();
         let store = Store::memory().unwrap();
-        store
-            .put(ObjectKind::Pack, &pack.id.to_hex(), pack.bytes.clone())
-            .unwrap();
+        store.put_object(&pack.id, pack.bytes.clone()).unwrap();
         let via_store = read_pack_header(&store, &keys, &pack.id, pack.bytes.len() as u64).unwrap();
         assert_eq!(via_store, pack.entries);
     }

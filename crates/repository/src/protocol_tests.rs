@@ -21,7 +21,7 @@ use crate::repo::{CacheLocation, InitOptions, Repository};
 use crate::restore::{RestoreOptions, restore};
 use crate::store::Store;
 use crate::writer::BlobWriter;
-use cairn_e2e::{TreeSpec, assert_same_tree, generate_tree};
+use cairn_testkit::trees::{TreeSpec, assert_same_tree, generate_tree};
 use proptest::prelude::*;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use crate::snapshot::Snapshot;
 use crate::store::{PutOutcome, Store};
 use crate::tree::Tree;
 use cairn_chunker::{Chunker, Gear};
+use cairn_format::layout::ObjectName;
 use cairn_format::manifest::Manifest;
 use parking_lot::Mutex;
 use std::path::PathBuf;
@@ -111,7 +112,7 @@ impl Repository {
         if store.put_new(ObjectKind::Config, CONFIG_NAME, sealed.into())?
             == PutOutcome::AlreadyExisted
         {
-            store.delete(ObjectKind::Key, &key_id.to_hex())?;
+            store.delete_object(&key_id)?;
             return Err(Error::AlreadyInitialized(store.location().to_string()));
         }
         Self::assemble(store, master, config, key_id, cache)
@@ -248,9 +249,8 @@ impl Repository {
     pub fn save_index(&self, index: IndexFile) -> Result<IndexId> {
         let (id, bytes) = index.seal(&self.keys)?;
         self.confirm_lock()?;
-        self.store
-            .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
-        self.confirm_or_undo(ObjectKind::Index, &id.to_hex())?;
+        self.store.put_object(&id, bytes.into())?;
+        self.confirm_or_undo_object(&id)?;
         self.index()?.merge(&[(id, index)])?;
         Ok(id)
     }
@@ -406,6 +406,11 @@ impl Repository {
             }
         }
     }
+
+    /// [`Repository::confirm_or_undo`] for an object named by a typed id.
+    pub fn confirm_or_undo_object<N: ObjectName>(&self, id: &N) -> Result<()> {
+        self.confirm_or_undo(N::KIND, &id.object_name())
+    }
 }
 
 /// Read a blob from the first of `places` (pack, offset, stored length, raw
@@ -419,11 +424,9 @@ pub(crate) fn read_first_good(
     let mut first_error = None;
     for (pack, offset, length, raw_length) in places {
         let range = u64::from(offset)..u64::from(offset) + u64::from(length);
-        match repo
-            .store
-            .get_range_checked(ObjectKind::Pack, &pack.to_hex(), range, |stored| {
-                crypto::decode_blob(&repo.keys, kind, id, &stored, raw_length).map_err(Error::from)
-            }) {
+        match repo.store.get_object_range_checked(&pack, range, |stored| {
+            crypto::decode_blob(&repo.keys, kind, id, &stored, raw_length).map_err(Error::from)
+        }) {
             Ok(plain) => return Ok(plain),
             Err(e) => {
                 tracing::info!(
@@ -456,7 +459,7 @@ fn write_key_file(
     )?;
     let bytes = kf.to_bytes()?;
     let id = KeyId::of_bytes(&bytes);
-    store.put(ObjectKind::Key, &id.to_hex(), bytes.into())?;
+    store.put_object(&id, bytes.into())?;
     Ok(id)
 }
 
@@ -472,7 +475,7 @@ fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
             continue;
         };
         let what = format!("key file {}", id.short());
-        let parsed = store.get_checked(ObjectKind::Key, &obj.name, |bytes| {
+        let parsed = store.get_checked(ObjectKind::Key, &obj.name, |bytes| -> Result<_> {
             Ok(KeyFile::parse(&bytes, &what)?)
         });
         match parsed.and_then(|kf| Ok(kf.unlock(password, &what)?)) {
@@ -511,6 +514,7 @@ impl Repository {
             let kf = self
                 .store
                 .get(ObjectKind::Key, &obj.name)
+                .map_err(Error::from)
                 .and_then(|b| Ok(KeyFile::parse(&b, &what)?))
                 .map_err(|e| e.to_string());
             out.push((id, kf));
@@ -537,7 +541,7 @@ impl Repository {
             return Err(Error::invalid("key", "refusing to remove the last key"));
         }
         self.confirm_lock()?;
-        self.store.delete(ObjectKind::Key, &id.to_hex())
+        Ok(self.store.delete_object(id)?)
     }
 
     /// Replace the key in use with one for a new password.
@@ -546,7 +550,7 @@ impl Repository {
         let old = self.key_id;
         self.key_id = new_id;
         self.confirm_lock()?;
-        self.store.delete(ObjectKind::Key, &old.to_hex())?;
+        self.store.delete_object(&old)?;
         Ok(new_id)
     }
 }

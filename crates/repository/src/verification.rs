@@ -15,7 +15,6 @@ use crate::crypto::{self};
 use crate::error::Result;
 use crate::id::{ID_LEN, SnapshotId, VerificationId};
 use crate::inventory::Inventory;
-use crate::layout::ObjectKind;
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::tree::NodeData;
@@ -120,7 +119,7 @@ pub fn verify_snapshot(
             let mut read = 0u64;
             for (run, range) in crate::pack::read_runs(entries, |e| (e.offset, e.length)) {
                 let start = range.start;
-                let bytes = match store.get_range(ObjectKind::Pack, &pack.to_hex(), range) {
+                let bytes = match store.get_object_range(&pack, range) {
                     Ok(b) => b,
                     Err(err) => {
                         let err = format!("pack {}: {err}", pack.short());

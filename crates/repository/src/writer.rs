@@ -83,12 +83,11 @@ impl Shared {
         }
         let (id, bytes) = index.seal(&self.keys)?;
         self.lock.confirm()?;
-        self.store
-            .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
+        self.store.put_object(&id, bytes.into())?;
         // Stopped during the upload past the lease? Then a prune may have
         // run meanwhile: take the index object back.
         if let Err(e) = self.lock.confirm() {
-            let _ = self.store.delete(ObjectKind::Index, &id.to_hex());
+            let _ = self.store.delete_object(&id);
             return Err(e);
         }
         self.written.lock().push((id, index));
@@ -98,8 +97,7 @@ impl Shared {
     fn upload(&self, pack: FinishedPack) -> Result<()> {
         let size = pack.bytes.len() as u64;
         failpoint("backup-before-pack-upload");
-        self.store
-            .put(ObjectKind::Pack, &pack.id.to_hex(), pack.bytes)?;
+        self.store.put_object(&pack.id, pack.bytes)?;
         let n = self.packs_written.fetch_add(1, Ordering::SeqCst) + 1;
         if n == 2 {
             failpoint("backup-after-second-pack");
@@ -258,11 +256,7 @@ impl<'a> BlobWriter<'a> {
                 if let Some(there) = known.lock().get(pack) {
                     return Ok(*there);
                 }
-                let there = self
-                    .shared
-                    .store
-                    .head(ObjectKind::Pack, &pack.to_hex())?
-                    .is_some();
+                let there = self.shared.store.head_object(&pack)?.is_some();
                 if !there {
                     tracing::warn!(
                         "pack {} is missing from the repository; storing its data again",

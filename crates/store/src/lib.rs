@@ -1,24 +1,44 @@
-//! The storage contract: where each kind of object lives on an
-//! [`ObjectStore`], and a blocking interface to it for the rest of the crate.
+//! cairn's storage contract: where each kind of object lives on an
+//! [`ObjectStore`] (the layout is [`cairn_format::layout`]'s), and a
+//! blocking interface to it for the layers above.
+//!
+//! What this crate owns: constructing local, S3 ([`s3`]) and in-memory
+//! stores; the contract below; confirmed uploads on stores reached over a
+//! network; the key-file permission rule, applied on every write path; the
+//! local store's staging files; verified transfers between stores for
+//! replication ([`Store::read_async`], [`Store::put_confirmed_async`]).
+//!
+//! What it must not know: keys, encryption, the index cache, locks. No
+//! caller reaches the raw [`ObjectStore`] through a [`Store`].
 //!
 //! What the repository relies on from the store, and nothing more:
 //! - `put` is atomic: an object is either absent or complete, never partly
 //!   written (object_store guarantees this for every backend; the local one
 //!   writes a staging file, fsyncs it and renames it).
-//! - Objects are immutable once written. Content-addressed objects (packs,
-//!   index, snapshots, keys) may be written twice with identical bytes; only
-//!   `config` is created with a create-if-absent put, so two `init`s cannot
-//!   both succeed.
+//! - Objects are immutable once written. Content-addressed objects may be
+//!   written twice with identical bytes; only `config` is created with a
+//!   create-if-absent put, so two `init`s cannot both succeed.
 //! - `list` may be slow or paginated but returns every complete object;
 //!   names that are not valid object names (staging files, strangers) are
 //!   reported separately and never parsed as ids.
 //! - `delete` of a missing object is not an error.
 //!
-//! Layout (see `docs/FORMAT.md`, "Object layout"): `config`, `keys/<id>`,
-//! `data/<first two hex digits>/<id>`, `index/<id>`, `snapshots/<id>`,
-//! `logs/<stream tag>/<sequence>-<id>`, `accounts/<id>`, `locks/<id>`. Ids are 64 lower-case hex digits.
+//! Typed ids ([`ObjectName`]) know their kind: [`Store::get_object`] and
+//! its siblings take them, so a pack id cannot be read as a snapshot.
+//! Names that are not ids (log segments, `config`, names from a listing)
+//! go through the `(kind, name)` methods.
 
-use crate::error::{Error, Result};
+mod error;
+mod local;
+pub mod s3;
+mod transfer;
+mod upload;
+
+pub use cairn_format::layout::{ObjectKind, ObjectName};
+pub use error::{CheckError, Error, Result};
+pub use local::Staging;
+pub use upload::ATTEMPTS;
+
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
@@ -26,8 +46,6 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-pub use cairn_format::layout::ObjectKind;
 
 /// The store path of object `name` of `kind`.
 fn store_path(kind: ObjectKind, name: &str) -> StorePath {
@@ -101,7 +119,7 @@ impl Store {
         }
         let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
         if !root.is_dir() {
-            return Err(Error::NoRepository(root.display().to_string()));
+            return Err(Error::NotADirectory(root.display().to_string()));
         }
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)
             .map_err(|e| Error::storage(root.display().to_string(), e))?
@@ -153,14 +171,9 @@ impl Store {
         &self.location
     }
 
-    /// The directory of a local repository.
-    pub fn local_root(&self) -> Option<&Path> {
-        self.local_root.as_deref()
-    }
-
-    /// The underlying object store.
-    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
-        &self.inner
+    /// Whether this is a store in a local directory.
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
     }
 
     /// Run a future on this store's runtime from a synchronous thread.
@@ -175,30 +188,17 @@ impl Store {
     pub fn put(&self, kind: ObjectKind, name: &str, bytes: Bytes) -> Result<()> {
         let path = store_path(kind, name);
         if self.remote {
-            match self.block_on(crate::upload::put_confirmed(&self.inner, &path, bytes)) {
+            let expected = upload::single_etag(&bytes);
+            match self.block_on(upload::put_confirmed(
+                &self.inner,
+                &path,
+                bytes,
+                None,
+                &expected,
+            )) {
                 Ok(0) => {}
                 Ok(resent) => tracing::info!("{path}: confirmed after {resent} re-sends"),
-                // S3 answers an upload with "not found" only when the
-                // bucket itself is missing.
-                Err(crate::upload::PutError::Store(object_store::Error::NotFound { .. })) => {
-                    let bucket = self
-                        .location
-                        .strip_prefix("s3://")
-                        .and_then(|l| l.split('/').next())
-                        .unwrap_or(&self.location);
-                    return Err(Error::invalid(
-                        self.location.clone(),
-                        format!(
-                            "the bucket {bucket} does not exist (the server answered \"not found\" to an upload of {path}); create it first"
-                        ),
-                    ));
-                }
-                Err(crate::upload::PutError::Store(e)) => {
-                    return Err(Error::storage(path.to_string(), e));
-                }
-                Err(crate::upload::PutError::Unconfirmed(reason)) => {
-                    return Err(Error::corrupt(format!("upload of {path}"), reason));
-                }
+                Err(e) => return Err(self.put_error(&path, e)),
             }
         } else {
             self.block_on(self.inner.put(&path, PutPayload::from(bytes)))
@@ -206,6 +206,30 @@ impl Store {
         }
         self.protect(kind, name)?;
         Ok(())
+    }
+
+    fn put_error(&self, path: &StorePath, e: upload::PutError) -> Error {
+        match e {
+            // S3 answers an upload with "not found" only when the bucket
+            // itself is missing.
+            upload::PutError::Store(object_store::Error::NotFound { .. }) => {
+                let bucket = self
+                    .location
+                    .strip_prefix("s3://")
+                    .and_then(|l| l.split('/').next())
+                    .unwrap_or(&self.location);
+                Error::invalid(
+                    self.location.clone(),
+                    format!(
+                        "the bucket {bucket} does not exist (the server answered \"not found\" to an upload of {path}); create it first"
+                    ),
+                )
+            }
+            upload::PutError::Store(e) => Error::storage(path.to_string(), e),
+            upload::PutError::Unconfirmed(reason) => {
+                Error::corrupt(format!("upload of {path}"), reason)
+            }
+        }
     }
 
     /// Write an object only if nothing exists under its name.
@@ -226,9 +250,8 @@ impl Store {
     }
 
     /// Key files hold the wrapped master key: on a local store, readable
-    /// by the owner only. Called by every write here; whoever writes
-    /// through [`Store::object_store`] directly calls it too.
-    pub fn protect(&self, kind: ObjectKind, name: &str) -> Result<()> {
+    /// by the owner only. Called by every write path of this crate.
+    fn protect(&self, kind: ObjectKind, name: &str) -> Result<()> {
         #[cfg(unix)]
         if let (ObjectKind::Key, Some(root)) = (kind, &self.local_root) {
             use std::os::unix::fs::PermissionsExt;
@@ -254,23 +277,23 @@ impl Store {
     /// more before the error stands: one bad read on a network must not
     /// fail a restore or stop a prune, while damage that is really stored
     /// is still reported, naming the object.
-    pub fn get_checked<T>(
+    pub fn get_checked<T, E: CheckError>(
         &self,
         kind: ObjectKind,
         name: &str,
-        check: impl Fn(Bytes) -> Result<T>,
-    ) -> Result<T> {
+        check: impl Fn(Bytes) -> Result<T, E>,
+    ) -> Result<T, E> {
         retry_corrupt(&store_path(kind, name), || check(self.get(kind, name)?))
     }
 
     /// [`Store::get_checked`] for a byte range.
-    pub fn get_range_checked<T>(
+    pub fn get_range_checked<T, E: CheckError>(
         &self,
         kind: ObjectKind,
         name: &str,
         range: Range<u64>,
-        check: impl Fn(Bytes) -> Result<T>,
-    ) -> Result<T> {
+        check: impl Fn(Bytes) -> Result<T, E>,
+    ) -> Result<T, E> {
         retry_corrupt(&store_path(kind, name), || {
             check(self.get_range(kind, name, range.clone())?)
         })
@@ -278,24 +301,28 @@ impl Store {
 
     /// Read several whole objects concurrently and check each
     /// ([`Store::get_checked`]); results in input order.
-    pub fn get_many_checked<T>(
+    pub fn get_many_checked<T, E: CheckError>(
         &self,
         kind: ObjectKind,
         names: &[String],
         concurrency: usize,
-        check: impl Fn(&str, Bytes) -> Result<T>,
-    ) -> Vec<Result<T>> {
+        check: impl Fn(&str, Bytes) -> Result<T, E>,
+    ) -> Vec<Result<T, E>> {
         let fetched = self.get_many(kind, names, concurrency);
         names
             .iter()
             .zip(fetched)
-            .map(|(name, first)| match first.and_then(|b| check(name, b)) {
-                Err(e) if e.is_corrupt() => {
-                    tracing::warn!("{}: {e}; reading it again", store_path(kind, name));
-                    self.get(kind, name).and_then(|b| check(name, b))
-                }
-                other => other,
-            })
+            .map(
+                |(name, first)| match first.map_err(E::from).and_then(|b| check(name, b)) {
+                    Err(e) if e.is_corrupt() => {
+                        tracing::warn!("{}: {e}; reading it again", store_path(kind, name));
+                        self.get(kind, name)
+                            .map_err(E::from)
+                            .and_then(|b| check(name, b))
+                    }
+                    other => other,
+                },
+            )
             .collect()
     }
 
@@ -400,8 +427,58 @@ impl Store {
     }
 }
 
+/// The same operations for objects named by typed ids.
+impl Store {
+    /// [`Store::put`] of the object `id` names.
+    pub fn put_object<N: ObjectName>(&self, id: &N, bytes: Bytes) -> Result<()> {
+        self.put(N::KIND, &id.object_name(), bytes)
+    }
+
+    /// [`Store::get`] of the object `id` names.
+    pub fn get_object<N: ObjectName>(&self, id: &N) -> Result<Bytes> {
+        self.get(N::KIND, &id.object_name())
+    }
+
+    /// [`Store::get_checked`] of the object `id` names.
+    pub fn get_object_checked<N: ObjectName, T, E: CheckError>(
+        &self,
+        id: &N,
+        check: impl Fn(Bytes) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.get_checked(N::KIND, &id.object_name(), check)
+    }
+
+    /// [`Store::get_range`] of the object `id` names.
+    pub fn get_object_range<N: ObjectName>(&self, id: &N, range: Range<u64>) -> Result<Bytes> {
+        self.get_range(N::KIND, &id.object_name(), range)
+    }
+
+    /// [`Store::get_range_checked`] of the object `id` names.
+    pub fn get_object_range_checked<N: ObjectName, T, E: CheckError>(
+        &self,
+        id: &N,
+        range: Range<u64>,
+        check: impl Fn(Bytes) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.get_range_checked(N::KIND, &id.object_name(), range, check)
+    }
+
+    /// [`Store::head`] of the object `id` names.
+    pub fn head_object<N: ObjectName>(&self, id: &N) -> Result<Option<u64>> {
+        self.head(N::KIND, &id.object_name())
+    }
+
+    /// [`Store::delete`] of the object `id` names.
+    pub fn delete_object<N: ObjectName>(&self, id: &N) -> Result<()> {
+        self.delete(N::KIND, &id.object_name())
+    }
+}
+
 /// Run `read` again once when it fails because the bytes were corrupt.
-fn retry_corrupt<T>(path: &StorePath, read: impl Fn() -> Result<T>) -> Result<T> {
+fn retry_corrupt<T, E: CheckError>(
+    path: &StorePath,
+    read: impl Fn() -> Result<T, E>,
+) -> Result<T, E> {
     match read() {
         Err(e) if e.is_corrupt() => {
             tracing::warn!("{path}: {e}; reading it again");

@@ -10,8 +10,8 @@
 //! metadata. Requests are retried with exponential backoff on server errors,
 //! throttling (503 SlowDown, 429) and timeouts.
 
+use crate::Store;
 use crate::error::{Error, Result};
-use crate::store::Store;
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
@@ -119,6 +119,12 @@ fn env(name: &str) -> Option<String> {
 
 /// Open an S3 repository location.
 pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
+    Store::remote(object_store(url, opts)?, url.to_string())
+}
+
+/// The object store behind [`store`], for tests that must write what a
+/// [`Store`] never writes (strangers in a listing).
+pub fn object_store(url: &str, opts: &S3Options) -> Result<Arc<dyn object_store::ObjectStore>> {
     let (bucket, prefix) = parse_url(url)?;
     let profile_name = opts
         .profile
@@ -209,12 +215,11 @@ pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
     let s3 = b
         .build()
         .map_err(|e| Error::invalid("S3 repository", e.to_string()))?;
-    let inner: Arc<dyn object_store::ObjectStore> = if prefix.is_empty() {
+    Ok(if prefix.is_empty() {
         Arc::new(s3)
     } else {
         Arc::new(PrefixStore::new(s3, prefix.as_str()))
-    };
-    Store::remote(inner, url.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -5,14 +5,14 @@
 //! upload is sent again, and after [`ATTEMPTS`] removed and reported.
 //!
 //! Backups, log pushes and prune write through this (via
-//! [`crate::Store::put`] on remote stores), and `cairn sync` uses the same
-//! check for what it copies, so a truncated upload is caught when it
-//! happens instead of by a later `check`.
+//! [`crate::Store::put`] on remote stores), and `cairn sync` through
+//! [`crate::Store::put_confirmed_async`] for what it copies, so a truncated
+//! upload is caught when it happens instead of by a later `check`.
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use std::sync::Arc;
 
 /// Attempts per object before a failed confirmation is an error.
@@ -20,7 +20,7 @@ pub const ATTEMPTS: u32 = 3;
 
 /// The ETag S3 gives a multipart upload: the MD5 of the parts' MD5s, a dash
 /// and the number of parts.
-pub fn multipart_etag(bytes: &[u8], part_size: usize) -> String {
+pub(crate) fn multipart_etag(bytes: &[u8], part_size: usize) -> String {
     let mut all = Vec::new();
     let mut parts = 0;
     for part in bytes.chunks(part_size.max(1)) {
@@ -31,12 +31,13 @@ pub fn multipart_etag(bytes: &[u8], part_size: usize) -> String {
 }
 
 /// The ETag of a single `PUT` of these bytes: their MD5.
-pub fn single_etag(bytes: &[u8]) -> String {
+pub(crate) fn single_etag(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
 }
 
 /// Whether an ETag is an MD5 digest (single or multipart) we can compare.
-pub fn is_md5_etag(etag: &str) -> bool {
+#[cfg(test)]
+pub(crate) fn is_md5_etag(etag: &str) -> bool {
     let digest = etag.split_once('-').map_or(etag, |(d, n)| {
         if n.bytes().all(|b| b.is_ascii_digit()) {
             d
@@ -51,7 +52,7 @@ pub fn is_md5_etag(etag: &str) -> bool {
 /// must be `expected` (see [`single_etag`] and [`multipart_etag`]) or, for a
 /// multipart upload, the plain MD5 some servers give; with any other ETag
 /// the object itself is read back and compared.
-pub async fn check_upload(
+pub(crate) async fn check_upload(
     store: &Arc<dyn ObjectStore>,
     path: &StorePath,
     bytes: &Bytes,
@@ -98,30 +99,53 @@ pub async fn check_upload(
 
 /// What went wrong with a confirmed put.
 #[derive(Debug)]
-pub enum PutError {
+pub(crate) enum PutError {
     /// The store refused or failed the request.
     Store(object_store::Error),
     /// Every attempt was stored wrongly; the last reason.
     Unconfirmed(String),
 }
 
-/// `PUT` the bytes and confirm them, sending them again (up to
-/// [`ATTEMPTS`] in all) when the store holds something else. A bad last
-/// attempt is deleted, so nothing wrong stays under the name.
-pub async fn put_confirmed(
+/// Upload whole or, with `part_size`, in parts; the ETag the server
+/// answered with.
+async fn upload(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+    bytes: &Bytes,
+    part_size: Option<usize>,
+) -> Result<Option<String>, object_store::Error> {
+    match part_size {
+        Some(part_size) => {
+            let upload = store.put_multipart(path).await?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+            writer.put(bytes.clone());
+            Ok(writer.finish().await?.e_tag)
+        }
+        None => Ok(store
+            .put(path, PutPayload::from(bytes.clone()))
+            .await?
+            .e_tag),
+    }
+}
+
+/// Upload the bytes (whole, or in parts of `part_size`) and confirm them
+/// against `expected` ([`single_etag`] or [`multipart_etag`]), sending them
+/// again (up to [`ATTEMPTS`] in all) when the store holds something else.
+/// A bad last attempt is deleted, so nothing wrong stays under the name.
+/// Returns how many times the bytes were sent again.
+pub(crate) async fn put_confirmed(
     store: &Arc<dyn ObjectStore>,
     path: &StorePath,
     bytes: Bytes,
+    part_size: Option<usize>,
+    expected: &str,
 ) -> Result<u32, PutError> {
-    let expected = single_etag(&bytes);
     let mut attempt = 1;
     loop {
-        let etag = store
-            .put(path, PutPayload::from(bytes.clone()))
+        let etag = upload(store, path, &bytes, part_size)
             .await
-            .map_err(PutError::Store)?
-            .e_tag;
-        match check_upload(store, path, &bytes, etag, &expected).await {
+            .map_err(PutError::Store)?;
+        match check_upload(store, path, &bytes, etag, expected).await {
             Ok(()) => return Ok(attempt - 1),
             Err(reason) if attempt < ATTEMPTS => {
                 tracing::warn!("{path}: {reason}; sending it again");

@@ -195,7 +195,7 @@ pub fn bucket() -> String {
 
 /// A fresh bucket on the server at `endpoint`.
 pub fn bucket_on(endpoint: &str) -> String {
-    let mut rng = crate::Rng::new(
+    let mut rng = crate::trees::Rng::new(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

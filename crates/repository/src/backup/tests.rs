@@ -1,14 +1,14 @@
 use super::*;
 use crate::check::{CheckOptions, check};
 use crate::config::{ChunkerConfig, GearSource};
-use crate::faults::CrashAfter;
 use crate::keyfile::KdfCost;
 use crate::layout::ObjectKind;
 use crate::progress::NoProgress;
 use crate::repo::{CacheLocation, InitOptions};
 use crate::restore::{RestoreOptions, restore};
 use crate::store::Store;
-use cairn_e2e::{TreeSpec, assert_same_tree, copy_tree, generate_tree, mutate_tree};
+use cairn_testkit::faults::CrashAfter;
+use cairn_testkit::trees::{TreeSpec, assert_same_tree, copy_tree, generate_tree, mutate_tree};
 use std::sync::Arc;
 
 const PASSWORD: &[u8] = b"secret";
@@ -383,7 +383,7 @@ fn a_backup_after_a_lost_pack_stores_the_data_again_and_heals_older_snapshots() 
     let (data, trees) = packs_by_kind(&repo);
     let lost = [data[data.len() / 2], trees[0]];
     for p in &lost {
-        repo.store().delete(ObjectKind::Pack, &p.to_hex()).unwrap();
+        repo.store().delete_object(&p).unwrap();
     }
     let report = check(&repo, &CheckOptions::default(), &NoProgress).unwrap();
     assert!(!report.is_ok(), "the loss is damage before the next backup");
@@ -428,7 +428,7 @@ fn what_changed_since_a_lost_pack_stays_lost_and_check_says_so() {
     backup(&repo, &opts(&src), &NoProgress).unwrap();
     let (data, _) = packs_by_kind(&repo);
     for p in &data {
-        repo.store().delete(ObjectKind::Pack, &p.to_hex()).unwrap();
+        repo.store().delete_object(&p).unwrap();
     }
     // The files are different now: the old content is gone for good.
     std::fs::remove_dir_all(&src).unwrap();
@@ -459,7 +459,7 @@ fn what_changed_since_a_lost_pack_stays_lost_and_check_says_so() {
 
 #[test]
 fn a_truncated_upload_is_sent_again_and_a_bad_read_read_again() {
-    use crate::faults::{Flaky, FlakyPlan};
+    use cairn_testkit::faults::{Flaky, FlakyPlan};
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
     generate_tree(&src, small_spec());
@@ -498,12 +498,9 @@ fn damage_that_is_really_stored_is_still_reported() {
     let repo = memory_repo();
     let first = backup(&repo, &opts(&src), &NoProgress).unwrap();
     let (data, _) = packs_by_kind(&repo);
-    let name = data[0].to_hex();
-    let mut bytes = repo.store().get(ObjectKind::Pack, &name).unwrap().to_vec();
+    let mut bytes = repo.store().get_object(&data[0]).unwrap().to_vec();
     bytes[100] ^= 1;
-    repo.store()
-        .put(ObjectKind::Pack, &name, bytes.into())
-        .unwrap();
+    repo.store().put_object(&data[0], bytes.into()).unwrap();
     let summary = restore(
         &repo,
         &first.snapshot,

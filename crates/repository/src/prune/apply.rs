@@ -42,7 +42,7 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
         repack.par_iter().try_for_each(|p| -> Result<()> {
             // A pack that fails its hash is read once more before prune
             // gives up on it (one bad read is not damage).
-            let bytes = store.get_checked(ObjectKind::Pack, &p.to_hex(), |b| {
+            let bytes = store.get_object_checked(&p, |b| {
                 pack::verify_pack(repo.keys(), p, &b)
                     .map(|_| b)
                     .map_err(Error::from)
@@ -75,7 +75,7 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
     let mut records_written = HashSet::new();
     let pending_entries = waiting
         .iter()
-        .map(|(p, _, t)| (pending::entry(ObjectKind::Pack, &p.to_hex()), *t))
+        .map(|(p, _, t)| (pending::entry_of(&p), *t))
         .chain(foreign.iter().cloned());
     for record in pending::group(pending_entries) {
         repo.confirm_lock()?;
@@ -107,7 +107,7 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
     for id in &inventory.index_ids {
         if !new_indexes.contains(id) {
             repo.confirm_lock()?;
-            store.delete(ObjectKind::Index, &id.to_hex())?;
+            store.delete_object(&id)?;
             report.index_objects_removed += 1;
         }
     }
@@ -125,9 +125,7 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
             report.listing_changed = true;
             // They wait instead; the old records stay too, so no age is lost.
             keep_old_records = true;
-            let entries = delete_now
-                .iter()
-                .map(|(p, _)| (pending::entry(ObjectKind::Pack, &p.to_hex()), now));
+            let entries = delete_now.iter().map(|(p, _)| (pending::entry_of(&p), now));
             for record in pending::group(entries) {
                 repo.confirm_lock()?;
                 pending::write_record(repo.keys(), store, &record)?;
@@ -141,16 +139,16 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
             let doomed: Vec<PackId> = delete_now.iter().map(|(p, _)| *p).collect();
             for (i, p) in doomed.iter().enumerate() {
                 repo.confirm_lock()?;
-                store.delete(ObjectKind::Pack, &p.to_hex())?;
+                store.delete_object(&p)?;
                 if i + 1 == doomed.len() / 2 {
                     failpoint("prune-mid-pack-delete");
                 }
             }
         }
     }
-    for path in &staging {
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!("could not remove {}: {e}", path.display());
+    for file in &staging {
+        if let Err(e) = store.remove_staging(file) {
+            tracing::warn!("could not remove {file}: {e}");
         }
     }
 
@@ -201,7 +199,6 @@ fn listing_changed(
 fn write_index(repo: &Repository, index: IndexFile) -> Result<IndexId> {
     let (id, bytes) = index.seal(repo.keys())?;
     repo.confirm_lock()?;
-    repo.store()
-        .put(ObjectKind::Index, &id.to_hex(), bytes.into())?;
+    repo.store().put_object(&id, bytes.into())?;
     Ok(id)
 }

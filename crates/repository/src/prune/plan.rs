@@ -13,7 +13,6 @@ use crate::repo::Repository;
 use crate::store::Listed;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 
 /// The names of what the first listing showed, to compare with a second
 /// listing before anything is deleted.
@@ -43,7 +42,7 @@ pub(super) struct Plan {
     /// The records read, retired once the new ones are written.
     pub old_records: Vec<String>,
     pub seen: Seen,
-    pub staging: Vec<PathBuf>,
+    pub staging: Vec<cairn_store::Staging>,
     pub now: jiff::Timestamp,
 }
 
@@ -401,7 +400,7 @@ pub(super) fn plan(
         .sum::<u64>()
         + report.bytes_copied;
 
-    let staging = staging_files(repo);
+    let staging = repo.store().stale_staging(STAGING_MIN_AGE);
     report.staging_files_removed = staging.len();
     Ok(Plan {
         report,
@@ -437,50 +436,6 @@ fn shared_blobs(
         for b in &inventory.packs[q].blobs {
             if mine.contains(&b.id) {
                 out.insert(b.id);
-            }
-        }
-    }
-    out
-}
-
-/// Staging files of uploads killed before their rename (local stores
-/// only; object stores never show partial objects).
-fn staging_files(repo: &Repository) -> Vec<PathBuf> {
-    let Some(root) = repo.store().local_root() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for kind in crate::layout::ObjectKind::ALL
-        .into_iter()
-        .chain([ObjectKind::Deletion])
-        .filter(|k| *k != ObjectKind::Config)
-    {
-        let dir = root.join(kind.dir());
-        let mut dirs = vec![dir];
-        while let Some(d) = dirs.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let path = e.path();
-                let Ok(md) = e.metadata() else { continue };
-                if md.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                let staging = name
-                    .split_once('#')
-                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-                let old = md
-                    .modified()
-                    .ok()
-                    .and_then(|m| m.elapsed().ok())
-                    .is_some_and(|age| age >= STAGING_MIN_AGE);
-                if staging && old {
-                    out.push(path);
-                }
             }
         }
     }

@@ -6,7 +6,6 @@ use crate::backup::{BackupOptions, backup};
 use crate::check::{CheckOptions, check};
 use crate::config::{ChunkerConfig, GearSource};
 use crate::error::Error;
-use crate::faults::CrashAfter;
 use crate::inventory::Inventory;
 use crate::keyfile::KdfCost;
 use crate::layout::ObjectKind;
@@ -15,7 +14,8 @@ use crate::repo::{CacheLocation, InitOptions};
 use crate::restore::{RestoreOptions, restore};
 use crate::store::Store;
 use crate::writer::BlobWriter;
-use cairn_e2e::{TreeSpec, assert_same_tree, copy_tree, generate_tree};
+use cairn_testkit::faults::CrashAfter;
+use cairn_testkit::trees::{TreeSpec, assert_same_tree, copy_tree, generate_tree};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -325,16 +325,11 @@ fn a_retired_pack_a_snapshot_needs_again_is_put_back() {
     // Keep the manifest of the first snapshot, forget it, prune: its data
     // is retired. Then the manifest comes back (a listing that had hidden
     // it, an operator's copy): the next prune must not delete its data.
-    let manifest = repo
-        .store()
-        .get(ObjectKind::Snapshot, &ids[0].to_hex())
-        .unwrap();
+    let manifest = repo.store().get_object(&ids[0]).unwrap();
     forget(&repo, &ids[0]);
     let first = prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
     assert!(first.packs_pending > 0);
-    repo.store()
-        .put(ObjectKind::Snapshot, &ids[0].to_hex(), manifest)
-        .unwrap();
+    repo.store().put_object(&ids[0], manifest).unwrap();
     let late = PruneOptions {
         now: later(25),
         ..PruneOptions::default()
@@ -495,7 +490,7 @@ fn an_index_entry_that_a_header_contradicts_is_not_acted_on() {
 
 #[test]
 fn a_listing_that_hid_an_index_object_deletes_nothing() {
-    use crate::faults::{Flaky, FlakyPlan};
+    use cairn_testkit::faults::{Flaky, FlakyPlan};
     let work = tempfile::tempdir().unwrap();
     let inner = Arc::new(object_store::memory::InMemory::new());
     let base = Store::from_object_store(inner.clone(), "mem".into()).unwrap();

@@ -14,7 +14,6 @@ use crate::cache::IndexView;
 use crate::crypto;
 use crate::error::Result;
 use crate::id::{BlobId, ChunkId, PackId};
-use crate::layout::ObjectKind;
 use crate::pack;
 use crate::tree::Node;
 use parking_lot::Mutex;
@@ -256,11 +255,10 @@ fn restore_pack(
     failed: &Mutex<Vec<Miss>>,
 ) {
     uses.sort_by_key(|u| u.offset);
-    let name = pack.to_hex();
     // Neighbours coalesced into one read.
     for (run, bytes) in pack::read_runs(&uses, |u| (u.offset, u.length)) {
         let first = bytes.start;
-        let range = r.repo.store().get_range(ObjectKind::Pack, &name, bytes);
+        let range = r.repo.store().get_object_range(pack, bytes);
         for u in &uses[run] {
             let decoded = match &range {
                 Err(e) => Err((e.to_string(), e.is_not_found())),
