@@ -65,6 +65,28 @@ cargo fmt --all --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "layering"
+# The crate graph is the architecture (docs/ARCHITECTURE.md): check the
+# edges that must not exist, and import cycles inside each crate.
+deps() { cargo tree --locked -e normal --prefix none -p "$1" | awk '{print $1}' | sort -u; }
+forbid() { # crate, then names it must not depend on
+    local crate=$1; shift
+    local found; found=$(deps "$crate" | grep -xF "$(printf '%s\n' "$@")" || true)
+    if [ -n "$found" ]; then
+        echo "$crate depends on $(echo $found) (docs/ARCHITECTURE.md forbids it)" >&2; exit 1
+    fi
+}
+forbid cairn-format object_store tokio redb cairn-store cairn-repository
+forbid cairn-store redb cairn-repository
+forbid cairn-protocol cairn-chunker cairn-format cairn-store cairn-repository cairn-retention cairn-remote-sync cairn-service
+forbid cairn-service cairn-format cairn-store cairn-repository cairn-remote-sync
+forbid cairn-retention cairn-format cairn-store cairn-repository
+forbid cairn-testkit cairn-repository
+if cargo tree --locked -e normal -i cairn-repository --prefix none | grep -q '^cairn-service '; then
+    echo "cairn-service depends on cairn-repository" >&2; exit 1
+fi
+python3 scripts/module-cycles.py
+
 step "build"
 cargo build --workspace --bins --locked
 
@@ -105,7 +127,7 @@ export CAIRN_TEST_S3RVER_ENDPOINT="http://127.0.0.1:$s3rver_port"
 echo "s3rver on $CAIRN_TEST_S3RVER_ENDPOINT"
 
 step "unit, property and end-to-end tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "benchmarks build"
 cargo bench --workspace --no-run --locked --quiet

@@ -77,7 +77,7 @@ pub struct Global {
     #[arg(long, env = "CAIRN_S3_PROFILE", global = true)]
     pub s3_profile: Option<String>,
     /// Wait up to this long for a lock held by another process (`30s`, `5m`).
-    #[arg(long, global = true, value_parser = parse_wait)]
+    #[arg(long, global = true, value_parser = parse_duration)]
     pub retry_lock: Option<std::time::Duration>,
 }
 
@@ -394,7 +394,7 @@ pub struct SyncArgs {
     #[arg(long)]
     pub delete: bool,
     /// With --delete: keep such objects this long first (`7d`, `12h`).
-    #[arg(long, value_parser = parse_grace, requires = "delete")]
+    #[arg(long, value_parser = parse_duration, requires = "delete")]
     pub delete_after: Option<std::time::Duration>,
     /// Compare both sides (missing, extra, corrupt objects); copy nothing.
     /// Needs no password.
@@ -557,7 +557,7 @@ pub struct PruneSettings {
     /// Packs that leave the index wait this long before a later prune
     /// deletes them, so restores, verifications and syncs running now
     /// finish first (`24h`, `7d`; `0` deletes at once).
-    #[arg(long, value_parser = parse_grace, default_value = "24h")]
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
     pub delete_after: std::time::Duration,
 }
 
@@ -706,31 +706,10 @@ pub fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
     ))
 }
 
-/// Parse a wait like `30s`, `5m`, `1h`.
-pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
-    let d: jiff::SignedDuration = s
-        .trim()
-        .parse()
-        .map_err(|e| format!("{s:?} is not a duration (examples: 30s, 5m, 1h): {e}"))?;
-    std::time::Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))
-}
-
-/// Parse a grace period: `30s`, `15m`, `12h`, `7d`, `2w`.
-pub fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'd')) => (&t[..i], 86_400u64),
-        Some((i, 'w')) => (&t[..i], 604_800),
-        _ => return parse_wait(t),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 12h, 7d, 2w)"))?;
-    Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
+/// Parse a duration (`30s`, `5m`, `12h`, `7d`, `2w`, `1h30m`, `0`): the one
+/// grammar of [`cairn_protocol::duration`].
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    cairn_protocol::parse_duration(s)
 }
 
 /// Parse `5%` or `5` into a percentage in [0, 100].

@@ -145,13 +145,15 @@ impl Context {
     pub fn store_at(&self, loc: &str, create: bool) -> Result<Store> {
         if loc.starts_with("s3://") {
             return cairn_repository::s3::store(loc, &self.s3_options())
+                .map_err(cairn_repository::Error::from)
                 .with_context(|| format!("opening {loc}"));
         }
         if loc.contains("://") && !loc.starts_with("file://") {
             bail!("{loc}: repositories are local directories or s3://bucket/prefix");
         }
         let path = loc.strip_prefix("file://").unwrap_or(loc);
-        Ok(Store::local(Path::new(path), create)?)
+        // A missing directory is "no repository" (exit status 10).
+        Ok(Store::local(Path::new(path), create).map_err(cairn_repository::Error::from)?)
     }
 
     /// Open the object store.
@@ -163,7 +165,7 @@ impl Context {
                     std::fs::create_dir_all(repo)
                         .with_context(|| format!("creating {}", repo.display()))?;
                 }
-                Ok(Store::local(repo, false)?)
+                Ok(Store::local(repo, false).map_err(cairn_repository::Error::from)?)
             }
         }
     }

@@ -1,42 +1,48 @@
 //! Exit codes (documented in `cairn --help` and the README).
 
-use cairn_repository::Error;
+use cairn_protocol::ExitCode;
+use cairn_repository::ErrorClass;
 
 /// Success.
-pub const OK: u8 = 0;
+pub const OK: u8 = ExitCode::Ok.code();
 /// Fatal error.
-pub const FATAL: u8 = 1;
+pub const FATAL: u8 = ExitCode::Fatal.code();
 /// Backup finished but some files could not be read.
-pub const INCOMPLETE: u8 = 3;
-/// No repository at the location.
-pub const NO_REPOSITORY: u8 = 10;
-/// Locked by another process, or our own lock was lost.
-pub const LOCKED: u8 = 11;
-/// Wrong password or no usable key.
-pub const WRONG_PASSWORD: u8 = 12;
-/// Stopped at a safe point by SIGTERM or SIGINT.
-pub const INTERRUPTED: u8 = 130;
+pub const INCOMPLETE: u8 = ExitCode::Incomplete.code();
 
-/// The exit code for an error that ended the program.
+/// The exit code for an error that ended the program: by the class of the
+/// first repository (or sync) error in its chain.
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
+    let class = err.chain().find_map(|cause| {
+        use cairn_remote_sync::SyncError;
         // A sync's repository errors are transparent: the chain skips them.
-        let repo_error = match cause.downcast_ref::<cairn_remote_sync::SyncError>() {
-            Some(cairn_remote_sync::SyncError::Repository(e)) => Some(e),
-            Some(cairn_remote_sync::SyncError::Interrupted) => return INTERRUPTED,
-            _ => cause.downcast_ref::<Error>(),
-        };
-        if let Some(e) = repo_error {
-            return match e {
-                Error::NoRepository(_) => NO_REPOSITORY,
-                Error::WrongPassword | Error::NoKeys | Error::NoUsableKey(_) => WRONG_PASSWORD,
-                Error::Locked(_) | Error::LockLost(_) => LOCKED,
-                Error::Interrupted(_) => INTERRUPTED,
-                _ => FATAL,
-            };
+        match cause.downcast_ref::<SyncError>() {
+            Some(SyncError::Repository(e)) => Some(e.class()),
+            Some(SyncError::Interrupted) => Some(ErrorClass::Interrupted),
+            Some(_) => None,
+            None => cause
+                .downcast_ref::<cairn_repository::Error>()
+                .map(cairn_repository::Error::class)
+                .or_else(|| {
+                    cause
+                        .downcast_ref::<cairn_repository::store::Error>()
+                        .map(|e| match e {
+                            cairn_repository::store::Error::NotADirectory(_) => {
+                                ErrorClass::NoRepository
+                            }
+                            _ => ErrorClass::Other,
+                        })
+                }),
         }
+    });
+    match class {
+        Some(ErrorClass::NoRepository) => ExitCode::NoRepository,
+        Some(ErrorClass::Credentials) => ExitCode::WrongPassword,
+        Some(ErrorClass::Locked) => ExitCode::Locked,
+        Some(ErrorClass::Interrupted) => ExitCode::Interrupted,
+        _ => ExitCode::Fatal,
     }
-    FATAL
+    .code()
 }
 
 /// An error that carries its own exit code and has already been reported
@@ -51,3 +57,57 @@ impl std::fmt::Display for Reported {
 }
 
 impl std::error::Error for Reported {}
+
+/// The reports the service reads are the ones the commands write: what the
+/// libraries serialize decodes as [`cairn_protocol::report`]'s types.
+#[cfg(test)]
+mod report_contract {
+    #![allow(clippy::unwrap_used)]
+    use cairn_protocol::report::{BackupSummary, SyncCounts};
+
+    #[test]
+    fn a_sync_report_reads_as_sync_counts() {
+        let mut report = cairn_remote_sync::SyncReport::default();
+        report.copied.insert(
+            "data".into(),
+            cairn_remote_sync::Count {
+                objects: 3,
+                bytes: 300,
+            },
+        );
+        report.deleted.insert(
+            "snapshots".into(),
+            cairn_remote_sync::Count {
+                objects: 2,
+                bytes: 20,
+            },
+        );
+        let json = serde_json::to_string(&report).unwrap();
+        let counts: SyncCounts = serde_json::from_str(&json).unwrap();
+        assert_eq!(counts.objects_copied(), 3);
+        assert_eq!(counts.objects_deleted(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_summary_reads_as_a_backup_summary_and_back() {
+        let summary = cairn_repository::Summary {
+            files_new: 4,
+            files_changed: 5,
+            bytes_added: 6,
+            unreadable_count: 7,
+            ..Default::default()
+        };
+        let value = serde_json::to_value(&summary).unwrap();
+        let typed: BackupSummary = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(
+            (
+                typed.files_new,
+                typed.files_changed,
+                typed.bytes_added,
+                typed.unreadable_count
+            ),
+            (4, 5, 6, 7)
+        );
+        assert_eq!(serde_json::to_value(&typed).unwrap(), value);
+    }
+}

@@ -22,7 +22,7 @@ pub fn stdout_write(args: std::fmt::Arguments<'_>, newline: bool) {
         .and_then(|()| out.flush());
     if let Err(e) = written {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
+            std::process::exit(i32::from(cairn_protocol::ExitCode::ClosedStdout.code()));
         }
         eprintln!("cairn: writing to standard output: {e}");
         std::process::exit(1);

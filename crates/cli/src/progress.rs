@@ -17,9 +17,8 @@ pub struct CliProgress {
 }
 
 /// Progress as JSON lines on stderr, for a supervising process (the
-/// service): `{"progress":{"phase":..,"bytes":..,"total":..,"files":..}}`,
-/// at most twice a second and at every phase change. Enabled by
-/// `CAIRN_PROGRESS=json`.
+/// service): [`cairn_protocol::ProgressLine`], at most twice a second and at
+/// every phase change. Enabled by `CAIRN_PROGRESS=json`.
 #[derive(Debug)]
 struct Machine {
     phase: std::sync::Mutex<(String, Option<u64>)>,
@@ -40,12 +39,12 @@ impl Machine {
             Ok(p) => p.clone(),
             Err(_) => return,
         };
-        let line = serde_json::json!({"progress": {
-            "phase": phase,
-            "bytes": self.bytes.load(Ordering::Relaxed),
-            "total": total,
-        }});
-        eprintln!("{line}");
+        let line = cairn_protocol::ProgressLine {
+            phase,
+            bytes: self.bytes.load(Ordering::Relaxed),
+            total,
+        };
+        eprintln!("{}", line.to_line());
     }
 }
 
@@ -58,11 +57,13 @@ impl CliProgress {
             bar.enable_steady_tick(std::time::Duration::from_millis(250));
             bar
         });
-        let machine = (std::env::var("CAIRN_PROGRESS").as_deref() == Ok("json")).then(|| Machine {
-            phase: std::sync::Mutex::new((String::new(), None)),
-            bytes: AtomicU64::new(0),
-            last: std::sync::Mutex::new(std::time::Instant::now()),
-        });
+        use cairn_protocol::progress::{PROGRESS_ENV, PROGRESS_JSON};
+        let machine =
+            (std::env::var(PROGRESS_ENV).as_deref() == Ok(PROGRESS_JSON)).then(|| Machine {
+                phase: std::sync::Mutex::new((String::new(), None)),
+                bytes: AtomicU64::new(0),
+                last: std::sync::Mutex::new(std::time::Instant::now()),
+            });
         Self {
             bar,
             quiet,

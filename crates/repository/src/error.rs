@@ -98,14 +98,14 @@ pub enum Error {
     #[error("the random number generator failed: {0}")]
     Random(getrandom::Error),
     /// The account takes no new snapshots or log segments.
-    #[error("account {account:?} is {} (since {since}); `cairn account enable {account}` allows backups again", match state { crate::account::AccountState::Purged => "disabled and purged", _ => "disabled" })]
+    #[error("account {account:?} is {} (since {since}); `cairn account enable {account}` allows backups again", match state { cairn_format::account::AccountState::Purged => "disabled and purged", _ => "disabled" })]
     AccountDisabled {
         /// The account.
         account: String,
         /// When it was disabled.
         since: jiff::Timestamp,
         /// Disabled or purged.
-        state: crate::account::AccountState,
+        state: cairn_format::account::AccountState,
     },
     /// The operation was stopped (by an earlier error in another thread, or on request).
     #[error("operation aborted: {0}")]
@@ -118,7 +118,34 @@ pub enum Error {
     Chunker(#[from] cairn_chunker::ParamsError),
 }
 
+/// What kind of failure an error is, for callers that choose an exit
+/// status or a retry by it rather than by variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// There is no repository at the location.
+    NoRepository,
+    /// The password or the keys do not open the repository.
+    Credentials,
+    /// Another process holds the repository, or this process lost its lock.
+    Locked,
+    /// Stopped on request at a safe point.
+    Interrupted,
+    /// Anything else.
+    Other,
+}
+
 impl Error {
+    /// The class of this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::NoRepository(_) => ErrorClass::NoRepository,
+            Error::WrongPassword | Error::NoKeys | Error::NoUsableKey(_) => ErrorClass::Credentials,
+            Error::Locked(_) | Error::LockLost(_) => ErrorClass::Locked,
+            Error::Interrupted(_) => ErrorClass::Interrupted,
+            _ => ErrorClass::Other,
+        }
+    }
+
     /// Shorthand for [`Error::Corrupt`].
     pub fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Corrupt {

@@ -59,7 +59,7 @@ pub use cache::{BlobLocation, IndexCache, IndexView, SyncReport};
 pub use check::{CheckOptions, CheckReport, Damage, check};
 pub use config::{ChunkerConfig, GearSource, RepoConfig};
 pub use crypto::{Compression, Keys};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorClass, Result};
 pub use id::{
     BlobId, BlobKind, ChunkId, IndexId, KeyId, LockId, PackId, RepoId, SnapshotId, TreeId,
     VerificationId,

@@ -458,9 +458,15 @@ delete-after = "7d"
         let e = error_of(&typo);
         assert!(e.contains("line 15") && e.contains("intervall"), "{e}");
 
-        let bad_duration = GOOD.replace("\"6h\"", "\"6 hours\"");
+        let bad_duration = GOOD.replace("\"6h\"", "\"6 hourz\"");
         let e = error_of(&bad_duration);
-        assert!(e.contains("line 15") && e.contains("6 hours"), "{e}");
+        assert!(e.contains("line 15") && e.contains("6 hourz"), "{e}");
+        let months = GOOD.replace("\"6h\"", "\"1mo\"");
+        let e = error_of(&months);
+        assert!(
+            e.contains("line 15") && e.contains("no fixed length"),
+            "{e}"
+        );
 
         let dup = GOOD.replace("name = \"mail\"", "name = \"calendar\"");
         let e = error_of(&dup);

@@ -20,10 +20,10 @@
 //! file can be open in one process only, so the two paths never race.
 
 use crate::config::Config;
+use crate::core::{Core, ServiceError, SystemClock};
 use crate::notify::{Event, Notifier};
 use crate::queue::{QueueItem, Reason};
 use crate::runner::{Executor, JobContext, JobResult};
-use crate::service::{Core, ServiceError, SystemClock};
 use crate::state::{State, StateError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -272,7 +272,7 @@ impl Control {
     }
 
     /// Every job's schedule state.
-    pub fn status(&self) -> Result<Vec<crate::service::JobStatus>, ServiceError> {
+    pub fn status(&self) -> Result<Vec<crate::core::JobStatus>, ServiceError> {
         match self {
             Control::Socket(p) => {
                 let v = Self::request(p, &Request::Status)?;

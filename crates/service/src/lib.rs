@@ -13,23 +13,25 @@
 //! the `cairn` binary ([`runner`]), so the service holds no key material,
 //! shares every safety property of the CLI (locks, safe points on
 //! SIGTERM, exit statuses) and cannot corrupt a repository the CLI would
-//! not. Time comes from an injectable [`service::Clock`] so the schedule
+//! not. Time comes from an injectable [`core::Clock`] so the schedule
 //! is tested without waiting.
 
 pub mod config;
 pub mod control;
+pub mod core;
+pub mod daemon;
 pub mod duration;
 pub mod notify;
 pub mod process;
 pub mod queue;
 pub mod runner;
 pub mod schedule;
-pub mod service;
 pub mod state;
 
 pub use config::{Config, ConfigError, JobRef};
+pub use core::{Clock, Core, JobStatus, ServiceError, SystemClock};
+pub use daemon::run;
 pub use notify::{Event, EventKind, Notifications, Notifier};
 pub use queue::{ItemState, QueueItem, Reason};
 pub use runner::{Executor, JobContext, JobResult, ProcessExecutor};
-pub use service::{Clock, Core, JobStatus, ServiceError, SystemClock, run};
 pub use state::{State, StateError};

@@ -163,7 +163,7 @@ pub fn capture(
         match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
             Ok(line) => {
                 on_line(&line);
-                if !line.starts_with("{\"progress\"") {
+                if !cairn_protocol::ProgressLine::is_progress(&line) {
                     kept.push_back(line);
                     if kept.len() > TAIL_LINES {
                         kept.pop_front();

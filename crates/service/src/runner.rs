@@ -11,16 +11,13 @@ use crate::config::{BackupJob, Config, JobRef, RetentionJob, SyncJob};
 use crate::notify::{Event, EventKind};
 use crate::process::{ChildSlot, capture, run_with_timeout};
 use crate::queue::ItemProgress;
-use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Exit statuses of cairn (README "Exit status").
-const PARTIAL: i32 = 3;
-const LOCKED: i32 = 11;
-const INTERRUPTED: i32 = 130;
+use cairn_protocol::ExitCode;
+use cairn_protocol::report::{BackupReport, ForgetReport, SyncCounts, VerifyReport};
 
 /// What a running job can see and be stopped by.
 #[derive(Debug)]
@@ -49,19 +46,15 @@ impl JobContext<'_> {
 
     /// Apply a `{"progress":{...}}` line from a cairn child.
     fn progress_line(&self, line: &str) {
-        if !line.starts_with("{\"progress\"") {
-            return;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
+        let Some(p) = cairn_protocol::ProgressLine::parse(line) else {
             return;
         };
-        let p = &v["progress"];
         if let Ok(mut g) = self.progress.lock()
             && let Some(cur) = g.as_mut()
         {
-            cur.phase = p["phase"].as_str().unwrap_or_default().to_string();
-            cur.bytes = p["bytes"].as_u64().unwrap_or(0);
-            cur.total = p["total"].as_u64();
+            cur.phase = p.phase;
+            cur.bytes = p.bytes;
+            cur.total = p.total;
         }
     }
 }
@@ -98,9 +91,20 @@ pub struct ProcessExecutor {
 
 /// How a cairn command ended, decoded.
 struct CairnRun {
-    code: Option<i32>,
-    json: Value,
+    /// The exit status, when the child exited.
+    status: Option<i32>,
+    /// The status as one of cairn's exit codes.
+    code: Option<ExitCode>,
+    /// Standard output: the `--json` report.
+    stdout: String,
     error: String,
+}
+
+impl CairnRun {
+    /// The report, when the command printed one of type `R`.
+    fn report<R: serde::de::DeserializeOwned>(&self) -> Option<R> {
+        serde_json::from_str(self.stdout.trim()).ok()
+    }
 }
 
 /// A snapshot id's first 8 characters, as cairn prints them.
@@ -160,8 +164,9 @@ impl ProcessExecutor {
             ctx.progress_line(l)
         }) {
             Ok(c) => CairnRun {
-                code: c.status.code(),
-                json: serde_json::from_str(c.stdout.trim()).unwrap_or(Value::Null),
+                status: c.status.code(),
+                code: c.status.code().and_then(ExitCode::from_status),
+                stdout: c.stdout,
                 error: c
                     .stderr_tail
                     .lines()
@@ -170,8 +175,9 @@ impl ProcessExecutor {
                     .join("\n"),
             },
             Err(e) => CairnRun {
+                status: None,
                 code: None,
-                json: Value::Null,
+                stdout: String::new(),
                 error: format!("cannot run {}: {e}", self.cairn.display()),
             },
         }
@@ -264,39 +270,39 @@ impl ProcessExecutor {
                     .map(|p| p.get_ref().to_string_lossy().into_owned()),
             );
             let run = self.cairn(config, &args, ctx);
-            let id = run.json["id"].as_str().map(str::to_string);
-            match (run.code, &id) {
-                (Some(0), Some(_)) | (Some(PARTIAL), Some(_)) => {
+            let report: Option<BackupReport> = run.report();
+            match (run.code, &report) {
+                (Some(ExitCode::Ok | ExitCode::Incomplete), Some(rep)) => {
                     status = "ok";
                     r.ok = true;
-                    r.snapshot = id.clone();
-                    let s = &run.json["summary"];
+                    r.snapshot = Some(rep.id.clone());
+                    let s = &rep.summary;
                     r.message = format!(
                         "snapshot {}: {} new and {} changed files, {} bytes added",
-                        short(id.as_deref().unwrap_or_default()),
-                        s["files_new"],
-                        s["files_changed"],
-                        s["bytes_added"]
+                        short(&rep.id),
+                        s.files_new,
+                        s.files_changed,
+                        s.bytes_added
                     );
-                    if run.code == Some(PARTIAL) {
+                    if run.code == Some(ExitCode::Incomplete) {
                         r.events.push(
                             event(
                                 EventKind::BackupIncomplete,
                                 format!(
                                     "{} files could not be read and are missing from the snapshot",
-                                    s["unreadable_count"]
+                                    s.unreadable_count
                                 ),
                             )
-                            .snapshot(id.as_deref()),
+                            .snapshot(Some(&rep.id)),
                         );
                     }
                 }
-                (Some(INTERRUPTED), _) => {
+                (Some(ExitCode::Interrupted), _) => {
                     status = "interrupted";
                     r.interrupted = true;
                     r.message = format!("backup stopped: {}", first_line(&run.error));
                 }
-                (Some(LOCKED), _) => {
+                (Some(ExitCode::Locked), _) => {
                     status = "failed";
                     r.message = format!(
                         "the repository stayed locked for {}: {}",
@@ -340,23 +346,19 @@ impl ProcessExecutor {
             }
             let run = self.cairn(config, &args, ctx);
             match run.code {
-                Some(0) => {
+                Some(ExitCode::Ok) => {
                     r.verified = Some(true);
                     r.message.push_str(", verified");
                 }
-                Some(INTERRUPTED) => {
+                Some(ExitCode::Interrupted) => {
                     r.interrupted = true;
                     r.message.push_str(", verification stopped");
                 }
                 _ => {
                     r.verified = Some(false);
-                    let problems: Vec<String> = run.json["problems"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|p| p.as_str().map(str::to_string))
-                                .collect()
-                        })
+                    let problems = run
+                        .report::<VerifyReport>()
+                        .map(|v| v.problems)
                         .unwrap_or_default();
                     let why = if problems.is_empty() {
                         run.error.trim().to_string()
@@ -399,11 +401,11 @@ impl ProcessExecutor {
             crate::config::RETENTION,
             run,
             EventKind::RetentionFailed,
-            |j| {
-                format!(
-                    "retention applied: {} snapshots kept, {} removed",
-                    j["kept"], j["removed"]
-                )
+            |run| {
+                let (kept, removed) = run
+                    .report::<ForgetReport>()
+                    .map_or((0, 0), |f| (f.kept, f.removed));
+                format!("retention applied: {kept} snapshots kept, {removed} removed")
             },
         )
     }
@@ -418,18 +420,13 @@ impl ProcessExecutor {
             args.extend(["--delete-after".into(), format!("{}s", d.0.as_secs())]);
         }
         let run = self.cairn(config, &args, ctx);
-        self.finish(config, job.name(), run, EventKind::SyncFailed, |j| {
-            let copied: u64 = j["copied"]
-                .as_object()
-                .map(|m| m.values().filter_map(|c| c["objects"].as_u64()).sum())
-                .unwrap_or(0);
-            let deleted: u64 = j["deleted"]
-                .as_object()
-                .map(|m| m.values().filter_map(|c| c["objects"].as_u64()).sum())
-                .unwrap_or(0);
+        self.finish(config, job.name(), run, EventKind::SyncFailed, |run| {
+            let counts = run.report::<SyncCounts>().unwrap_or_default();
             format!(
-                "synced to {}: {copied} objects copied, {deleted} deleted",
-                job.to
+                "synced to {}: {} objects copied, {} deleted",
+                job.to,
+                counts.objects_copied(),
+                counts.objects_deleted()
             )
         })
     }
@@ -441,19 +438,19 @@ impl ProcessExecutor {
         name: &str,
         run: CairnRun,
         failure: EventKind,
-        summary: impl Fn(&Value) -> String,
+        summary: impl Fn(&CairnRun) -> String,
     ) -> JobResult {
         let mut r = JobResult::default();
         match run.code {
-            Some(0) => {
+            Some(ExitCode::Ok) => {
                 r.ok = true;
-                r.message = summary(&run.json);
+                r.message = summary(&run);
             }
-            Some(INTERRUPTED) => {
+            Some(ExitCode::Interrupted) => {
                 r.interrupted = true;
                 r.message = format!("stopped: {}", first_line(&run.error));
             }
-            Some(LOCKED) => {
+            Some(ExitCode::Locked) => {
                 r.message = format!(
                     "the repository stayed locked for {}: {}",
                     config.lock_wait,
@@ -465,7 +462,7 @@ impl ProcessExecutor {
             _ => {
                 r.message = run.error.trim().to_string();
                 if r.message.is_empty() {
-                    r.message = format!("exit status {:?}", run.code);
+                    r.message = format!("exit status {:?}", run.status);
                 }
                 r.events.push(Event::new(failure, name, r.message.clone()));
             }

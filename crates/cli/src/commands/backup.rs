@@ -53,14 +53,14 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     let outcome = backup(&repo, &opts, &progress).context("backup failed")?;
     let s = &outcome.snapshot.summary;
     if ctx.global.json {
-        output::json(&serde_json::json!({
-            "id": outcome.id,
-            "short_id": outcome.id.short(),
-            "parent": outcome.snapshot.parent,
-            "adopted_packs": outcome.adopted_packs,
-            "lost_packs": outcome.lost_packs,
-            "summary": s,
-        }))?;
+        output::json(&cairn_protocol::report::BackupReport {
+            id: outcome.id.to_hex(),
+            short_id: outcome.id.short(),
+            parent: outcome.snapshot.parent.map(|p| p.to_hex()),
+            adopted_packs: outcome.adopted_packs as u64,
+            lost_packs: outcome.lost_packs.iter().map(|p| p.to_hex()).collect(),
+            summary: serde_json::from_value(serde_json::to_value(s)?)?,
+        })?;
     } else if !ctx.global.quiet {
         if outcome.adopted_packs > 0 {
             eprintln!(

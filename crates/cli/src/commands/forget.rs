@@ -394,19 +394,27 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         }
     }
     if ctx.global.json {
-        output::json(&json!({
-            "dry_run": args.dry_run,
-            "now": now,
-            "timezone": policy.timezone_name(),
-            "accounts": plans.iter().map(plan_json).collect::<Vec<_>>(),
-            "kept": kept,
-            "removed": removed,
-            "logs": log_summary.iter().map(|((account, stream), (k, r))| json!({
-                "account": account, "stream": stream, "kept": k.len(), "removed": r.len(),
-            })).collect::<Vec<_>>(),
-            "purged_accounts": purged,
-            "prune": prune_report.as_ref().map(prune_json),
-        }))?;
+        output::json(&cairn_protocol::report::ForgetReport {
+            dry_run: args.dry_run,
+            now,
+            timezone: policy.timezone_name().to_string(),
+            accounts: plans.iter().map(plan_json).collect(),
+            kept: kept as u64,
+            removed: removed as u64,
+            logs: log_summary
+                .iter()
+                .map(
+                    |((account, stream), (k, r))| cairn_protocol::report::LogRetention {
+                        account: account.clone(),
+                        stream: stream.clone(),
+                        kept: k.len() as u64,
+                        removed: r.len() as u64,
+                    },
+                )
+                .collect(),
+            purged_accounts: purged.clone(),
+            prune: prune_report.as_ref().map(prune_json),
+        })?;
     }
     drop(lock);
     Ok(exit::OK)

@@ -116,17 +116,21 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
         Some(repo.record_verification(&id, verdict, args.command.as_deref(), &detail)?)
     };
     if ctx.global.json {
-        output::json(&serde_json::json!({
-            "snapshot": id,
-            "verdict": verdict,
-            "blobs": blobs.blobs,
-            "packs": blobs.packs,
-            "bytes_read": blobs.bytes_read,
-            "command": args.command,
-            "command_ran": command_ran,
-            "problems": failures,
-            "record": recorded,
-        }))?;
+        output::json(&cairn_protocol::report::VerifyReport {
+            snapshot: id.to_hex(),
+            verdict: match verdict {
+                Verdict::Verified => "verified",
+                Verdict::Failed => "failed",
+            }
+            .to_string(),
+            blobs: blobs.blobs as u64,
+            packs: blobs.packs as u64,
+            bytes_read: blobs.bytes_read,
+            command: args.command.clone(),
+            command_ran,
+            problems: failures.clone(),
+            record: recorded.map(|r| r.to_hex()),
+        })?;
     } else if !ctx.global.quiet {
         let what = format!(
             "{} blobs in {} packs ({}) authenticated{}",

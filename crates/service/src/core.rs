@@ -1,8 +1,9 @@
-//! The service: a scheduler that queues due jobs, a runner that works
-//! through the queue one item at a time, and the control socket.
+//! The service's logic: a scheduler that queues due jobs and a runner that
+//! works through the queue one item at a time.
 //!
-//! [`Core`] holds the logic and is driven by [`run`] in production and
-//! directly (with a fake clock and executor) in tests.
+//! [`Core`] holds the logic and is driven by [`crate::daemon::run`] in
+//! production and directly (with a fake clock and executor) in tests; the
+//! control socket ([`crate::control`]) calls into it.
 //!
 //! How an item's end is recorded in the job's schedule state:
 //!
@@ -28,7 +29,6 @@ use jiff::Timestamp;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 /// Service errors.
 #[derive(Debug, thiserror::Error)]
@@ -533,79 +533,6 @@ fn stop_running(r: &Running, as_: ItemState) {
     if !r.cancel.swap(true, Ordering::SeqCst) {
         r.slot.terminate();
     }
-}
-
-/// How often the scheduler looks at the clock and the stop flag.
-const TICK: Duration = Duration::from_millis(250);
-
-/// Run the service until `stop` is set: open the state (waiting briefly
-/// if a `cairn queue` command holds it), serve the control socket, queue
-/// due jobs and run them. On stop, the running job is asked to reach a
-/// safe point (its cairn command gets SIGTERM), and `run` returns once it
-/// has.
-pub fn run(
-    config: Config,
-    executor: Arc<dyn Executor>,
-    notifier: Arc<dyn Notifier>,
-    stop: Arc<AtomicBool>,
-) -> Result<(), ServiceError> {
-    let state_dir = config.state_dir.clone();
-    let mut attempts = 0;
-    let state = loop {
-        match State::open(&state_dir) {
-            Ok(s) => break s,
-            Err(StateError::InUse(_)) if attempts < 20 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let core = Arc::new(Core::new(
-        config,
-        state,
-        executor,
-        notifier,
-        Arc::new(SystemClock),
-    )?);
-    let socket = crate::control::serve(Arc::clone(&core), &state_dir)?;
-    tracing::info!(
-        "service started: {} jobs, control socket {}",
-        core.config.job_names().len(),
-        socket.display()
-    );
-    let runner = {
-        let core = Arc::clone(&core);
-        std::thread::Builder::new()
-            .name("runner".into())
-            .spawn(move || {
-                while !core.stopping() {
-                    match core.run_next() {
-                        Ok(Some(_)) => {}
-                        Ok(None) => std::thread::sleep(TICK),
-                        Err(e) => {
-                            tracing::error!("running the queue: {e}");
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
-                    }
-                }
-            })
-            .map_err(|e| ServiceError::Remote(format!("starting the runner thread: {e}")))?
-    };
-    while !stop.load(Ordering::SeqCst) {
-        if let Err(e) = core.tick() {
-            tracing::error!("scheduling: {e}");
-        }
-        std::thread::sleep(TICK);
-    }
-    tracing::info!("stopping: waiting for the running job to reach a safe point");
-    core.stop();
-    if runner.join().is_err() {
-        tracing::error!("the runner thread panicked");
-    }
-    let _ = std::fs::remove_file(&socket);
-    tracing::info!("service stopped");
-    Ok(())
 }
 
 #[cfg(test)]

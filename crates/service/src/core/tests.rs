@@ -5,6 +5,7 @@ use crate::control::Control;
 use crate::runner::JobResult;
 use jiff::SignedDuration;
 use std::path::Path;
+use std::time::Duration;
 
 /// A clock the test moves.
 #[derive(Debug)]
