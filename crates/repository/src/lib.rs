@@ -10,7 +10,9 @@
 //! - the storage contract it expects from the object store ([`store`]);
 //! - the redb index cache derived from the index objects ([`cache`]);
 //! - the operations on a repository: backup of a directory tree, restore,
-//!   check, repair and browsing.
+//!   check, repair, prune, browsing, transaction-log streams and their
+//!   verification ([`logs`]), and the deletion order that applies a
+//!   retention decision ([`forget`]).
 //!
 //! What it must not know about: command-line parsing, terminals and progress
 //! bars (operations report through the [`progress::Progress`] trait),
@@ -34,6 +36,7 @@ pub mod cache;
 pub mod check;
 pub mod error;
 pub mod exclude;
+pub mod forget;
 pub mod fsat;
 pub mod inventory;
 pub mod lock;
@@ -49,6 +52,8 @@ pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod stats;
+#[cfg(test)]
+mod test_repo;
 pub mod util;
 pub mod verification;
 pub mod writer;
@@ -60,6 +65,7 @@ pub use check::{CheckOptions, CheckReport, Damage, check};
 pub use config::{ChunkerConfig, GearSource, RepoConfig};
 pub use crypto::{Compression, Keys};
 pub use error::{Error, ErrorClass, Result};
+pub use forget::{ForgetOutcome, ForgetPlan, apply_forget};
 pub use id::{
     BlobId, BlobKind, ChunkId, IndexId, KeyId, LockId, PackId, RepoId, SnapshotId, TreeId,
     VerificationId,

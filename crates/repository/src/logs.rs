@@ -234,9 +234,11 @@ impl Repository {
 }
 
 mod range;
+mod verify;
 pub use range::{
     PointOptions, RangeGap, RestorePoint, SkippedSnapshot, gap_error, log_range, unreadable_segment,
 };
+pub use verify::{LogVerifyOptions, LogVerifyReport, select_segments, verify_logs};
 
 #[cfg(test)]
 mod tests;

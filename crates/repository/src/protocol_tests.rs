@@ -12,9 +12,7 @@
 
 use crate::backup::{BackupOptions, backup};
 use crate::check::{CheckOptions, check};
-use crate::config::{ChunkerConfig, GearSource};
 use crate::id::{BlobKind, SnapshotId};
-use crate::keyfile::KdfCost;
 use crate::progress::NoProgress;
 use crate::prune::{PruneOptions, prune};
 use crate::repo::{CacheLocation, InitOptions, Repository};
@@ -60,18 +58,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn init_opts() -> InitOptions {
-    InitOptions {
-        chunker: ChunkerConfig {
-            min_size: 8 << 10,
-            avg_size: 16 << 10,
-            max_size: 64 << 10,
-            normalization: 1,
-            gear: GearSource::Keyed,
-        },
-        pack_size: 64 << 10,
-        kdf: KdfCost::MINIMAL,
-        ..InitOptions::default()
-    }
+    crate::test_repo::small_opts(16 << 10, 64 << 10)
 }
 
 struct Reader {
@@ -105,8 +92,7 @@ fn restores(repo: &Repository, id: &SnapshotId, src: &Path, scratch: &Path) -> R
 fn run(ops: &[Op]) {
     let work = tempfile::tempdir().unwrap();
     let store = Store::memory().unwrap();
-    let repo =
-        Repository::init(store.clone(), b"pw", &init_opts(), CacheLocation::InMemory).unwrap();
+    let repo = crate::test_repo::repo_on(store.clone(), &init_opts());
     let base = jiff::Timestamp::now();
     let mut hours = 0i64;
     let mut alive: Vec<(SnapshotId, PathBuf)> = Vec::new();
@@ -163,8 +149,12 @@ fn run(ops: &[Op]) {
                 }
             }
             Op::OpenReader => {
-                let reader =
-                    Repository::open(store.clone(), b"pw", CacheLocation::InMemory).unwrap();
+                let reader = Repository::open(
+                    store.clone(),
+                    crate::test_repo::PASSWORD,
+                    CacheLocation::InMemory,
+                )
+                .unwrap();
                 reader.index().unwrap();
                 readers.push(Reader {
                     repo: reader,
@@ -196,7 +186,12 @@ fn run(ops: &[Op]) {
             }
         }
         // The invariants, from a fresh handle.
-        let fresh = Repository::open(store.clone(), b"pw", CacheLocation::InMemory).unwrap();
+        let fresh = Repository::open(
+            store.clone(),
+            crate::test_repo::PASSWORD,
+            CacheLocation::InMemory,
+        )
+        .unwrap();
         let report = check(
             &fresh,
             &CheckOptions {

@@ -68,7 +68,7 @@ pub struct Repository {
     lock_wait: std::time::Duration,
     /// The lock this process holds on the repository, if any: every commit
     /// point confirms it first ([`Repository::confirm_lock`]).
-    held: Mutex<Option<Weak<HeldLock>>>,
+    held: Mutex<Vec<Weak<HeldLock>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -158,7 +158,7 @@ impl Repository {
             cache_location,
             cache: OnceLock::new(),
             lock_wait: std::time::Duration::ZERO,
-            held: Mutex::new(None),
+            held: Mutex::new(Vec::new()),
         })
     }
 
@@ -361,7 +361,9 @@ impl Repository {
                     std::thread::sleep(std::time::Duration::from_millis(500));
                 }
                 Ok(guard) => {
-                    *self.held.lock() = Some(Arc::downgrade(guard.held()));
+                    let mut held = self.held.lock();
+                    held.retain(|w| w.strong_count() > 0);
+                    held.push(Arc::downgrade(guard.held()));
                     return Ok(guard);
                 }
                 other => return other,
@@ -373,10 +375,13 @@ impl Repository {
     /// threads. An error when none is held: committing without a lock is a
     /// bug, never something to do quietly.
     pub fn held_lock(&self) -> Result<Arc<HeldLock>> {
+        // The newest lock still alive: an operation may take its own lock
+        // inside another one and release it again.
         self.held
             .lock()
-            .as_ref()
-            .and_then(Weak::upgrade)
+            .iter()
+            .rev()
+            .find_map(Weak::upgrade)
             .ok_or_else(|| {
                 Error::invalid(
                     "commit",

@@ -8,7 +8,8 @@ use crate::output::{self, size};
 use crate::progress::CliProgress;
 use anyhow::{Context as _, Result};
 use cairn_repository::{
-    AccountRecord, AccountState, PruneOptions, PruneReport, Repository, SnapshotId, Verdict,
+    AccountRecord, AccountState, ForgetPlan, PruneOptions, PruneReport, Repository, SnapshotId,
+    Verdict, apply_forget,
 };
 use cairn_retention::{self as retention, AccountPlan, Policy};
 use globset::Glob;
@@ -346,30 +347,29 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         );
     }
     let mut purged = Vec::new();
-    if !args.dry_run {
-        for p in &plans {
-            for d in p.snapshots.iter().filter(|d| !d.keep()) {
-                repo.remove_snapshot(&d.id)?;
-                // The manifest first: a record without its snapshot is
-                // ignored, a snapshot without its record is not.
-                if let Some(records) = verifications.remove(&d.id) {
-                    repo.delete_verifications(&records)?;
-                }
-            }
-        }
-        // Log segments after the snapshots: a segment goes only once the
-        // snapshots that needed it are gone.
-        for d in log_plan.iter().filter(|d| !d.keep()) {
-            repo.remove_segment(&segments[d.id])?;
-        }
-        for p in &plans {
-            if p.purge.is_some_and(|pg| pg.due)
-                && matches!(p.state, retention::AccountState::Disabled { .. })
-            {
-                repo.record_account_event(&p.account, AccountState::Purged, now)?;
-                purged.push(p.account.clone());
-            }
-        }
+    if let Some(lock) = &lock {
+        let plan = ForgetPlan {
+            now,
+            snapshots: plans
+                .iter()
+                .flat_map(|p| p.snapshots.iter().filter(|d| !d.keep()))
+                .map(|d| (d.id, verifications.remove(&d.id).unwrap_or_default()))
+                .collect(),
+            segments: log_plan
+                .iter()
+                .filter(|d| !d.keep())
+                .map(|d| segments[d.id].clone())
+                .collect(),
+            purge: plans
+                .iter()
+                .filter(|p| {
+                    p.purge.is_some_and(|pg| pg.due)
+                        && matches!(p.state, retention::AccountState::Disabled { .. })
+                })
+                .map(|p| p.account.clone())
+                .collect(),
+        };
+        purged = apply_forget(&repo, &plan, lock)?.purged;
         for a in &purged {
             ctx.note(&format!("account {a} purged"));
         }

@@ -7,10 +7,12 @@ use crate::exit;
 use crate::output::{self, size};
 use crate::progress::CliProgress;
 use anyhow::{Context as _, Result, bail};
-use cairn_repository::logs::{PushOutcome, Segment, chain_breaks, gap_error, unreadable_segment};
+use cairn_repository::logs::{
+    LogVerifyOptions, PushOutcome, Segment, gap_error, select_segments, unreadable_segment,
+    verify_logs,
+};
 use cairn_repository::{Repository, RestoreOptions, RestoreSummary, Snapshot, restore};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Restore a snapshot for a point-in-time or archival restore: the contents
@@ -181,19 +183,6 @@ fn segment_json(seg: &Segment) -> serde_json::Value {
     })
 }
 
-fn filtered(
-    repo: &Repository,
-    account: Option<&str>,
-    stream: Option<&str>,
-) -> Result<Vec<Segment>> {
-    Ok(repo
-        .all_log_segments()?
-        .into_iter()
-        .filter(|s| account.is_none_or(|a| s.manifest.account == a))
-        .filter(|s| stream.is_none_or(|st| s.manifest.stream == st))
-        .collect())
-}
-
 /// Run a log subcommand.
 pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
     match cmd {
@@ -253,7 +242,7 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
         }
         LogCommand::List { account, stream } => {
             let repo = ctx.open(false)?;
-            let segs = filtered(&repo, account.as_deref(), stream.as_deref())?;
+            let segs = select_segments(&repo, account.as_deref(), stream.as_deref())?;
             if ctx.global.json {
                 output::json(&segs.iter().map(segment_json).collect::<Vec<_>>())?;
             } else {
@@ -303,55 +292,27 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
             read_data,
         } => {
             let repo = ctx.open(false)?;
-            let segs = filtered(&repo, account.as_deref(), stream.as_deref())?;
-            let view = repo.index()?.view()?;
-            let mut streams: BTreeMap<(String, String), Vec<Segment>> = BTreeMap::new();
-            for s in segs {
-                streams
-                    .entry((s.manifest.account.clone(), s.manifest.stream.clone()))
-                    .or_default()
-                    .push(s);
-            }
-            let mut problems = Vec::new();
-            let mut count = 0;
-            for ((acc, st), segs) in &streams {
-                count += segs.len();
-                for b in chain_breaks(segs) {
-                    problems.push(format!(
-                        "{acc}/{st}: break between {} and {}: {}",
-                        b.after.unwrap_or_default(),
-                        b.before,
-                        b.problem
-                    ));
-                }
-                for s in segs {
-                    for c in &s.manifest.chunks {
-                        if view.find(c)?.is_none() {
-                            problems.push(format!(
-                                "{acc}/{st}: segment {} misses chunk {}",
-                                s.manifest.name,
-                                c.short()
-                            ));
-                            break;
-                        }
-                    }
-                    if *read_data && let Err(e) = repo.read_segment(s, &mut std::io::sink()) {
-                        problems.push(format!("{acc}/{st}: segment {}: {e}", s.manifest.name));
-                    }
-                }
-            }
+            let r = verify_logs(
+                &repo,
+                &LogVerifyOptions {
+                    account: account.as_deref(),
+                    stream: stream.as_deref(),
+                    read_data: *read_data,
+                },
+            )?;
+            let (problems, count) = (&r.problems, r.segments);
             if ctx.global.json {
                 output::json(
-                    &json!({ "streams": streams.len(), "segments": count, "problems": problems }),
+                    &json!({ "streams": r.streams, "segments": count, "problems": problems }),
                 )?;
             } else {
-                for p in &problems {
+                for p in problems {
                     eprintln!("error: {p}");
                 }
                 if problems.is_empty() {
                     ctx.note(&format!(
                         "{} streams, {count} segments: chains unbroken, every chunk present",
-                        streams.len()
+                        r.streams
                     ));
                 }
             }

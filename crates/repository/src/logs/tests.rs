@@ -1,28 +1,8 @@
 use super::*;
 use crate::account::AccountState;
-use crate::config::ChunkerConfig;
-use crate::keyfile::KdfCost;
-use crate::repo::{CacheLocation, InitOptions};
-use crate::store::Store;
 
 fn repo() -> Repository {
-    let opts = InitOptions {
-        chunker: ChunkerConfig {
-            min_size: 16 << 10,
-            avg_size: 64 << 10,
-            max_size: 256 << 10,
-            ..ChunkerConfig::default()
-        },
-        kdf: KdfCost::MINIMAL,
-        ..InitOptions::default()
-    };
-    Repository::init(
-        Store::memory().unwrap(),
-        b"pw",
-        &opts,
-        CacheLocation::InMemory,
-    )
-    .unwrap()
+    crate::test_repo::memory_repo(&crate::test_repo::small_opts(64 << 10, 16 << 20))
 }
 
 fn segment(seed: u8, len: usize) -> Vec<u8> {

@@ -4,15 +4,14 @@
 use super::*;
 use crate::backup::{BackupOptions, backup};
 use crate::check::{CheckOptions, check};
-use crate::config::{ChunkerConfig, GearSource};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::keyfile::KdfCost;
 use crate::layout::ObjectKind;
 use crate::progress::NoProgress;
 use crate::repo::{CacheLocation, InitOptions};
 use crate::restore::{RestoreOptions, restore};
 use crate::store::Store;
+use crate::test_repo::PASSWORD;
 use crate::writer::BlobWriter;
 use cairn_testkit::faults::CrashAfter;
 use cairn_testkit::trees::{TreeSpec, assert_same_tree, copy_tree, generate_tree};
@@ -20,18 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn init_opts() -> InitOptions {
-    InitOptions {
-        chunker: ChunkerConfig {
-            min_size: 16 << 10,
-            avg_size: 64 << 10,
-            max_size: 256 << 10,
-            normalization: 1,
-            gear: GearSource::Keyed,
-        },
-        pack_size: 128 << 10,
-        kdf: KdfCost::MINIMAL,
-        ..InitOptions::default()
-    }
+    crate::test_repo::small_opts(64 << 10, 128 << 10)
 }
 
 fn assert_clean(repo: &Repository, when: &str) {
@@ -116,13 +104,7 @@ fn forget(repo: &Repository, id: &crate::SnapshotId) {
 }
 
 fn memory_repo() -> Repository {
-    Repository::init(
-        Store::memory().unwrap(),
-        b"pw",
-        &init_opts(),
-        CacheLocation::InMemory,
-    )
-    .unwrap()
+    crate::test_repo::memory_repo(&init_opts())
 }
 
 #[test]
@@ -200,7 +182,7 @@ fn a_crash_at_any_write_of_prune_leaves_a_consistent_repository() {
     let base = Arc::new(object_store::memory::InMemory::new());
     let repo = Repository::init(
         Store::from_object_store(base.clone(), "base".into()).unwrap(),
-        b"pw",
+        PASSWORD,
         &init_opts(),
         CacheLocation::InMemory,
     )
@@ -217,12 +199,12 @@ fn a_crash_at_any_write_of_prune_leaves_a_consistent_repository() {
             "crash".into(),
         )
         .unwrap();
-        let repo = Repository::open(crashing, b"pw", CacheLocation::InMemory).unwrap();
+        let repo = Repository::open(crashing, PASSWORD, CacheLocation::InMemory).unwrap();
         let result = prune(&repo, &thorough(), &NoProgress);
         drop(repo);
 
         let store = Store::from_object_store(inner, "after".into()).unwrap();
-        let repo = Repository::open(store, b"pw", CacheLocation::InMemory).unwrap();
+        let repo = Repository::open(store, PASSWORD, CacheLocation::InMemory).unwrap();
         assert_clean(&repo, &format!("prune crashed after {budget} writes"));
         for i in [0, 2] {
             let scratch = work.path().join(format!("b{budget}"));
@@ -258,12 +240,11 @@ fn retired_packs_wait_and_readers_that_started_before_still_find_them() {
     let work = tempfile::tempdir().unwrap();
     let inner = Arc::new(object_store::memory::InMemory::new());
     let store = Store::from_object_store(inner.clone(), "mem".into()).unwrap();
-    let repo =
-        Repository::init(store.clone(), b"pw", &init_opts(), CacheLocation::InMemory).unwrap();
+    let repo = crate::test_repo::repo_on(store.clone(), &init_opts());
     let (ids, copies) = three_generations(&repo, work.path());
     let src = work.path().join("src");
     // A reader opens the repository and loads its index before the prune.
-    let reader = Repository::open(store.clone(), b"pw", CacheLocation::InMemory).unwrap();
+    let reader = Repository::open(store.clone(), PASSWORD, CacheLocation::InMemory).unwrap();
     reader.index().unwrap();
 
     forget(&repo, &ids[0]);
@@ -472,7 +453,7 @@ fn an_index_entry_that_a_header_contradicts_is_not_acted_on() {
     assert!(r.contradictions[0].contains(&wrong.pack.short()), "{r:?}");
     assert_eq!(r.packs_deleted, 0, "{r:?}");
     assert_clean(&repo, "after pruning past a forged index entry");
-    let fresh = Repository::open(repo.store().clone(), b"pw", CacheLocation::InMemory).unwrap();
+    let fresh = Repository::open(repo.store().clone(), PASSWORD, CacheLocation::InMemory).unwrap();
     let snap = fresh.load_snapshot(&snap_id).unwrap();
     let target = work.path().join("r");
     let s = restore(
@@ -494,8 +475,7 @@ fn a_listing_that_hid_an_index_object_deletes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let inner = Arc::new(object_store::memory::InMemory::new());
     let base = Store::from_object_store(inner.clone(), "mem".into()).unwrap();
-    let repo =
-        Repository::init(base.clone(), b"pw", &init_opts(), CacheLocation::InMemory).unwrap();
+    let repo = crate::test_repo::repo_on(base.clone(), &init_opts());
     let (ids, copies) = three_generations(&repo, work.path());
     let src = work.path().join("src");
     forget(&repo, &ids[1]);
@@ -523,7 +503,7 @@ fn a_listing_that_hid_an_index_object_deletes_nothing() {
             },
         );
         let store = Store::from_object_store(Arc::new(flaky), "flaky".into()).unwrap();
-        let repo = Repository::open(store, b"pw", CacheLocation::InMemory).unwrap();
+        let repo = Repository::open(store, PASSWORD, CacheLocation::InMemory).unwrap();
         let r = prune(&repo, &PruneOptions { now, ..thorough() }, &NoProgress).unwrap();
         if lists == 1 {
             // The second listing before deleting saw more than the first.
@@ -536,7 +516,7 @@ fn a_listing_that_hid_an_index_object_deletes_nothing() {
         // Whatever the hidden index object lists stays.
         let plain = Repository::open(
             Store::from_object_store(copy, "plain".into()).unwrap(),
-            b"pw",
+            PASSWORD,
             CacheLocation::InMemory,
         )
         .unwrap();

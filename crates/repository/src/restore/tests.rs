@@ -2,29 +2,14 @@
 //! the target, and every refusal names the entry and the reason.
 
 use super::*;
-use crate::config::ChunkerConfig;
 use crate::id::{BlobKind, TreeId};
-use crate::keyfile::KdfCost;
 use crate::progress::NoProgress;
-use crate::repo::{CacheLocation, InitOptions};
 use crate::snapshot::{SNAPSHOT_VERSION, SnapshotStatus, Summary};
-use crate::store::Store;
 use crate::tree::{Time, Tree};
 use crate::writer::BlobWriter;
 
 fn repo() -> Repository {
-    let opts = InitOptions {
-        chunker: ChunkerConfig::default(),
-        kdf: KdfCost::MINIMAL,
-        ..InitOptions::default()
-    };
-    Repository::init(
-        Store::memory().unwrap(),
-        b"pw",
-        &opts,
-        CacheLocation::InMemory,
-    )
-    .unwrap()
+    crate::test_repo::memory_repo(&crate::test_repo::default_opts())
 }
 
 fn meta(mode: u32) -> Metadata {

@@ -1,0 +1,142 @@
+//! Applying a retention decision: the deletion order of `forget`.
+//!
+//! The retention crate decides what goes (it knows no repository); this
+//! module deletes it, in the order FORMAT.md ("Concurrency and deletion")
+//! relies on, so that a forget stopped at any point leaves a repository
+//! every reader understands:
+//!
+//! 1. each removed snapshot's manifest, then its verification records (a
+//!    record without its snapshot is ignored, a snapshot without its
+//!    record would count as unverified);
+//! 2. the removed log segments, once the snapshots that needed them are
+//!    gone;
+//! 3. a `purged` account event for each account whose purge date is due.
+//!
+//! Only manifests are deleted; the data they used stays until prune.
+
+use crate::account::AccountState;
+use crate::error::Result;
+use crate::id::{SnapshotId, VerificationId};
+use crate::lock::LockGuard;
+use crate::logs::Segment;
+use crate::repo::Repository;
+use crate::verification::VerificationRecord;
+use jiff::Timestamp;
+
+/// What a forget deletes, decided before anything is touched.
+#[derive(Debug, Clone, Default)]
+pub struct ForgetPlan {
+    /// The time the decision was made for; purge events are recorded at it.
+    pub now: Timestamp,
+    /// Snapshots to remove, each with the verification records that go
+    /// with it.
+    pub snapshots: Vec<(SnapshotId, Vec<(VerificationId, VerificationRecord)>)>,
+    /// Log segments to remove.
+    pub segments: Vec<Segment>,
+    /// Accounts to record as purged.
+    pub purge: Vec<String>,
+}
+
+/// What applying a plan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForgetOutcome {
+    /// Snapshot manifests removed.
+    pub snapshots_removed: usize,
+    /// Verification records removed with them.
+    pub verifications_removed: usize,
+    /// Log segment manifests removed.
+    pub segments_removed: usize,
+    /// Accounts recorded as purged.
+    pub purged: Vec<String>,
+}
+
+/// Delete what `plan` names, in the protocol's order, under an exclusive
+/// lock that is confirmed before the first deletion.
+pub fn apply_forget(
+    repo: &Repository,
+    plan: &ForgetPlan,
+    lock: &LockGuard,
+) -> Result<ForgetOutcome> {
+    lock.confirm()?;
+    let mut out = ForgetOutcome::default();
+    for (id, records) in &plan.snapshots {
+        repo.remove_snapshot(id)?;
+        out.snapshots_removed += 1;
+        repo.delete_verifications(records)?;
+        out.verifications_removed += records.len();
+    }
+    for seg in &plan.segments {
+        repo.remove_segment(seg)?;
+        out.segments_removed += 1;
+    }
+    for account in &plan.purge {
+        repo.record_account_event(account, AccountState::Purged, plan.now)?;
+        out.purged.push(account.clone());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::{BackupOptions, backup};
+    use crate::progress::NoProgress;
+    use crate::verification::Verdict;
+
+    #[test]
+    fn a_plan_removes_snapshots_their_records_and_segments_and_records_purges() {
+        let repo = crate::test_repo::memory_repo(&crate::test_repo::small_opts(16 << 10, 64 << 10));
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("f"), b"data").unwrap();
+        let mut o = BackupOptions::new(vec![work.path().to_path_buf()]);
+        o.account = "mail".into();
+        let a = backup(&repo, &o, &NoProgress).unwrap().id;
+        let b = backup(&repo, &o, &NoProgress).unwrap().id;
+        let setup = repo.lock(false, "test").unwrap();
+        repo.record_verification(&a, Verdict::Verified, None, "ok")
+            .unwrap();
+        repo.record_verification(&b, Verdict::Verified, None, "ok")
+            .unwrap();
+        for name in ["000001", "000002"] {
+            repo.push_segment("mail", "wal", name, None, &mut &b"segment"[..])
+                .unwrap();
+        }
+        repo.record_account_event("mail", AccountState::Disabled, Timestamp::now())
+            .unwrap();
+        drop(setup);
+
+        let mut records = repo.verifications().unwrap();
+        let segments = repo.log_segments("mail", "wal").unwrap();
+        let plan = ForgetPlan {
+            now: Timestamp::now(),
+            snapshots: vec![(a, records.remove(&a).unwrap())],
+            segments: segments[..1].to_vec(),
+            purge: vec!["mail".into()],
+        };
+        let lock = repo.lock(true, "forget").unwrap();
+        let out = apply_forget(&repo, &plan, &lock).unwrap();
+        assert_eq!(
+            out,
+            ForgetOutcome {
+                snapshots_removed: 1,
+                verifications_removed: 1,
+                segments_removed: 1,
+                purged: vec!["mail".into()],
+            }
+        );
+        let (left, bad) = repo.snapshots().unwrap();
+        assert!(bad.is_empty());
+        assert_eq!(left.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [b]);
+        let records = repo.verifications().unwrap();
+        assert!(!records.contains_key(&a) && records.contains_key(&b));
+        let names: Vec<String> = repo
+            .log_segments("mail", "wal")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.manifest.name)
+            .collect();
+        assert_eq!(names, ["000002"]);
+        let account = repo.account("mail").unwrap().unwrap();
+        assert_eq!(account.state, AccountState::Purged);
+    }
+}
