@@ -160,7 +160,7 @@ impl std::fmt::Debug for Gear {
 
 /// BLAKE3 `derive_key` context for the gear table. Fixed forever: the table
 /// decides every cut point.
-const GEAR_CONTEXT: &str = "cairn 2026-11-22 chunker gear table v1";
+pub const GEAR_CONTEXT: &str = "cairn 2026-11-22 chunker gear table v1";
 
 impl Gear {
     /// Derive the table from a 32-byte seed: the 2048-byte BLAKE3 XOF output

@@ -285,9 +285,12 @@ fn compress(level: i32, data: &[u8]) -> Result<Option<Vec<u8>>> {
     })
 }
 
+/// The prefix of every blob's associated data.
+pub(crate) const BLOB_AAD: &[u8; 13] = b"cairn blob v1";
+
 fn blob_aad(kind: BlobKind, id: &[u8; ID_LEN]) -> [u8; 46] {
     let mut aad = [0u8; 46];
-    aad[..13].copy_from_slice(b"cairn blob v1");
+    aad[..13].copy_from_slice(BLOB_AAD);
     aad[13] = kind.to_byte();
     aad[14..].copy_from_slice(id);
     aad
@@ -435,6 +438,36 @@ pub enum Sealed {
     LogSegment = 7,
     PendingDeletion = 8,
     Verification = 9,
+}
+
+impl Sealed {
+    /// Every kind, in tag order.
+    pub const ALL: [Sealed; 9] = [
+        Sealed::Config,
+        Sealed::Index,
+        Sealed::Snapshot,
+        Sealed::Lock,
+        Sealed::PackHeader,
+        Sealed::AccountEvent,
+        Sealed::LogSegment,
+        Sealed::PendingDeletion,
+        Sealed::Verification,
+    ];
+
+    /// The name FORMAT.md gives the kind.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Sealed::Config => "config",
+            Sealed::Index => "index",
+            Sealed::Snapshot => "snapshot",
+            Sealed::Lock => "lock",
+            Sealed::PackHeader => "pack header",
+            Sealed::AccountEvent => "account event",
+            Sealed::LogSegment => "log segment",
+            Sealed::PendingDeletion => "pending deletion",
+            Sealed::Verification => "verification record",
+        }
+    }
 }
 
 /// Envelope header: magic, envelope version, kind tag, reserved zero.

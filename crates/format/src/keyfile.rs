@@ -13,7 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 pub const KEY_FILE_VERSION: u32 = 1;
 /// Key files larger than this are rejected before parsing.
 pub const MAX_KEY_FILE_LEN: usize = 64 << 10;
-const WRAP_AAD: &[u8] = b"cairn key file v1";
+pub(crate) const WRAP_AAD: &[u8] = b"cairn key file v1";
 
 /// Argon2id cost parameters, stored in each key file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

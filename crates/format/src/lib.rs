@@ -36,6 +36,9 @@ pub mod tree;
 pub mod verification;
 pub mod wire;
 
+#[cfg(test)]
+mod spec_tests;
+
 pub use error::{Error, Result};
 pub use layout::{ObjectKind, ObjectName};
 pub use manifest::Manifest;
