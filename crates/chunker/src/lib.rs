@@ -24,6 +24,8 @@
 //! compression, encryption, packs or any repository object. It takes bytes (a
 //! slice or a [`std::io::Read`]) and returns cut points.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Read};
 
 /// Smallest allowed `min_size`, in bytes.

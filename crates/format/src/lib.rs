@@ -17,6 +17,8 @@
 //! length is checked before it is used; a format change is a change to
 //! `docs/FORMAT.md` in the same commit.
 
+#![forbid(unsafe_code)]
+
 pub mod account;
 pub mod config;
 pub mod crypto;

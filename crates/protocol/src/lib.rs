@@ -8,6 +8,8 @@
 //! depend on it, so a change here is a change to both, checked by the
 //! compiler instead of by an end-to-end test.
 
+#![forbid(unsafe_code)]
+
 pub mod duration;
 pub mod exit;
 pub mod progress;

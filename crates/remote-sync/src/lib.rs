@@ -34,6 +34,8 @@
 //!   listed object while it runs makes it list again and copy what is
 //!   missing (the listing order keeps every round consistent).
 
+#![forbid(unsafe_code)]
+
 mod copy;
 mod deletions;
 mod verify;

@@ -23,6 +23,8 @@
 //! visible before it is complete (packs, then index objects, then the
 //! snapshot manifest); untrusted bytes become errors, never panics.
 
+#![forbid(unsafe_code)]
+
 // The format, re-exported under the paths this crate has always used.
 pub use cairn_format::{
     config, crypto, id, index, keyfile, layout, manifest, names, pack, snapshot, tree,

@@ -62,11 +62,8 @@ pub fn failpoint(name: &str) {
     }
     {
         tracing::warn!("failpoint {name}: killing the process");
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on our own pid with a valid signal number.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }
 

@@ -8,6 +8,8 @@
 //! storage, encryption or the file system, and it performs no I/O: the
 //! caller lists, prints and deletes.
 
+#![forbid(unsafe_code)]
+
 mod logs;
 mod policy;
 

@@ -16,6 +16,8 @@
 //! not. Time comes from an injectable [`core::Clock`] so the schedule
 //! is tested without waiting.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod control;
 pub mod core;

@@ -2,6 +2,7 @@
 //! job runs. Each child gets its own process group, so that stopping it
 //! (on cancel, shutdown or timeout) reaches what it started too.
 
+use rustix::process::{Pid, Signal};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
@@ -32,19 +33,16 @@ impl ChildSlot {
         if let Ok(g) = self.0.lock()
             && let Some(pgid) = *g
         {
-            signal_group(pgid, libc::SIGTERM);
+            signal_group(pgid, Signal::TERM);
         }
     }
 }
 
-#[allow(unsafe_code)]
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid > 1 {
-        // SAFETY: kill(2) with a negative pid signals that process group;
-        // no memory is involved.
-        unsafe {
-            libc::kill(-pgid, sig);
-        }
+fn signal_group(pgid: i32, sig: Signal) {
+    // Never group 1 (init's) or a nonsense id.
+    if let Some(pid) = Pid::from_raw(pgid).filter(|_| pgid > 1) {
+        // ESRCH (the group already ended) is what we wanted anyway.
+        let _ = rustix::process::kill_process_group(pid, sig);
     }
 }
 
@@ -173,12 +171,12 @@ pub fn capture(
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 if killed_at.is_some() {
-                    signal_group(pgid, libc::SIGKILL);
+                    signal_group(pgid, Signal::KILL);
                     break;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     timed_out = true;
-                    signal_group(pgid, libc::SIGTERM);
+                    signal_group(pgid, Signal::TERM);
                     killed_at = Some(Instant::now());
                 }
             }

@@ -28,6 +28,8 @@
 //! Names that are not ids (log segments, `config`, names from a listing)
 //! go through the `(kind, name)` methods.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod local;
 pub mod s3;

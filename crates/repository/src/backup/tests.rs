@@ -185,7 +185,7 @@ fn several_paths_are_recorded_in_order_and_overlaps_refused() {
 
 #[test]
 fn unreadable_files_are_reported_and_left_out() {
-    if unsafe_is_root() {
+    if is_root() {
         return; // root reads everything; the CLI test covers this as non-root
     }
     let work = tempfile::tempdir().unwrap();
@@ -203,12 +203,8 @@ fn unreadable_files_are_reported_and_left_out() {
     assert_eq!(out.snapshot.summary.unreadable_count, 1);
 }
 
-fn unsafe_is_root() -> bool {
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid has no preconditions.
-    unsafe {
-        libc::geteuid() == 0
-    }
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 /// Crash the store after every possible number of writes during a backup:

@@ -259,9 +259,7 @@ pub fn restore(
     };
     std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
     let target = std::path::absolute(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid has no preconditions.
-    let as_root = unsafe { libc::geteuid() } == 0;
+    let as_root = rustix::process::geteuid().is_root();
     crate::fsat::allow_many_open_files();
     let mut r = Restorer::new(repo, progress, target.clone(), opts.verify, as_root)?;
     r.include = include;
