@@ -25,6 +25,7 @@
 //! slice or a [`std::io::Read`]) and returns cut points.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 use std::io::{self, Read};
 

@@ -16,11 +16,11 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// Context strings for `blake3::derive_key`. Changing one makes every
 /// existing repository unreadable: they are part of the format.
 pub(crate) mod context {
-    pub const DATA_ID: &str = "cairn 2026-11-22 data blob id v1";
-    pub const TREE_ID: &str = "cairn 2026-11-22 tree blob id v1";
-    pub const ENCRYPTION: &str = "cairn 2026-11-22 xchacha20poly1305 v1";
-    pub const GEAR_SEED: &str = "cairn 2026-11-22 chunker gear seed v1";
-    pub const STREAM_TAG: &str = "cairn 2026-11-22 log stream tag v1";
+    pub(crate) const DATA_ID: &str = "cairn 2026-11-22 data blob id v1";
+    pub(crate) const TREE_ID: &str = "cairn 2026-11-22 tree blob id v1";
+    pub(crate) const ENCRYPTION: &str = "cairn 2026-11-22 xchacha20poly1305 v1";
+    pub(crate) const GEAR_SEED: &str = "cairn 2026-11-22 chunker gear seed v1";
+    pub(crate) const STREAM_TAG: &str = "cairn 2026-11-22 log stream tag v1";
 }
 
 /// Bytes of nonce before every ciphertext.

@@ -18,6 +18,7 @@
 //! `docs/FORMAT.md` in the same commit.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod account;
 pub mod config;

@@ -9,6 +9,7 @@
 //! compiler instead of by an end-to-end test.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod duration;
 pub mod exit;

@@ -35,6 +35,7 @@
 //!   missing (the listing order keeps every round consistent).
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 mod copy;
 mod deletions;

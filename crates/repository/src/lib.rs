@@ -24,6 +24,7 @@
 //! snapshot manifest); untrusted bytes become errors, never panics.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 // The format, re-exported under the paths this crate has always used.
 pub use cairn_format::{

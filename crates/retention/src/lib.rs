@@ -9,6 +9,7 @@
 //! caller lists, prints and deletes.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 mod logs;
 mod policy;

@@ -17,6 +17,7 @@
 //! is tested without waiting.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod control;

@@ -29,6 +29,7 @@
 //! go through the `(kind, name)` methods.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 mod error;
 mod local;

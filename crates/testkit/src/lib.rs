@@ -7,6 +7,7 @@
 //! It depends on the store and format crates, never on the repository, so
 //! the repository's own unit tests can use it.
 
+#![warn(unreachable_pub)]
 // A test kit reports failures by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
