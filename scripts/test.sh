@@ -86,6 +86,11 @@ if cargo tree --locked -e normal -i cairn-repository --prefix none | grep -q '^c
     echo "cairn-service depends on cairn-repository" >&2; exit 1
 fi
 python3 scripts/module-cycles.py
+# Operations are functions over a &Repository, not methods added to it from
+# other modules (that is how the old import cycle formed).
+if grep -rln --include='*.rs' '^impl Repository' crates/repository/src | grep -vx 'crates/repository/src/repo.rs'; then
+    echo "impl Repository outside crates/repository/src/repo.rs (docs/ARCHITECTURE.md)" >&2; exit 1
+fi
 
 step "build"
 cargo build --workspace --bins --locked

@@ -462,7 +462,7 @@ fn check_source_complete(
     let mut used = inventory
         .used_blobs(source, &roots)
         .map_err(|e| SyncError::DoubtfulListing(e.to_string()))?;
-    for seg in source.all_log_segments()? {
+    for seg in cairn_repository::logs::all_log_segments(source)? {
         used.extend(seg.manifest.chunks.iter().map(|c| *c.as_bytes()));
     }
     let packs: HashSet<&str> = listed[&ObjectKind::Pack]

@@ -30,70 +30,68 @@ pub struct AccountRecord {
     pub history: Vec<AccountEvent>,
 }
 
-impl Repository {
-    /// Every account that has events, by name.
-    pub fn accounts(&self) -> Result<BTreeMap<String, AccountRecord>> {
-        let events = self.manifests().load_all_strict::<AccountEvent>()?;
-        let mut out: BTreeMap<String, AccountRecord> = BTreeMap::new();
-        for (_, event) in events {
-            let record = out
-                .entry(event.account.clone())
-                .or_insert_with(|| AccountRecord {
-                    account: event.account.clone(),
-                    state: AccountState::Active,
-                    since: event.time,
-                    disabled_since: None,
-                    history: Vec::new(),
-                });
-            match event.state {
-                AccountState::Active => record.disabled_since = None,
-                AccountState::Disabled => record.disabled_since = Some(event.time),
-                AccountState::Purged => {
-                    record.disabled_since.get_or_insert(event.time);
-                }
+/// Every account that has events, by name.
+pub fn accounts(repo: &Repository) -> Result<BTreeMap<String, AccountRecord>> {
+    let events = repo.manifests().load_all_strict::<AccountEvent>()?;
+    let mut out: BTreeMap<String, AccountRecord> = BTreeMap::new();
+    for (_, event) in events {
+        let record = out
+            .entry(event.account.clone())
+            .or_insert_with(|| AccountRecord {
+                account: event.account.clone(),
+                state: AccountState::Active,
+                since: event.time,
+                disabled_since: None,
+                history: Vec::new(),
+            });
+        match event.state {
+            AccountState::Active => record.disabled_since = None,
+            AccountState::Disabled => record.disabled_since = Some(event.time),
+            AccountState::Purged => {
+                record.disabled_since.get_or_insert(event.time);
             }
-            record.state = event.state;
-            record.since = event.time;
-            record.history.push(event);
         }
-        Ok(out)
+        record.state = event.state;
+        record.since = event.time;
+        record.history.push(event);
     }
+    Ok(out)
+}
 
-    /// The state of one account (active when it has no events).
-    pub fn account(&self, name: &str) -> Result<Option<AccountRecord>> {
-        Ok(self.accounts()?.remove(name))
-    }
+/// The state of one account (active when it has no events).
+pub fn account(repo: &Repository, name: &str) -> Result<Option<AccountRecord>> {
+    Ok(crate::account::accounts(repo)?.remove(name))
+}
 
-    /// Record a lifecycle event.
-    pub fn record_account_event(
-        &self,
-        account: &str,
-        state: AccountState,
-        time: jiff::Timestamp,
-    ) -> Result<AccountEventId> {
-        validate_account(account)?;
-        let event = AccountEvent {
-            version: ACCOUNT_EVENT_VERSION,
+/// Record a lifecycle event.
+pub fn record_account_event(
+    repo: &Repository,
+    account: &str,
+    state: AccountState,
+    time: jiff::Timestamp,
+) -> Result<AccountEventId> {
+    validate_account(account)?;
+    let event = AccountEvent {
+        version: ACCOUNT_EVENT_VERSION,
+        account: account.to_string(),
+        state,
+        time,
+        host: crate::util::hostname(),
+        username: crate::util::username(),
+        written: Some(jiff::Timestamp::now()),
+    };
+    let (id, _) = repo.save_manifest(&event)?;
+    Ok(id)
+}
+
+/// Refuse new data for a disabled (or purged) account.
+pub fn ensure_account_active(repo: &Repository, account: &str) -> Result<()> {
+    match crate::account::account(repo, account)? {
+        Some(r) if r.state != AccountState::Active => Err(Error::AccountDisabled {
             account: account.to_string(),
-            state,
-            time,
-            host: crate::util::hostname(),
-            username: crate::util::username(),
-            written: Some(jiff::Timestamp::now()),
-        };
-        let (id, _) = self.save_manifest(&event)?;
-        Ok(id)
-    }
-
-    /// Refuse new data for a disabled (or purged) account.
-    pub fn ensure_account_active(&self, account: &str) -> Result<()> {
-        match self.account(account)? {
-            Some(r) if r.state != AccountState::Active => Err(Error::AccountDisabled {
-                account: account.to_string(),
-                since: r.disabled_since.unwrap_or(r.since),
-                state: r.state,
-            }),
-            _ => Ok(()),
-        }
+            since: r.disabled_since.unwrap_or(r.since),
+            state: r.state,
+        }),
+        _ => Ok(()),
     }
 }

@@ -594,10 +594,10 @@ pub fn check(
         report.errors.push(format!("snapshot {}: {e}", id.short()));
     }
     report.snapshots = snapshots.len();
-    if let Err(e) = repo.accounts() {
+    if let Err(e) = crate::account::accounts(repo) {
         report.errors.push(format!("account events: {e}"));
     }
-    if let Err(e) = repo.verifications() {
+    if let Err(e) = crate::verification::verifications(repo) {
         report.errors.push(format!("verification records: {e}"));
     }
     let checker = Checker {
@@ -646,7 +646,7 @@ pub fn check(
     report.trees = memo.len();
 
     // Log streams: readable manifests, unbroken chains, every chunk there.
-    match repo.all_log_segments() {
+    match crate::logs::all_log_segments(repo) {
         Err(e) => report.errors.push(format!("log segments: {e}")),
         Ok(segments) => {
             report.log_segments = segments.len();

@@ -62,15 +62,15 @@ pub fn apply_forget(
     for (id, records) in &plan.snapshots {
         repo.remove_snapshot(id)?;
         out.snapshots_removed += 1;
-        repo.delete_verifications(records)?;
+        crate::verification::delete_verifications(repo, records)?;
         out.verifications_removed += records.len();
     }
     for seg in &plan.segments {
-        repo.remove_segment(seg)?;
+        crate::logs::remove_segment(repo, seg)?;
         out.segments_removed += 1;
     }
     for account in &plan.purge {
-        repo.record_account_event(account, AccountState::Purged, plan.now)?;
+        crate::account::record_account_event(repo, account, AccountState::Purged, plan.now)?;
         out.purged.push(account.clone());
     }
     Ok(out)
@@ -93,20 +93,23 @@ mod tests {
         let a = backup(&repo, &o, &NoProgress).unwrap().id;
         let b = backup(&repo, &o, &NoProgress).unwrap().id;
         let setup = repo.lock(false, "test").unwrap();
-        repo.record_verification(&a, Verdict::Verified, None, "ok")
-            .unwrap();
-        repo.record_verification(&b, Verdict::Verified, None, "ok")
-            .unwrap();
+        crate::verification::record_verification(&repo, &a, Verdict::Verified, None, "ok").unwrap();
+        crate::verification::record_verification(&repo, &b, Verdict::Verified, None, "ok").unwrap();
         for name in ["000001", "000002"] {
-            repo.push_segment("mail", "wal", name, None, &mut &b"segment"[..])
+            crate::logs::push_segment(&repo, "mail", "wal", name, None, &mut &b"segment"[..])
                 .unwrap();
         }
-        repo.record_account_event("mail", AccountState::Disabled, Timestamp::now())
-            .unwrap();
+        crate::account::record_account_event(
+            &repo,
+            "mail",
+            AccountState::Disabled,
+            Timestamp::now(),
+        )
+        .unwrap();
         drop(setup);
 
-        let mut records = repo.verifications().unwrap();
-        let segments = repo.log_segments("mail", "wal").unwrap();
+        let mut records = crate::verification::verifications(&repo).unwrap();
+        let segments = crate::logs::log_segments(&repo, "mail", "wal").unwrap();
         let plan = ForgetPlan {
             now: Timestamp::now(),
             snapshots: vec![(a, records.remove(&a).unwrap())],
@@ -127,16 +130,15 @@ mod tests {
         let (left, bad) = repo.snapshots().unwrap();
         assert!(bad.is_empty());
         assert_eq!(left.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [b]);
-        let records = repo.verifications().unwrap();
+        let records = crate::verification::verifications(&repo).unwrap();
         assert!(!records.contains_key(&a) && records.contains_key(&b));
-        let names: Vec<String> = repo
-            .log_segments("mail", "wal")
+        let names: Vec<String> = crate::logs::log_segments(&repo, "mail", "wal")
             .unwrap()
             .into_iter()
             .map(|s| s.manifest.name)
             .collect();
         assert_eq!(names, ["000002"]);
-        let account = repo.account("mail").unwrap().unwrap();
+        let account = crate::account::account(&repo, "mail").unwrap().unwrap();
         assert_eq!(account.state, AccountState::Purged);
     }
 }

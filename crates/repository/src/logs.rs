@@ -42,201 +42,200 @@ impl PushOutcome {
     }
 }
 
-impl Repository {
-    /// Load the manifests of these objects, through the local cache.
-    fn load_segments(&self, objects: &[String]) -> Result<Vec<Segment>> {
-        let cache = self.index()?;
-        let cached = cache.log_manifests(objects)?;
-        let missing: Vec<String> = objects
-            .iter()
-            .filter(|o| !cached.contains_key(*o))
-            .cloned()
-            .collect();
-        let mut fresh = Vec::new();
-        for (object, _, manifest) in self.manifests().fetch::<SegmentManifest>(&missing) {
-            fresh.push((object, manifest?));
-        }
-        let mut out = Vec::with_capacity(objects.len());
-        for o in objects {
-            let json = match cached.get(o) {
-                Some(j) => j.as_slice(),
-                None => match fresh.iter().find(|(n, _)| n == o) {
-                    Some((_, j)) => j.as_slice(),
-                    None => continue,
-                },
-            };
-            out.push(decode(self.keys(), o, json)?);
-        }
-        cache.put_log_manifests(&fresh)?;
-        Ok(out)
+/// Load the manifests of these objects, through the local cache.
+pub(crate) fn load_segments(repo: &Repository, objects: &[String]) -> Result<Vec<Segment>> {
+    let cache = repo.index()?;
+    let cached = cache.log_manifests(objects)?;
+    let missing: Vec<String> = objects
+        .iter()
+        .filter(|o| !cached.contains_key(*o))
+        .cloned()
+        .collect();
+    let mut fresh = Vec::new();
+    for (object, _, manifest) in repo.manifests().fetch::<SegmentManifest>(&missing) {
+        fresh.push((object, manifest?));
     }
-
-    /// The segments of one stream, in sequence order.
-    pub fn log_segments(&self, account: &str, stream: &str) -> Result<Vec<Segment>> {
-        let tag = self.keys().stream_tag(account, stream);
-        let listing = self.store().list_under(ObjectKind::Log, &tag)?;
-        let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
-        let mut segs = self.load_segments(&names)?;
-        segs.retain(|s| s.manifest.account == account && s.manifest.stream == stream);
-        segs.sort_by_key(|s| (s.manifest.seq, s.id));
-        Ok(segs)
-    }
-
-    /// Every segment of every stream, ordered by account, stream and sequence.
-    pub fn all_log_segments(&self) -> Result<Vec<Segment>> {
-        let listing = self.store().list(ObjectKind::Log)?;
-        let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
-        let mut segs = self.load_segments(&names)?;
-        segs.sort_by(|a, b| {
-            (
-                &a.manifest.account,
-                &a.manifest.stream,
-                a.manifest.seq,
-                a.id,
-            )
-                .cmp(&(
-                    &b.manifest.account,
-                    &b.manifest.stream,
-                    b.manifest.seq,
-                    b.id,
-                ))
-        });
-        Ok(segs)
-    }
-
-    /// Store a segment read from `data`. Returns once it is durable.
-    pub fn push_segment(
-        &self,
-        account: &str,
-        stream: &str,
-        name: &str,
-        position: Option<String>,
-        data: &mut dyn Read,
-    ) -> Result<PushOutcome> {
-        validate_account(account)?;
-        validate_stream(stream)?;
-        validate_segment_name(name)?;
-        let _lock = self.lock(false, "log push")?;
-        self.ensure_account_active(account)?;
-        self.refresh_index()?;
-
-        // The content first: chunks into packs, packs indexed. A chunk
-        // already stored counts only if its pack still exists.
-        let mut writer = BlobWriter::new(self)?;
-        writer.probe_packs();
-        let mut chunks = Vec::new();
-        let mut size = 0u64;
-        let mut stream_chunker = self.chunker().stream(data);
-        while let Some(piece) = stream_chunker
-            .next_chunk()
-            .map_err(|e| Error::io(format!("segment {name}"), e))?
-        {
-            let id = self.keys().chunk_id(piece);
-            writer.store(ChunkId::KIND, *id.as_bytes(), piece)?;
-            chunks.push(id);
-            size += piece.len() as u64;
-        }
-        writer.finish()?;
-
-        let existing = self.log_segments(account, stream)?;
-        if let Some(same) = existing.iter().find(|s| s.manifest.name == name) {
-            if same.manifest.chunks == chunks {
-                return Ok(PushOutcome::AlreadyStored(same.clone()));
-            }
-            return Err(Error::invalid(
-                "log push",
-                format!(
-                    "segment {name} of stream {stream} is already stored (sequence {}, pushed {}) with different content; refusing to replace it",
-                    same.manifest.seq, same.manifest.pushed
-                ),
-            ));
-        }
-        let head = existing.last();
-        let manifest = SegmentManifest {
-            version: LOG_VERSION,
-            account: account.to_string(),
-            stream: stream.to_string(),
-            seq: head.map_or(0, |h| h.manifest.seq + 1),
-            name: name.to_string(),
-            size,
-            chunks,
-            pushed: jiff::Timestamp::now(),
-            position,
-            prev: head.map(|h| h.id),
+    let mut out = Vec::with_capacity(objects.len());
+    for o in objects {
+        let json = match cached.get(o) {
+            Some(j) => j.as_slice(),
+            None => match fresh.iter().find(|(n, _)| n == o) {
+                Some((_, j)) => j.as_slice(),
+                None => continue,
+            },
         };
-        let tag = self.keys().stream_tag(account, stream);
-        let (id, object) = self.save_manifest(&manifest)?;
-        crate::util::failpoint("log-after-manifest");
-
-        // Two pushes to one stream at once would fork the chain: detect it
-        // and withdraw ours (the database retries the archive command).
-        let rival = self
-            .store()
-            .list_under(ObjectKind::Log, &tag)?
-            .objects
-            .into_iter()
-            .filter_map(|o| parse_object(&o.name))
-            .any(|(seq, other)| seq == manifest.seq && other != id);
-        if rival {
-            self.delete_manifest::<SegmentManifest>(&object)?;
-            return Err(Error::Locked(format!(
-                "another push to stream {stream} of account {account} ran at the same time; retry"
-            )));
-        }
-        Ok(PushOutcome::Stored(Segment {
-            id,
-            object,
-            manifest,
-        }))
+        out.push(decode(repo.keys(), o, json)?);
     }
+    cache.put_log_manifests(&fresh)?;
+    Ok(out)
+}
 
-    /// Write a segment's content to `out`, verifying every chunk.
-    pub fn read_segment(&self, seg: &Segment, out: &mut dyn Write) -> Result<u64> {
-        let view = self.index()?.view()?;
-        let mut total = 0u64;
-        for chunk in &seg.manifest.chunks {
-            let places = view.find_all(chunk)?;
-            if places.is_empty() {
-                return Err(Error::NotFound {
-                    what: format!(
-                        "chunk {} of log segment {} (stream {})",
-                        chunk.short(),
-                        seg.manifest.name,
-                        seg.manifest.stream
-                    ),
-                });
-            }
-            let plain = crate::repo::read_first_good(
-                self,
-                ChunkId::KIND,
-                chunk.raw(),
-                places
-                    .iter()
-                    .map(|l| (l.pack, l.offset, l.length, l.raw_length)),
-            )?;
-            out.write_all(&plain)
-                .map_err(|e| Error::io(format!("segment {}", seg.manifest.name), e))?;
-            total += plain.len() as u64;
-        }
-        if total != seg.manifest.size {
-            return Err(Error::corrupt(
-                format!("log segment {}", seg.manifest.name),
-                format!("{total} bytes read, manifest says {}", seg.manifest.size),
-            ));
-        }
-        Ok(total)
-    }
+/// The segments of one stream, in sequence order.
+pub fn log_segments(repo: &Repository, account: &str, stream: &str) -> Result<Vec<Segment>> {
+    let tag = repo.keys().stream_tag(account, stream);
+    let listing = repo.store().list_under(ObjectKind::Log, &tag)?;
+    let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
+    let mut segs = crate::logs::load_segments(repo, &names)?;
+    segs.retain(|s| s.manifest.account == account && s.manifest.stream == stream);
+    segs.sort_by_key(|s| (s.manifest.seq, s.id));
+    Ok(segs)
+}
 
-    /// Delete a segment's manifest (retention). Its chunks stay until prune.
-    pub fn remove_segment(&self, seg: &Segment) -> Result<()> {
-        self.delete_manifest::<SegmentManifest>(&seg.object)
+/// Every segment of every stream, ordered by account, stream and sequence.
+pub fn all_log_segments(repo: &Repository) -> Result<Vec<Segment>> {
+    let listing = repo.store().list(ObjectKind::Log)?;
+    let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
+    let mut segs = crate::logs::load_segments(repo, &names)?;
+    segs.sort_by(|a, b| {
+        (
+            &a.manifest.account,
+            &a.manifest.stream,
+            a.manifest.seq,
+            a.id,
+        )
+            .cmp(&(
+                &b.manifest.account,
+                &b.manifest.stream,
+                b.manifest.seq,
+                b.id,
+            ))
+    });
+    Ok(segs)
+}
+
+/// Store a segment read from `data`. Returns once it is durable.
+pub fn push_segment(
+    repo: &Repository,
+    account: &str,
+    stream: &str,
+    name: &str,
+    position: Option<String>,
+    data: &mut dyn Read,
+) -> Result<PushOutcome> {
+    validate_account(account)?;
+    validate_stream(stream)?;
+    validate_segment_name(name)?;
+    let _lock = repo.lock(false, "log push")?;
+    crate::account::ensure_account_active(repo, account)?;
+    repo.refresh_index()?;
+
+    // The content first: chunks into packs, packs indexed. A chunk
+    // already stored counts only if its pack still exists.
+    let mut writer = BlobWriter::new(repo)?;
+    writer.probe_packs();
+    let mut chunks = Vec::new();
+    let mut size = 0u64;
+    let mut stream_chunker = repo.chunker().stream(data);
+    while let Some(piece) = stream_chunker
+        .next_chunk()
+        .map_err(|e| Error::io(format!("segment {name}"), e))?
+    {
+        let id = repo.keys().chunk_id(piece);
+        writer.store(ChunkId::KIND, *id.as_bytes(), piece)?;
+        chunks.push(id);
+        size += piece.len() as u64;
     }
+    writer.finish()?;
+
+    let existing = crate::logs::log_segments(repo, account, stream)?;
+    if let Some(same) = existing.iter().find(|s| s.manifest.name == name) {
+        if same.manifest.chunks == chunks {
+            return Ok(PushOutcome::AlreadyStored(same.clone()));
+        }
+        return Err(Error::invalid(
+            "log push",
+            format!(
+                "segment {name} of stream {stream} is already stored (sequence {}, pushed {}) with different content; refusing to replace it",
+                same.manifest.seq, same.manifest.pushed
+            ),
+        ));
+    }
+    let head = existing.last();
+    let manifest = SegmentManifest {
+        version: LOG_VERSION,
+        account: account.to_string(),
+        stream: stream.to_string(),
+        seq: head.map_or(0, |h| h.manifest.seq + 1),
+        name: name.to_string(),
+        size,
+        chunks,
+        pushed: jiff::Timestamp::now(),
+        position,
+        prev: head.map(|h| h.id),
+    };
+    let tag = repo.keys().stream_tag(account, stream);
+    let (id, object) = repo.save_manifest(&manifest)?;
+    crate::util::failpoint("log-after-manifest");
+
+    // Two pushes to one stream at once would fork the chain: detect it
+    // and withdraw ours (the database retries the archive command).
+    let rival = repo
+        .store()
+        .list_under(ObjectKind::Log, &tag)?
+        .objects
+        .into_iter()
+        .filter_map(|o| parse_object(&o.name))
+        .any(|(seq, other)| seq == manifest.seq && other != id);
+    if rival {
+        repo.delete_manifest::<SegmentManifest>(&object)?;
+        return Err(Error::Locked(format!(
+            "another push to stream {stream} of account {account} ran at the same time; retry"
+        )));
+    }
+    Ok(PushOutcome::Stored(Segment {
+        id,
+        object,
+        manifest,
+    }))
+}
+
+/// Write a segment's content to `out`, verifying every chunk.
+pub fn read_segment(repo: &Repository, seg: &Segment, out: &mut dyn Write) -> Result<u64> {
+    let view = repo.index()?.view()?;
+    let mut total = 0u64;
+    for chunk in &seg.manifest.chunks {
+        let places = view.find_all(chunk)?;
+        if places.is_empty() {
+            return Err(Error::NotFound {
+                what: format!(
+                    "chunk {} of log segment {} (stream {})",
+                    chunk.short(),
+                    seg.manifest.name,
+                    seg.manifest.stream
+                ),
+            });
+        }
+        let plain = crate::repo::read_first_good(
+            repo,
+            ChunkId::KIND,
+            chunk.raw(),
+            places
+                .iter()
+                .map(|l| (l.pack, l.offset, l.length, l.raw_length)),
+        )?;
+        out.write_all(&plain)
+            .map_err(|e| Error::io(format!("segment {}", seg.manifest.name), e))?;
+        total += plain.len() as u64;
+    }
+    if total != seg.manifest.size {
+        return Err(Error::corrupt(
+            format!("log segment {}", seg.manifest.name),
+            format!("{total} bytes read, manifest says {}", seg.manifest.size),
+        ));
+    }
+    Ok(total)
+}
+
+/// Delete a segment's manifest (retention). Its chunks stay until prune.
+pub fn remove_segment(repo: &Repository, seg: &Segment) -> Result<()> {
+    repo.delete_manifest::<SegmentManifest>(&seg.object)
 }
 
 mod range;
 mod verify;
 pub use range::{
-    PointOptions, RangeGap, RestorePoint, SkippedSnapshot, gap_error, log_range, unreadable_segment,
+    PointOptions, RangeGap, RestorePoint, SkippedSnapshot, gap_error, log_range, point_in_time,
+    previous_snapshot_time, segments_since_previous_snapshot, unreadable_segment,
 };
 pub use verify::{LogVerifyOptions, LogVerifyReport, select_segments, verify_logs};
 

@@ -164,60 +164,56 @@ pub fn verify_snapshot(
     Ok(report)
 }
 
-impl Repository {
-    /// Record the outcome of a verification.
-    pub fn record_verification(
-        &self,
-        snapshot: &SnapshotId,
-        verdict: Verdict,
-        command: Option<&str>,
-        detail: &str,
-    ) -> Result<VerificationId> {
-        let record = VerificationRecord {
-            version: VERIFICATION_VERSION,
-            snapshot: *snapshot,
-            verdict,
-            time: jiff::Timestamp::now(),
-            command: command.map(str::to_string),
-            detail: detail.to_string(),
-            host: crate::util::hostname(),
-        };
-        let (id, _) = self.save_manifest(&record)?;
-        Ok(id)
-    }
+/// Record the outcome of a verification.
+pub fn record_verification(
+    repo: &Repository,
+    snapshot: &SnapshotId,
+    verdict: Verdict,
+    command: Option<&str>,
+    detail: &str,
+) -> Result<VerificationId> {
+    let record = VerificationRecord {
+        version: VERIFICATION_VERSION,
+        snapshot: *snapshot,
+        verdict,
+        time: jiff::Timestamp::now(),
+        command: command.map(str::to_string),
+        detail: detail.to_string(),
+        host: crate::util::hostname(),
+    };
+    let (id, _) = repo.save_manifest(&record)?;
+    Ok(id)
+}
 
-    /// Every verification record, by snapshot, oldest first. A record that
-    /// cannot be read is an error, not skipped: a lost `failed` record could
-    /// otherwise make a bad snapshot count as good.
-    pub fn verifications(
-        &self,
-    ) -> Result<HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>>> {
-        let mut out: HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>> =
-            HashMap::new();
-        for (id, record) in self.manifests().load_all_strict::<VerificationRecord>()? {
-            out.entry(record.snapshot).or_default().push((id, record));
-        }
-        Ok(out)
+/// Every verification record, by snapshot, oldest first. A record that
+/// cannot be read is an error, not skipped: a lost `failed` record could
+/// otherwise make a bad snapshot count as good.
+pub fn verifications(
+    repo: &Repository,
+) -> Result<HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>>> {
+    let mut out: HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>> = HashMap::new();
+    for (id, record) in repo.manifests().load_all_strict::<VerificationRecord>()? {
+        out.entry(record.snapshot).or_default().push((id, record));
     }
+    Ok(out)
+}
 
-    /// The newest verdict of each snapshot that has one.
-    pub fn verdicts(&self) -> Result<HashMap<SnapshotId, Verdict>> {
-        Ok(self
-            .verifications()?
-            .into_iter()
-            .filter_map(|(s, records)| records.last().map(|(_, r)| (s, r.verdict)))
-            .collect())
-    }
+/// The newest verdict of each snapshot that has one.
+pub fn verdicts(repo: &Repository) -> Result<HashMap<SnapshotId, Verdict>> {
+    Ok(crate::verification::verifications(repo)?
+        .into_iter()
+        .filter_map(|(s, records)| records.last().map(|(_, r)| (s, r.verdict)))
+        .collect())
+}
 
-    /// Delete the verification records of `snapshot` (after it was
-    /// forgotten).
-    pub fn delete_verifications(
-        &self,
-        records: &[(VerificationId, VerificationRecord)],
-    ) -> Result<()> {
-        for (id, _) in records {
-            self.delete_manifest::<VerificationRecord>(&id.to_hex())?;
-        }
-        Ok(())
+/// Delete the verification records of `snapshot` (after it was
+/// forgotten).
+pub fn delete_verifications(
+    repo: &Repository,
+    records: &[(VerificationId, VerificationRecord)],
+) -> Result<()> {
+    for (id, _) in records {
+        repo.delete_manifest::<VerificationRecord>(&id.to_hex())?;
     }
+    Ok(())
 }

@@ -24,7 +24,7 @@ struct Row {
 
 fn rows(repo: &Repository, policy: Option<&Policy>) -> Result<Vec<Row>> {
     let (snaps, _) = repo.snapshots()?;
-    let accounts = repo.accounts()?;
+    let accounts = cairn_repository::account::accounts(repo)?;
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     for (name, rec) in &accounts {
         rows.insert(
@@ -164,7 +164,7 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
                 AccountState::Active
             };
             let repo = ctx.open(false)?;
-            let current = repo.account(name)?;
+            let current = cairn_repository::account::account(&repo, name)?;
             let now = current.as_ref().map_or(AccountState::Active, |r| r.state);
             let already =
                 now == target || (target == AccountState::Disabled && now == AccountState::Purged);
@@ -173,7 +173,7 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
             } else {
                 let when = time.unwrap_or_else(jiff::Timestamp::now);
                 let _lock = repo.lock(false, "account")?;
-                repo.record_account_event(name, target, when)?;
+                cairn_repository::account::record_account_event(&repo, name, target, when)?;
                 ctx.note(&format!(
                     "account {name} {} at {}",
                     if target == AccountState::Active {
@@ -194,7 +194,7 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
                 }
             }
             if ctx.global.json {
-                let r = repo.account(name)?;
+                let r = cairn_repository::account::account(&repo, name)?;
                 output::json(&json!({
                     "account": name,
                     "state": state_name(r.as_ref().map_or(AccountState::Active, |r| r.state)),

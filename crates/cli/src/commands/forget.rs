@@ -237,11 +237,10 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             id.short()
         );
     }
-    let accounts = repo.accounts()?;
+    let accounts = cairn_repository::account::accounts(&repo)?;
     // Failed verifications make a snapshot not count; an unreadable record
     // stops forget rather than let a bad snapshot pass for a good one.
-    let mut verifications = repo
-        .verifications()
+    let mut verifications = cairn_repository::verification::verifications(&repo)
         .context("reading the snapshots' verification records")?;
     let verdict = |id: &SnapshotId| match verifications.get(id).and_then(|r| r.last()) {
         Some((_, r)) if r.verdict == Verdict::Failed => retention::Status::Failed,
@@ -285,11 +284,11 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             );
         }
     }
-    let segments: Vec<cairn_repository::logs::Segment> = repo
-        .all_log_segments()?
-        .into_iter()
-        .filter(|s| wanted(&s.manifest.account))
-        .collect();
+    let segments: Vec<cairn_repository::logs::Segment> =
+        cairn_repository::logs::all_log_segments(&repo)?
+            .into_iter()
+            .filter(|s| wanted(&s.manifest.account))
+            .collect();
     let log_infos: Vec<retention::LogInfo<usize>> = segments
         .iter()
         .enumerate()

@@ -106,7 +106,7 @@ fn write_segment(repo: &Repository, seg: &Segment, dest: &Path) -> cairn_reposit
     let tmp = dest.with_extension("cairn-partial");
     let io = |e: std::io::Error| cairn_repository::Error::io(&tmp, e);
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    let written = match repo.read_segment(seg, &mut file) {
+    let written = match cairn_repository::logs::read_segment(repo, seg, &mut file) {
         Ok(n) => n,
         Err(e) => {
             drop(file);
@@ -203,7 +203,14 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                         .clone()
                         .context("a segment read from standard input needs --name")?;
                     let mut stdin = std::io::stdin().lock();
-                    let o = repo.push_segment(account, stream, &n, position.clone(), &mut stdin)?;
+                    let o = cairn_repository::logs::push_segment(
+                        &repo,
+                        account,
+                        stream,
+                        &n,
+                        position.clone(),
+                        &mut stdin,
+                    )?;
                     (n, o)
                 } else {
                     let n = match name {
@@ -217,7 +224,14 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                     };
                     let mut f = std::fs::File::open(file)
                         .with_context(|| format!("opening {}", file.display()))?;
-                    let o = repo.push_segment(account, stream, &n, position.clone(), &mut f)?;
+                    let o = cairn_repository::logs::push_segment(
+                        &repo,
+                        account,
+                        stream,
+                        &n,
+                        position.clone(),
+                        &mut f,
+                    )?;
                     (n, o)
                 };
                 let (stored, seg) = match &outcome {
@@ -272,7 +286,7 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
             dest,
         } => {
             let repo = ctx.open(false)?;
-            let segs = repo.log_segments(account, stream)?;
+            let segs = cairn_repository::logs::log_segments(&repo, account, stream)?;
             let Some(seg) = segs.iter().rev().find(|s| &s.manifest.name == name) else {
                 // restore_command callers (PostgreSQL) take any non-zero
                 // status as "not archived"; say so briefly.
@@ -344,10 +358,11 @@ pub fn export(ctx: &Context, cmd: &ExportCommand) -> Result<u8> {
             let repo = ctx.open(false)?;
             let (id, snap) = super::find_snapshot(&repo, snapshot, filter)?;
             let (all_snaps, _) = repo.snapshots()?;
-            let all_segs = repo.all_log_segments()?;
-            let (segs, gaps) = repo.segments_since_previous_snapshot(&snap, &all_segs, &all_snaps);
-            let since = repo
-                .previous_snapshot_time(&snap, &all_snaps)
+            let all_segs = cairn_repository::logs::all_log_segments(&repo)?;
+            let (segs, gaps) = cairn_repository::logs::segments_since_previous_snapshot(
+                &repo, &snap, &all_segs, &all_snaps,
+            );
+            let since = cairn_repository::logs::previous_snapshot_time(&repo, &snap, &all_snaps)
                 .unwrap_or(snap.time);
             if let (Some(gap), false) = (gaps.first(), *allow_gaps) {
                 return Err(anyhow::Error::from(gap_error(&snap.account, since, gap)).context(

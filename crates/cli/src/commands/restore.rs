@@ -35,7 +35,8 @@ fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
         None => None,
     };
     let filter = |s: &cairn_repository::Snapshot| args.filter.accepts(s);
-    let point = repo.point_in_time(
+    let point = cairn_repository::logs::point_in_time(
+        &repo,
         account,
         &cairn_repository::logs::PointOptions {
             until: args.until,

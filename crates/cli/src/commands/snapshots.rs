@@ -16,7 +16,8 @@ fn log_ranges(
     segments: &[Segment],
     all: &[(SnapshotId, Snapshot)],
 ) -> Vec<Value> {
-    let (segs, gaps) = repo.segments_since_previous_snapshot(s, segments, all);
+    let (segs, gaps) =
+        cairn_repository::logs::segments_since_previous_snapshot(repo, s, segments, all);
     let mut by_stream: BTreeMap<&str, Vec<&Segment>> = BTreeMap::new();
     for seg in &segs {
         by_stream
@@ -54,12 +55,12 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         eprintln!("warning: snapshot {} cannot be read: {e}", id.short());
     }
     let segments = if args.logs {
-        repo.all_log_segments()?
+        cairn_repository::logs::all_log_segments(&repo)?
     } else {
         Vec::new()
     };
     // The newest verification of each snapshot decides its status.
-    let verdicts = repo.verdicts().unwrap_or_else(|e| {
+    let verdicts = cairn_repository::verification::verdicts(&repo).unwrap_or_else(|e| {
         eprintln!("warning: verification records cannot be read ({e}); statuses shown as written");
         Default::default()
     });

@@ -113,7 +113,13 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
         // A forget or prune that runs meanwhile holds the exclusive lock
         // for a while; the verdict waits for it rather than be thrown away.
         let _lock = repo.lock_waiting(false, "verify", ctx.lock_wait_at_least(RECORD_LOCK_WAIT))?;
-        Some(repo.record_verification(&id, verdict, args.command.as_deref(), &detail)?)
+        Some(cairn_repository::verification::record_verification(
+            &repo,
+            &id,
+            verdict,
+            args.command.as_deref(),
+            &detail,
+        )?)
     };
     if ctx.global.json {
         output::json(&cairn_protocol::report::VerifyReport {

@@ -799,7 +799,7 @@ pub fn backup(
     fsat::allow_many_open_files();
 
     let _lock = repo.lock(false, "backup")?;
-    repo.ensure_account_active(&opts.account)?;
+    crate::account::ensure_account_active(repo, &opts.account)?;
     repo.refresh_index()?;
     let census = writer::census_packs(repo)?;
     for (pack, why) in &census.unreadable {

@@ -167,135 +167,137 @@ pub fn unreadable_segment(
     )
 }
 
-impl Repository {
-    /// The snapshot and log segments that bring `account` to `opts.until`
-    /// (or to its newest segment). The snapshot is the newest one taken at
-    /// or before the target that the filter accepts and whose verification
-    /// did not fail (seeds 000 and 001: fall back to the newest *good*
-    /// snapshot and replay the logs after it); `opts.snapshot` forces one.
-    /// Segments pushed after the target are not included: a database
-    /// replaying to a target time fetches the one in progress at that time
-    /// itself (`cairn log get`). A gap in a chain is an error naming the
-    /// last point that can be reached.
-    pub fn point_in_time(&self, account: &str, opts: &PointOptions<'_>) -> Result<RestorePoint> {
-        let (snaps, _) = self.snapshots()?;
-        let verdicts = self.verdicts().map_err(|e| {
-            Error::invalid(
-                "point-in-time restore",
-                format!(
-                    "{e}; without the verification records cairn cannot tell a good snapshot from a failed one (name one with --snapshot)"
-                ),
-            )
-        })?;
-        let mut skipped = Vec::new();
-        let chosen = match opts.snapshot {
-            Some(id) => {
-                let found = snaps
-                    .into_iter()
-                    .find(|(i, s)| *i == id && s.account == account)
-                    .ok_or_else(|| Error::NotFound {
-                        what: format!("snapshot {} of account {account}", id.short()),
-                    })?;
-                if let Some(t) = opts.until
-                    && found.1.time > t
-                {
-                    return Err(Error::invalid(
-                        "--snapshot",
-                        format!(
-                            "snapshot {} was taken at {}, after the target time {t}",
-                            id.short(),
-                            found.1.time
-                        ),
-                    ));
-                }
-                found
-            }
-            None => {
-                let mut chosen = None;
-                for (id, s) in snaps.into_iter().rev() {
-                    if s.account != account
-                        || opts.until.is_some_and(|t| s.time > t)
-                        || !(opts.filter)(&s)
-                    {
-                        continue;
-                    }
-                    if verdicts.get(&id) == Some(&Verdict::Failed) {
-                        skipped.push(SkippedSnapshot {
-                            id,
-                            time: s.time,
-                            why: "its verification failed".into(),
-                        });
-                        continue;
-                    }
-                    chosen = Some((id, s));
-                    break;
-                }
-                chosen.ok_or_else(|| Error::NotFound {
-                    what: format!(
-                        "a snapshot of account {account}{} that the filters accept{}",
-                        match opts.until {
-                            Some(t) => format!(" taken at or before {t}"),
-                            None => String::new(),
-                        },
-                        if skipped.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                " and whose verification did not fail ({} failed ones passed over)",
-                                skipped.len()
-                            )
-                        }
+/// The snapshot and log segments that bring `account` to `opts.until`
+/// (or to its newest segment). The snapshot is the newest one taken at
+/// or before the target that the filter accepts and whose verification
+/// did not fail (seeds 000 and 001: fall back to the newest *good*
+/// snapshot and replay the logs after it); `opts.snapshot` forces one.
+/// Segments pushed after the target are not included: a database
+/// replaying to a target time fetches the one in progress at that time
+/// itself (`cairn log get`). A gap in a chain is an error naming the
+/// last point that can be reached.
+pub fn point_in_time(
+    repo: &Repository,
+    account: &str,
+    opts: &PointOptions<'_>,
+) -> Result<RestorePoint> {
+    let (snaps, _) = repo.snapshots()?;
+    let verdicts = crate::verification::verdicts(repo).map_err(|e| {
+        Error::invalid(
+            "point-in-time restore",
+            format!(
+                "{e}; without the verification records cairn cannot tell a good snapshot from a failed one (name one with --snapshot)"
+            ),
+        )
+    })?;
+    let mut skipped = Vec::new();
+    let chosen = match opts.snapshot {
+        Some(id) => {
+            let found = snaps
+                .into_iter()
+                .find(|(i, s)| *i == id && s.account == account)
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("snapshot {} of account {account}", id.short()),
+                })?;
+            if let Some(t) = opts.until
+                && found.1.time > t
+            {
+                return Err(Error::invalid(
+                    "--snapshot",
+                    format!(
+                        "snapshot {} was taken at {}, after the target time {t}",
+                        id.short(),
+                        found.1.time
                     ),
-                })?
+                ));
             }
-        };
-        let since = chosen.1.time;
-        let all = self.all_log_segments()?;
-        if let Some(s) = opts.stream
-            && !all
-                .iter()
-                .any(|seg| seg.manifest.account == account && seg.manifest.stream == s)
-        {
-            return Err(Error::NotFound {
-                what: format!("log stream {s} of account {account}"),
-            });
+            found
         }
-        let (segments, gaps) = log_range(&all, account, opts.stream, Some(since), opts.until);
-        if let Some(gap) = gaps.first() {
-            return Err(gap_error(account, since, gap));
+        None => {
+            let mut chosen = None;
+            for (id, s) in snaps.into_iter().rev() {
+                if s.account != account
+                    || opts.until.is_some_and(|t| s.time > t)
+                    || !(opts.filter)(&s)
+                {
+                    continue;
+                }
+                if verdicts.get(&id) == Some(&Verdict::Failed) {
+                    skipped.push(SkippedSnapshot {
+                        id,
+                        time: s.time,
+                        why: "its verification failed".into(),
+                    });
+                    continue;
+                }
+                chosen = Some((id, s));
+                break;
+            }
+            chosen.ok_or_else(|| Error::NotFound {
+                what: format!(
+                    "a snapshot of account {account}{} that the filters accept{}",
+                    match opts.until {
+                        Some(t) => format!(" taken at or before {t}"),
+                        None => String::new(),
+                    },
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " and whose verification did not fail ({} failed ones passed over)",
+                            skipped.len()
+                        )
+                    }
+                ),
+            })?
         }
-        Ok(RestorePoint {
-            verdict: verdicts.get(&chosen.0).copied(),
-            snapshot: chosen,
-            skipped,
-            segments,
-        })
-    }
-
-    /// When the snapshot before `snapshot` (of the same account) was taken:
-    /// where the log range of an archival backup starts.
-    pub fn previous_snapshot_time(
-        &self,
-        snapshot: &Snapshot,
-        snapshots: &[(SnapshotId, Snapshot)],
-    ) -> Option<jiff::Timestamp> {
-        snapshots
+    };
+    let since = chosen.1.time;
+    let all = crate::logs::all_log_segments(repo)?;
+    if let Some(s) = opts.stream
+        && !all
             .iter()
-            .filter(|(_, s)| s.account == snapshot.account && s.time < snapshot.time)
-            .map(|(_, s)| s.time)
-            .max()
+            .any(|seg| seg.manifest.account == account && seg.manifest.stream == s)
+    {
+        return Err(Error::NotFound {
+            what: format!("log stream {s} of account {account}"),
+        });
     }
+    let (segments, gaps) = log_range(&all, account, opts.stream, Some(since), opts.until);
+    if let Some(gap) = gaps.first() {
+        return Err(gap_error(account, since, gap));
+    }
+    Ok(RestorePoint {
+        verdict: verdicts.get(&chosen.0).copied(),
+        snapshot: chosen,
+        skipped,
+        segments,
+    })
+}
 
-    /// Segments pushed between the previous snapshot of the same account
-    /// and this one: the log range an archival backup holds, with the gaps
-    /// in it.
-    pub fn segments_since_previous_snapshot(
-        &self,
-        snapshot: &Snapshot,
-        all: &[Segment],
-        snapshots: &[(SnapshotId, Snapshot)],
-    ) -> (Vec<Segment>, Vec<RangeGap>) {
-        let previous = self.previous_snapshot_time(snapshot, snapshots);
-        log_range(all, &snapshot.account, None, previous, Some(snapshot.time))
-    }
+/// When the snapshot before `snapshot` (of the same account) was taken:
+/// where the log range of an archival backup starts.
+pub fn previous_snapshot_time(
+    _repo: &Repository,
+    snapshot: &Snapshot,
+    snapshots: &[(SnapshotId, Snapshot)],
+) -> Option<jiff::Timestamp> {
+    snapshots
+        .iter()
+        .filter(|(_, s)| s.account == snapshot.account && s.time < snapshot.time)
+        .map(|(_, s)| s.time)
+        .max()
+}
+
+/// Segments pushed between the previous snapshot of the same account
+/// and this one: the log range an archival backup holds, with the gaps
+/// in it.
+pub fn segments_since_previous_snapshot(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    all: &[Segment],
+    snapshots: &[(SnapshotId, Snapshot)],
+) -> (Vec<Segment>, Vec<RangeGap>) {
+    let previous = crate::logs::previous_snapshot_time(repo, snapshot, snapshots);
+    log_range(all, &snapshot.account, None, previous, Some(snapshot.time))
 }

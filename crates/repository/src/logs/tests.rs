@@ -18,7 +18,8 @@ fn segment(seed: u8, len: usize) -> Vec<u8> {
 }
 
 fn push(repo: &Repository, name: &str, data: &[u8]) -> Result<PushOutcome> {
-    repo.push_segment(
+    crate::logs::push_segment(
+        repo,
         "db",
         "main",
         name,
@@ -40,19 +41,26 @@ fn pushes_chain_and_read_back() {
         assert!(matches!(out, PushOutcome::Stored(_)));
         assert_eq!(out.segment().manifest.seq, i as u64);
     }
-    let listed = repo.log_segments("db", "main").unwrap();
+    let listed = crate::logs::log_segments(&repo, "db", "main").unwrap();
     assert_eq!(listed.len(), 3);
     assert!(chain_breaks(&listed).is_empty());
     assert_eq!(listed[1].manifest.prev, Some(listed[0].id));
     assert_eq!(listed[2].manifest.position.as_deref(), Some("0/300000"));
     for (seg, data) in listed.iter().zip(&segs) {
         let mut out = Vec::new();
-        assert_eq!(repo.read_segment(seg, &mut out).unwrap(), data.len() as u64);
+        assert_eq!(
+            crate::logs::read_segment(&repo, seg, &mut out).unwrap(),
+            data.len() as u64
+        );
         assert_eq!(&out, data);
     }
     // Other streams and accounts are separate.
-    assert!(repo.log_segments("db", "other").unwrap().is_empty());
-    assert_eq!(repo.all_log_segments().unwrap().len(), 3);
+    assert!(
+        crate::logs::log_segments(&repo, "db", "other")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(crate::logs::all_log_segments(&repo).unwrap().len(), 3);
 }
 
 #[test]
@@ -77,14 +85,18 @@ fn repeated_pushes_are_idempotent_and_conflicts_refused() {
 
     let err = push(&repo, "seg-1", &segment(8, 200_000)).unwrap_err();
     assert!(err.to_string().contains("different content"), "{err}");
-    assert_eq!(repo.log_segments("db", "main").unwrap().len(), 1);
+    assert_eq!(
+        crate::logs::log_segments(&repo, "db", "main")
+            .unwrap()
+            .len(),
+        1
+    );
 
     for bad in ["", "a/b", "..", "x\n"] {
         assert!(push(&repo, bad, b"x").is_err(), "{bad:?}");
     }
     assert!(
-        repo.push_segment("db", "bad stream", "s", None, &mut &b"x"[..])
-            .is_err()
+        crate::logs::push_segment(&repo, "db", "bad stream", "s", None, &mut &b"x"[..]).is_err()
     );
 }
 
@@ -92,8 +104,13 @@ fn repeated_pushes_are_idempotent_and_conflicts_refused() {
 fn a_disabled_account_takes_no_segments() {
     let repo = repo();
     let lock = repo.lock(false, "account").unwrap();
-    repo.record_account_event("db", AccountState::Disabled, jiff::Timestamp::now())
-        .unwrap();
+    crate::account::record_account_event(
+        &repo,
+        "db",
+        AccountState::Disabled,
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
     drop(lock);
     let err = push(&repo, "s1", b"data").unwrap_err();
     assert!(matches!(err, Error::AccountDisabled { .. }), "{err}");
@@ -135,11 +152,11 @@ fn gaps_and_altered_chains_are_found() {
     for i in 0..4u8 {
         push(&repo, &format!("s{i}"), &segment(i, 1000)).unwrap();
     }
-    let segs = repo.log_segments("db", "main").unwrap();
+    let segs = crate::logs::log_segments(&repo, "db", "main").unwrap();
     let lock = repo.lock(true, "forget").unwrap();
-    repo.remove_segment(&segs[2]).unwrap();
+    crate::logs::remove_segment(&repo, &segs[2]).unwrap();
     drop(lock);
-    let left = repo.log_segments("db", "main").unwrap();
+    let left = crate::logs::log_segments(&repo, "db", "main").unwrap();
     let breaks = chain_breaks(&left);
     assert_eq!(breaks.len(), 1);
     assert_eq!(breaks[0].after.as_deref(), Some("s1"));
@@ -169,9 +186,11 @@ fn prune_keeps_log_data_until_the_segment_is_removed() {
     let r = prune(&repo, &opts, &NoProgress).unwrap();
     assert_eq!(r.packs_deleted, 0, "{r:?}");
     assert_eq!(r.log_segments, 1);
-    let seg = repo.log_segments("db", "main").unwrap().remove(0);
+    let seg = crate::logs::log_segments(&repo, "db", "main")
+        .unwrap()
+        .remove(0);
     let mut out = Vec::new();
-    repo.read_segment(&seg, &mut out).unwrap();
+    crate::logs::read_segment(&repo, &seg, &mut out).unwrap();
     assert_eq!(out, data);
     let report = check(
         &repo,
@@ -186,7 +205,7 @@ fn prune_keeps_log_data_until_the_segment_is_removed() {
     assert_eq!(report.log_segments, 1);
 
     let lock = repo.lock(true, "forget").unwrap();
-    repo.remove_segment(&seg).unwrap();
+    crate::logs::remove_segment(&repo, &seg).unwrap();
     drop(lock);
     let r = prune(&repo, &opts, &NoProgress).unwrap();
     assert!(r.bytes_reclaimed() >= 400_000, "{r:?}");

@@ -37,8 +37,7 @@ pub fn select_segments(
     account: Option<&str>,
     stream: Option<&str>,
 ) -> Result<Vec<Segment>> {
-    Ok(repo
-        .all_log_segments()?
+    Ok(crate::logs::all_log_segments(repo)?
         .into_iter()
         .filter(|s| account.is_none_or(|a| s.manifest.account == a))
         .filter(|s| stream.is_none_or(|st| s.manifest.stream == st))
@@ -82,7 +81,7 @@ pub fn verify_logs(repo: &Repository, opts: &LogVerifyOptions<'_>) -> Result<Log
                 }
             }
             if opts.read_data
-                && let Err(e) = repo.read_segment(s, &mut std::io::sink())
+                && let Err(e) = crate::logs::read_segment(repo, s, &mut std::io::sink())
             {
                 report
                     .problems

@@ -208,7 +208,7 @@ pub(super) fn plan(
     let roots: Vec<_> = snapshots.iter().map(|(id, s)| (*id, s.tree)).collect();
     let mut used = inventory.used_blobs(repo, &roots)?;
     // Log segments hold data no snapshot references.
-    let segments = repo.all_log_segments().map_err(|e| {
+    let segments = crate::logs::all_log_segments(repo).map_err(|e| {
         Error::corrupt(
             "the log segments",
             format!("{e}; prune cannot tell what they use"),
