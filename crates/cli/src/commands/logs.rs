@@ -198,20 +198,13 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
             let repo = ctx.open(false)?;
             let mut results = Vec::new();
             for file in files {
-                let (seg_name, outcome) = if file == Path::new("-") {
+                let (seg_name, mut input): (String, Box<dyn std::io::Read>) = if file
+                    == Path::new("-")
+                {
                     let n = name
                         .clone()
                         .context("a segment read from standard input needs --name")?;
-                    let mut stdin = std::io::stdin().lock();
-                    let o = cairn_repository::logs::push_segment(
-                        &repo,
-                        account,
-                        stream,
-                        &n,
-                        position.clone(),
-                        &mut stdin,
-                    )?;
-                    (n, o)
+                    (n, Box::new(std::io::stdin().lock()))
                 } else {
                     let n = match name {
                         Some(n) if files.len() == 1 => n.clone(),
@@ -222,18 +215,18 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                             .with_context(|| format!("{} has no usable file name", file.display()))?
                             .to_string(),
                     };
-                    let mut f = std::fs::File::open(file)
+                    let f = std::fs::File::open(file)
                         .with_context(|| format!("opening {}", file.display()))?;
-                    let o = cairn_repository::logs::push_segment(
-                        &repo,
-                        account,
-                        stream,
-                        &n,
-                        position.clone(),
-                        &mut f,
-                    )?;
-                    (n, o)
+                    (n, Box::new(f))
                 };
+                let outcome = cairn_repository::logs::push_segment(
+                    &repo,
+                    account,
+                    stream,
+                    &seg_name,
+                    position.clone(),
+                    &mut *input,
+                )?;
                 let (stored, seg) = match &outcome {
                     PushOutcome::Stored(s) => (true, s),
                     PushOutcome::AlreadyStored(s) => (false, s),
