@@ -20,19 +20,12 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             Some(SyncError::Repository(e)) => Some(e.class()),
             Some(SyncError::Interrupted) => Some(ErrorClass::Interrupted),
             Some(_) => None,
+            // Store errors reach the CLI converted into repository errors
+            // (context.rs), which is where "not a directory" becomes
+            // NoRepository.
             None => cause
                 .downcast_ref::<cairn_repository::Error>()
-                .map(cairn_repository::Error::class)
-                .or_else(|| {
-                    cause
-                        .downcast_ref::<cairn_repository::store::Error>()
-                        .map(|e| match e {
-                            cairn_repository::store::Error::NotADirectory(_) => {
-                                ErrorClass::NoRepository
-                            }
-                            _ => ErrorClass::Other,
-                        })
-                }),
+                .map(cairn_repository::Error::class),
         }
     });
     match class {
