@@ -96,14 +96,19 @@ fn envelope_kinds_match_both_ways() {
     }
 }
 
+/// The `## ` section whose heading starts with `heading`, up to the next
+/// `## ` heading.
+fn section(heading: &str) -> &'static str {
+    let start = SPEC
+        .find(&format!("## {heading}"))
+        .unwrap_or_else(|| panic!("FORMAT.md has no section \"## {heading}\""));
+    let rest = &SPEC[start..];
+    &rest[..rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3)]
+}
+
 /// The directories of the object layout table (`| \`data/...\` | ...`).
 fn spec_dirs() -> Vec<String> {
-    let start = SPEC
-        .find("## Object layout")
-        .unwrap_or_else(|| panic!("FORMAT.md has no object layout"));
-    let section = &SPEC[start..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
-    section
+    section("Object layout")
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split_once('`').map(|(path, _)| path))
@@ -143,15 +148,7 @@ fn directories_match_both_ways() {
 
 fn check_manifest<M: Manifest>(heading: &str) {
     let dir = M::KIND.dir();
-    assert_in_spec(
-        &format!("section of the {}", M::NOUN),
-        &format!("## {heading} (`{dir}/"),
-    );
-    let section_start = SPEC
-        .find(&format!("## {heading} (`{dir}/"))
-        .unwrap_or_default();
-    let section = &SPEC[section_start..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let section = section(&format!("{heading} (`{dir}/"));
     assert!(
         section.contains(&format!("(kind {})", M::SEALED as u8)),
         "FORMAT.md's section on {} does not say it is sealed as kind {}",
