@@ -5,12 +5,17 @@
 # time, peak RSS, the ratios and repository sizes.
 #
 #   benches/compare.sh [--gib 1.0] [--work /tmp/cairn-bench] [--tools cairn,restic,borg]
+#   benches/compare.sh --real [benches/real.sh's options]
+#
+# --real runs benches/real.sh instead: a copy of this machine's /usr, cold
+# caches before every step, and the machine's limits in the same round.
 #
 # Installs restic and borgbackup from Debian when missing (needs root or
 # sudo), builds cairn in release mode. Results also go to
 # bench-results/compare-<time>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--real" ]; then shift; exec benches/real.sh "$@"; fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn-target}"
 
 need=()

@@ -259,29 +259,52 @@ fn sample_entropy(data: &[u8]) -> f64 {
         .sum()
 }
 
+/// A thread's zstd context and its output buffer, both reused: a backup
+/// compresses tens of thousands of chunks and must not allocate (and fault
+/// in) a fresh output buffer for each.
+struct Compressing {
+    level: i32,
+    zstd: zstd::bulk::Compressor<'static>,
+    out: Vec<u8>,
+}
+
 thread_local! {
-    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-        const { RefCell::new(None) };
+    static COMPRESSOR: RefCell<Option<Compressing>> = const { RefCell::new(None) };
     static DECODER: RefCell<Decoder> = RefCell::new(Decoder::default());
 }
 
-/// Compress with this thread's reusable zstd context; `None` when the
-/// result would not save at least 1/64 of the input.
-fn compress(level: i32, data: &[u8]) -> Result<Option<Vec<u8>>> {
+/// Compress with this thread's reusable zstd context and append the result
+/// to `dest`; returns `false` (and appends nothing) when the result would
+/// not save at least 1/64 of the input.
+fn compress_into(level: i32, data: &[u8], dest: &mut Vec<u8>) -> Result<bool> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().map(|(l, _)| *l) != Some(level) {
-            let c = zstd::bulk::Compressor::new(level)
+        if slot.as_ref().map(|c| c.level) != Some(level) {
+            let zstd = zstd::bulk::Compressor::new(level)
                 .map_err(|e| Error::invalid("zstd compressor", e.to_string()))?;
-            *slot = Some((level, c));
+            *slot = Some(Compressing {
+                level,
+                zstd,
+                out: Vec::new(),
+            });
         }
-        let Some((_, compressor)) = slot.as_mut() else {
-            return Ok(None);
+        let Some(c) = slot.as_mut() else {
+            return Ok(false);
         };
-        let out = compressor
-            .compress(data)
+        c.out.clear();
+        c.out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        c.zstd
+            .compress_to_buffer(data, &mut c.out)
             .map_err(|e| Error::invalid("zstd compression", e.to_string()))?;
-        Ok((out.len() + out.len() / 64 < data.len()).then_some(out))
+        let worth = c.out.len() + c.out.len() / 64 < data.len();
+        if worth {
+            dest.extend_from_slice(&c.out);
+        }
+        // A rare huge chunk does not pin its buffer for the thread's life.
+        if c.out.capacity() > 16 << 20 {
+            c.out = Vec::new();
+        }
+        Ok(worth)
     })
 }
 
@@ -305,22 +328,17 @@ pub fn encode_blob(
     id: &[u8; ID_LEN],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let compressed = if compression.level == 0
-        || plaintext.len() < 64
-        || (compression.skip_incompressible && sample_entropy(plaintext) > 7.5)
-    {
-        None
-    } else {
-        compress(compression.level, plaintext)?
-    };
-    let (encoding, payload) = match &compressed {
-        Some(c) => (ENCODING_ZSTD, c.as_slice()),
-        None => (ENCODING_RAW, plaintext),
-    };
-    let mut buf = Vec::with_capacity(payload.len() + 1 + SEAL_OVERHEAD);
+    let try_compress = compression.level != 0
+        && plaintext.len() >= 64
+        && !(compression.skip_incompressible && sample_entropy(plaintext) > 7.5);
+    // Compressed output is never kept unless smaller than the plaintext.
+    let mut buf = Vec::with_capacity(plaintext.len() + 1 + SEAL_OVERHEAD);
     buf.extend_from_slice(&[0u8; NONCE_LEN]);
-    buf.push(encoding);
-    buf.extend_from_slice(payload);
+    buf.push(ENCODING_ZSTD);
+    if !(try_compress && compress_into(compression.level, plaintext, &mut buf)?) {
+        buf[NONCE_LEN] = ENCODING_RAW;
+        buf.extend_from_slice(plaintext);
+    }
     keys.seal_in_place(&blob_aad(kind, id), &mut buf)?;
     Ok(buf)
 }

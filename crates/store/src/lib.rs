@@ -179,6 +179,20 @@ impl Store {
         self.local_root.is_some()
     }
 
+    /// The file behind object `name` of a local store, for reads that
+    /// need not cross to the runtime's threads (a restore reads thousands
+    /// of ranges, a backup loads a tree per directory). `None` for other
+    /// stores and for names that are not one plain path component.
+    fn local_file(&self, kind: ObjectKind, name: &str) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        let plain = !name.is_empty()
+            && !name.contains('/')
+            && !name.contains('\\')
+            && name != "."
+            && name != "..";
+        plain.then(|| root.join(kind.path(name)))
+    }
+
     /// Run a future on this store's runtime from a synchronous thread.
     pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         self.runtime.block_on(fut)
@@ -267,6 +281,9 @@ impl Store {
 
     /// Read a whole object.
     pub fn get(&self, kind: ObjectKind, name: &str) -> Result<Bytes> {
+        if let Some(file) = self.local_file(kind, name) {
+            return local::read_whole(&file, &store_path(kind, name));
+        }
         let path = store_path(kind, name);
         self.block_on(async {
             let result = self.inner.get(&path).await?;
@@ -333,9 +350,12 @@ impl Store {
     pub fn get_range(&self, kind: ObjectKind, name: &str, range: Range<u64>) -> Result<Bytes> {
         let path = store_path(kind, name);
         let want = range.end.saturating_sub(range.start);
-        let bytes = self
-            .block_on(self.inner.get_range(&path, range))
-            .map_err(|e| Error::storage(path.to_string(), e))?;
+        let bytes = match self.local_file(kind, name) {
+            Some(file) => local::read_range(&file, &path, range)?,
+            None => self
+                .block_on(self.inner.get_range(&path, range))
+                .map_err(|e| Error::storage(path.to_string(), e))?,
+        };
         if bytes.len() as u64 != want {
             return Err(Error::corrupt(
                 path.to_string(),
@@ -355,6 +375,9 @@ impl Store {
         names: &[String],
         concurrency: usize,
     ) -> Vec<Result<Bytes>> {
+        if self.local_root.is_some() {
+            return local::read_many(names, concurrency, |name| self.get(kind, name));
+        }
         let inner = &self.inner;
         self.block_on(
             futures::stream::iter(names.iter().map(|name| async move {
