@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod direct;
 mod error;
 mod local;
 pub mod s3;
@@ -282,7 +283,7 @@ impl Store {
     /// Read a whole object.
     pub fn get(&self, kind: ObjectKind, name: &str) -> Result<Bytes> {
         if let Some(file) = self.local_file(kind, name) {
-            return local::read_whole(&file, &store_path(kind, name));
+            return direct::read_whole(&file, &store_path(kind, name));
         }
         let path = store_path(kind, name);
         self.block_on(async {
@@ -351,7 +352,7 @@ impl Store {
         let path = store_path(kind, name);
         let want = range.end.saturating_sub(range.start);
         let bytes = match self.local_file(kind, name) {
-            Some(file) => local::read_range(&file, &path, range)?,
+            Some(file) => direct::read_range(&file, &path, range)?,
             None => self
                 .block_on(self.inner.get_range(&path, range))
                 .map_err(|e| Error::storage(path.to_string(), e))?,
@@ -376,7 +377,7 @@ impl Store {
         concurrency: usize,
     ) -> Vec<Result<Bytes>> {
         if self.local_root.is_some() {
-            return local::read_many(names, concurrency, |name| self.get(kind, name));
+            return direct::read_many(names, concurrency, |name| self.get(kind, name));
         }
         let inner = &self.inner;
         self.block_on(

@@ -4,13 +4,8 @@
 //! leaves one behind; object stores over a network never show partial
 //! objects.
 
-use crate::{Error, ObjectKind, Result, Store};
-use bytes::Bytes;
-use object_store::path::Path as StorePath;
-use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::{ObjectKind, Store};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A staging file left by an interrupted upload.
@@ -111,80 +106,4 @@ mod tests {
         assert!(!staged.exists());
         assert_eq!(store.list(ObjectKind::Pack).unwrap().objects.len(), 1);
     }
-}
-
-// ------------------------------------------------------- direct reads
-
-/// A read of a local object's file, as the store's error: a missing file
-/// is [`Error::NotFound`] under the object's path.
-fn read_error(file: &Path, object: &StorePath, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Error::NotFound {
-            what: object.to_string(),
-        }
-    } else {
-        Error::io(file, e)
-    }
-}
-
-/// Read a whole local object in the calling thread.
-pub(crate) fn read_whole(file: &Path, object: &StorePath) -> Result<Bytes> {
-    std::fs::read(file)
-        .map(Bytes::from)
-        .map_err(|e| read_error(file, object, e))
-}
-
-/// Read a byte range of a local object in the calling thread. A range past
-/// the end yields fewer bytes, which the caller reports as corrupt.
-pub(crate) fn read_range(file: &Path, object: &StorePath, range: Range<u64>) -> Result<Bytes> {
-    let f = std::fs::File::open(file).map_err(|e| read_error(file, object, e))?;
-    let want = usize::try_from(range.end.saturating_sub(range.start))
-        .map_err(|_| Error::invalid("range", "larger than memory"))?;
-    let mut buf = vec![0u8; want];
-    let mut done = 0;
-    while done < want {
-        match f.read_at(&mut buf[done..], range.start + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(read_error(file, object, e)),
-        }
-    }
-    buf.truncate(done);
-    Ok(Bytes::from(buf))
-}
-
-/// Read several local objects with up to `concurrency` threads (a cold
-/// disk answers several requests at once); results in input order.
-pub(crate) fn read_many(
-    names: &[String],
-    concurrency: usize,
-    read: impl Fn(&str) -> Result<Bytes> + Sync,
-) -> Vec<Result<Bytes>> {
-    let threads = concurrency.clamp(1, 8).min(names.len());
-    if threads <= 1 {
-        return names.iter().map(|n| read(n)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut out: Vec<(usize, Result<Bytes>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut got = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(name) = names.get(i) else { break };
-                        got.push((i, read(name)));
-                    }
-                    got
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
 }

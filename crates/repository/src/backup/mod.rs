@@ -21,6 +21,7 @@
 //!   counts: at most a few chunks per worker and two packs per direction.
 
 mod assemble;
+mod prefetch;
 mod read;
 
 use crate::error::{Error, Result};
@@ -799,6 +800,8 @@ pub fn backup(
     fsat::allow_many_open_files();
 
     let _lock = repo.lock(false, "backup")?;
+    // Warms the metadata while the index, packs and parent are looked at.
+    let prefetch = prefetch::Prefetch::start(&paths, 4);
     crate::account::ensure_account_active(repo, &opts.account)?;
     repo.refresh_index()?;
     let census = writer::census_packs(repo)?;
@@ -864,6 +867,7 @@ pub fn backup(
         drop(file_tx);
         walked
     });
+    drop(prefetch);
     if writer.lock_lost() {
         // Nothing more is committed: no index object, no snapshot. What
         // was uploaded stays for the next run to adopt.
