@@ -96,7 +96,11 @@ mod tests {
         let object = StorePath::from("data/ab/ab");
         let missing = dir.path().join("nothing");
         assert!(read_whole(&missing, &object).unwrap_err().is_not_found());
-        assert!(read_range(&missing, &object, 0..4).unwrap_err().is_not_found());
+        assert!(
+            read_range(&missing, &object, 0..4)
+                .unwrap_err()
+                .is_not_found()
+        );
         let file = dir.path().join("f");
         std::fs::write(&file, b"0123456789").unwrap();
         assert_eq!(&read_range(&file, &object, 2..5).unwrap()[..], b"234");
