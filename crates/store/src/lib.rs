@@ -282,10 +282,10 @@ impl Store {
 
     /// Read a whole object.
     pub fn get(&self, kind: ObjectKind, name: &str) -> Result<Bytes> {
-        if let Some(file) = self.local_file(kind, name) {
-            return direct::read_whole(&file, &store_path(kind, name));
-        }
         let path = store_path(kind, name);
+        if let Some(file) = self.local_file(kind, name) {
+            return direct::read_whole(&file, &path);
+        }
         self.block_on(async {
             let result = self.inner.get(&path).await?;
             result.bytes().await
