@@ -15,6 +15,16 @@ pub enum Error {
     /// No `config` object at the location.
     #[error("there is no cairn repository at {0} (create one with `cairn init`)")]
     NoRepository(String),
+    /// The S3 bucket that should hold the repository does not exist.
+    #[error(
+        "there is no cairn repository at {location}: the bucket {bucket} does not exist (`cairn init --create-bucket` creates both)"
+    )]
+    NoBucket {
+        /// The repository location.
+        location: String,
+        /// The bucket.
+        bucket: String,
+    },
     /// `init` on a location that already holds a repository.
     #[error("a repository already exists at {0}")]
     AlreadyInitialized(String),
@@ -138,7 +148,7 @@ impl Error {
     /// The class of this error.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::NoRepository(_) => ErrorClass::NoRepository,
+            Error::NoRepository(_) | Error::NoBucket { .. } => ErrorClass::NoRepository,
             Error::WrongPassword | Error::NoKeys | Error::NoUsableKey(_) => ErrorClass::Credentials,
             Error::Locked(_) | Error::LockLost(_) => ErrorClass::Locked,
             Error::Interrupted(_) => ErrorClass::Interrupted,

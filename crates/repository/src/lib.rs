@@ -76,7 +76,7 @@ pub use id::{
 pub use keyfile::KdfCost;
 pub use layout::ObjectKind;
 pub use lock::LockGuard;
-pub use progress::{NoProgress, Progress};
+pub use progress::{FileChange, NoProgress, Progress};
 pub use prune::{PruneOptions, PruneReport, prune, prune_locked};
 pub use repair::{RepairReport, repair_index};
 pub use repo::{CacheLocation, InitOptions, Repository};

@@ -14,10 +14,24 @@ pub trait Progress: Send + Sync {
     fn bytes(&self, _n: u64) {}
     /// One file finished.
     fn file_done(&self, _path: &Path) {}
+    /// A backup classified a file: new, modified since the parent, or
+    /// unchanged (called before [`Progress::file_done`]).
+    fn file_change(&self, _path: &Path, _change: FileChange) {}
     /// Something worth telling the operator that does not stop the work.
     fn warn(&self, _message: &str) {}
     /// The phase ended.
     fn done(&self) {}
+}
+
+/// How a backed-up file compares with the parent snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    /// Not in the parent.
+    New,
+    /// In the parent, with other content or metadata.
+    Modified,
+    /// As in the parent (not read again).
+    Unchanged,
 }
 
 /// Ignores everything.

@@ -455,13 +455,25 @@ fn write_key_file(
     password: &[u8],
     cost: KdfCost,
 ) -> Result<KeyId> {
-    let kf = KeyFile::create(
+    write_key_file_as(
+        store,
         master,
         password,
         cost,
         crate::util::hostname(),
         crate::util::username(),
-    )?;
+    )
+}
+
+fn write_key_file_as(
+    store: &Store,
+    master: &MasterKey,
+    password: &[u8],
+    cost: KdfCost,
+    host: String,
+    username: String,
+) -> Result<KeyId> {
+    let kf = KeyFile::create(master, password, cost, host, username)?;
     let bytes = kf.to_bytes()?;
     let id = KeyId::of_bytes(&bytes);
     store.put_object(&id, bytes.into())?;
@@ -505,6 +517,19 @@ impl Repository {
     pub fn add_key(&self, password: &[u8], cost: KdfCost) -> Result<KeyId> {
         self.confirm_lock()?;
         write_key_file(&self.store, &self.master, password, cost)
+    }
+
+    /// Add a key file recorded as belonging to `username` on `host` (the
+    /// names are labels for `key list`; they grant nothing).
+    pub fn add_key_as(
+        &self,
+        password: &[u8],
+        cost: KdfCost,
+        host: String,
+        username: String,
+    ) -> Result<KeyId> {
+        self.confirm_lock()?;
+        write_key_file_as(&self.store, &self.master, password, cost, host, username)
     }
 
     /// List key files with their metadata.

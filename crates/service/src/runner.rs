@@ -121,6 +121,7 @@ impl ProcessExecutor {
         let mut c = Command::new(&self.cairn);
         c.env("CAIRN_REPOSITORY", &config.repository)
             .env("CAIRN_PROGRESS", "json")
+            .env_remove("CAIRN_REPOSITORY_FILE")
             .env_remove("CAIRN_PASSWORD_FILE")
             .env_remove("CAIRN_PASSWORD_COMMAND");
         if let Some(f) = &config.password_file {

@@ -231,15 +231,11 @@ impl Store {
             // S3 answers an upload with "not found" only when the bucket
             // itself is missing.
             upload::PutError::Store(object_store::Error::NotFound { .. }) => {
-                let bucket = self
-                    .location
-                    .strip_prefix("s3://")
-                    .and_then(|l| l.split('/').next())
-                    .unwrap_or(&self.location);
+                let bucket = self.bucket_name();
                 Error::invalid(
                     self.location.clone(),
                     format!(
-                        "the bucket {bucket} does not exist (the server answered \"not found\" to an upload of {path}); create it first"
+                        "the bucket {bucket} does not exist (the server answered \"not found\" to an upload of {path}); create it first, or run `cairn init --create-bucket`"
                     ),
                 )
             }
@@ -410,6 +406,31 @@ impl Store {
         Ok(self.head(ObjectKind::Config, "config")?.is_some())
     }
 
+    /// For a store on S3 whose `config` is missing: the bucket's name when
+    /// the bucket itself does not exist. A listing of a missing bucket
+    /// answers "not found"; one of an empty prefix answers nothing.
+    pub fn missing_bucket(&self) -> Option<String> {
+        if !self.remote {
+            return None;
+        }
+        match self.block_on(self.inner.list_with_delimiter(None)) {
+            Err(object_store::Error::NotFound { .. }) => Some(self.bucket_name().to_string()),
+            // object_store reports a failed listing as a generic error
+            // that carries the server's answer.
+            Err(e) if error_chain_mentions(&e, "NoSuchBucket") => {
+                Some(self.bucket_name().to_string())
+            }
+            _ => None,
+        }
+    }
+
+    fn bucket_name(&self) -> &str {
+        self.location
+            .strip_prefix("s3://")
+            .and_then(|l| l.split('/').next())
+            .unwrap_or(&self.location)
+    }
+
     /// List every object of a kind.
     pub fn list(&self, kind: ObjectKind) -> Result<Listing> {
         self.list_under(kind, "")
@@ -513,6 +534,18 @@ fn retry_corrupt<T, E: CheckError>(
         }
         other => other,
     }
+}
+
+/// Whether an error or one of its sources says `needle`.
+fn error_chain_mentions(err: &(dyn std::error::Error + 'static), needle: &str) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if e.to_string().contains(needle) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -122,74 +122,121 @@ pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
     Store::remote(object_store(url, opts)?, url.to_string())
 }
 
+/// What the options, the environment and the profile files resolve to.
+struct Settings {
+    bucket: String,
+    prefix: String,
+    /// Access key id, secret and session token, when all are static.
+    credentials: Option<(String, String, Option<String>)>,
+    region: String,
+    endpoint: Option<String>,
+}
+
+impl Settings {
+    fn resolve(url: &str, opts: &S3Options) -> Result<Self> {
+        let (bucket, prefix) = parse_url(url)?;
+        let profile_name = opts
+            .profile
+            .clone()
+            .or_else(|| env("AWS_PROFILE"))
+            .unwrap_or_else(|| "default".to_string());
+        let profile = profile_settings(&profile_name);
+        let from_profile = |k: &str| profile.get(k).cloned();
+        let (explicit_access, explicit_secret) = opts.credentials.clone().unzip();
+        let access = explicit_access
+            .or_else(|| env("AWS_ACCESS_KEY_ID"))
+            .or_else(|| from_profile("aws_access_key_id"));
+        let secret = explicit_secret
+            .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
+            .or_else(|| from_profile("aws_secret_access_key"));
+        let credentials = access.zip(secret).map(|(a, s)| {
+            let token = env("AWS_SESSION_TOKEN").or_else(|| from_profile("aws_session_token"));
+            (a, s, token)
+        });
+        let region = opts
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or_else(|| from_profile("region"))
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let endpoint = opts
+            .endpoint
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or_else(|| from_profile("endpoint_url"));
+        if let Some(e) = &endpoint
+            && e.starts_with("http://")
+            && !opts.allow_http
+        {
+            return Err(Error::invalid(
+                "S3 endpoint",
+                format!(
+                    "{e} is plain http://: allow it with --s3-allow-http (allow_http = true in a service config), or use https://"
+                ),
+            ));
+        }
+        if credentials.is_none() {
+            // Left to object_store: the instance's credentials, which only
+            // exist on AWS. Say so, or the first error is about
+            // 169.254.169.254.
+            let msg = format!(
+                "no S3 credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or in profile {profile_name:?} of the AWS profile files"
+            );
+            if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                return Err(Error::invalid(
+                    "S3 credentials",
+                    format!(
+                        "{msg}, and AWS_EC2_METADATA_DISABLED rules out the instance's credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile that has them with --s3-profile or AWS_PROFILE"
+                    ),
+                ));
+            }
+            let msg = format!("{msg}; trying the instance's credentials");
+            if endpoint.is_some() {
+                tracing::warn!("{msg}");
+            } else {
+                tracing::info!("{msg}");
+            }
+        }
+        Ok(Settings {
+            bucket,
+            prefix,
+            credentials,
+            region,
+            endpoint,
+        })
+    }
+}
+
+fn client_options(opts: &S3Options) -> ClientOptions {
+    ClientOptions::new()
+        .with_allow_http(opts.allow_http)
+        .with_timeout(Duration::from_secs(120))
+        .with_connect_timeout(Duration::from_secs(10))
+}
+
 /// The object store behind [`store`], for tests that must write what a
 /// [`Store`] never writes (strangers in a listing).
 pub fn object_store(url: &str, opts: &S3Options) -> Result<Arc<dyn object_store::ObjectStore>> {
-    let (bucket, prefix) = parse_url(url)?;
-    let profile_name = opts
-        .profile
-        .clone()
-        .or_else(|| env("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".to_string());
-    let profile = profile_settings(&profile_name);
-    let from_profile = |k: &str| profile.get(k).cloned();
-
-    let mut b = AmazonS3Builder::new().with_bucket_name(&bucket);
-    let (explicit_access, explicit_secret) = opts.credentials.clone().unzip();
-    let access = explicit_access
-        .or_else(|| env("AWS_ACCESS_KEY_ID"))
-        .or_else(|| from_profile("aws_access_key_id"));
-    let secret = explicit_secret
-        .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
-        .or_else(|| from_profile("aws_secret_access_key"));
-    let static_credentials = access.is_some() && secret.is_some();
-    if let (Some(a), Some(s)) = (access, secret) {
+    let settings = Settings::resolve(url, opts)?;
+    let mut b = AmazonS3Builder::new()
+        .with_bucket_name(&settings.bucket)
+        .with_region(&settings.region);
+    if let Some((a, s, token)) = &settings.credentials {
         b = b.with_access_key_id(a).with_secret_access_key(s);
-        if let Some(t) = env("AWS_SESSION_TOKEN").or_else(|| from_profile("aws_session_token")) {
+        if let Some(t) = token {
             b = b.with_token(t);
         }
     }
-    let region = opts
-        .region
-        .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(|| from_profile("region"))
-        .unwrap_or_else(|| "us-east-1".to_string());
-    b = b.with_region(region);
-    let endpoint = opts
-        .endpoint
-        .clone()
-        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-        .or_else(|| env("AWS_ENDPOINT_URL"))
-        .or_else(|| from_profile("endpoint_url"));
     // Over HTTPS the transport already guarantees the body's integrity,
     // so the payload is not hashed into the signature (as the AWS SDKs
     // do); over plain HTTP it is, and the server checks it.
-    let https = endpoint
+    let https = settings
+        .endpoint
         .as_deref()
         .is_none_or(|e| e.starts_with("https://"));
-    if !static_credentials {
-        // Left to object_store: the instance's credentials, which only
-        // exist on AWS. Say so, or the first error is about
-        // 169.254.169.254.
-        let msg = format!(
-            "no S3 credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or in profile {profile_name:?} of the AWS profile files"
-        );
-        if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-            return Err(Error::invalid(
-                "S3 credentials",
-                format!("{msg}, and AWS_EC2_METADATA_DISABLED rules out the instance's"),
-            ));
-        }
-        let msg = format!("{msg}; trying the instance's credentials");
-        if endpoint.is_some() {
-            tracing::warn!("{msg}");
-        } else {
-            tracing::info!("{msg}");
-        }
-    }
-    if let Some(e) = endpoint {
+    if let Some(e) = &settings.endpoint {
         b = b.with_endpoint(e);
     }
     b = b
@@ -206,20 +253,107 @@ pub fn object_store(url: &str, opts: &S3Options) -> Result<Arc<dyn object_store:
             max_retries: opts.max_retries.unwrap_or(10),
             retry_timeout: Duration::from_secs(180),
         })
-        .with_client_options(
-            ClientOptions::new()
-                .with_allow_http(opts.allow_http)
-                .with_timeout(Duration::from_secs(120))
-                .with_connect_timeout(Duration::from_secs(10)),
-        );
+        .with_client_options(client_options(opts));
     let s3 = b
         .build()
         .map_err(|e| Error::invalid("S3 repository", e.to_string()))?;
-    Ok(if prefix.is_empty() {
+    Ok(if settings.prefix.is_empty() {
         Arc::new(s3)
     } else {
-        Arc::new(PrefixStore::new(s3, prefix.as_str()))
+        Arc::new(PrefixStore::new(s3, settings.prefix.as_str()))
     })
+}
+
+/// What [`create_bucket`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketCreated {
+    /// The bucket was made.
+    Created,
+    /// It existed already (S3 says "owned by you"; servers with one
+    /// account say "already exists"). Were it someone else's, the
+    /// repository's first write is refused.
+    Existed,
+}
+
+/// Create the bucket of `url` (S3's CreateBucket, signed with the static
+/// credentials; a region other than us-east-1 is sent as the location
+/// constraint). A bucket that exists already is not an error.
+pub fn create_bucket(url: &str, opts: &S3Options) -> Result<BucketCreated> {
+    use object_store::client::{HttpConnector as _, ReqwestConnector};
+    let settings = Settings::resolve(url, opts)?;
+    let what = format!("creating bucket {}", settings.bucket);
+    let Some((key_id, secret_key, token)) = settings.credentials.clone() else {
+        return Err(Error::invalid(
+            what,
+            "creating a bucket needs static credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)",
+        ));
+    };
+    let endpoint = settings
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", settings.region));
+    let endpoint = endpoint.trim_end_matches('/');
+    let uri = if opts.path_style {
+        format!("{endpoint}/{}", settings.bucket)
+    } else {
+        match endpoint.split_once("://") {
+            Some((scheme, host)) => format!("{scheme}://{}.{host}/", settings.bucket),
+            None => return Err(Error::invalid(what, format!("{endpoint} is not a URL"))),
+        }
+    };
+    let body = if settings.region == "us-east-1" {
+        String::new()
+    } else {
+        format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+            settings.region
+        )
+    };
+    let mut request = http::Request::builder()
+        .method(http::Method::PUT)
+        .uri(&uri)
+        .body(object_store::client::HttpRequestBody::from(body))
+        .map_err(|e| Error::invalid(what.clone(), format!("{uri}: {e}")))?;
+    let credential = object_store::aws::AwsCredential {
+        key_id,
+        secret_key,
+        token,
+    };
+    object_store::aws::AwsAuthorizer::new(&credential, "s3", &settings.region)
+        .try_authorize(&mut request, None)
+        .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+    let client = ReqwestConnector::default()
+        .connect(&client_options(opts))
+        .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let (status, text) = rt
+        .block_on(async {
+            let response = client.execute(request).await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = response.into_body().bytes().await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&body).into_owned();
+            Ok::<_, String>((status, text))
+        })
+        .map_err(|e| Error::invalid(what.clone(), format!("{uri}: {e}")))?;
+    if status.is_success() {
+        return Ok(BucketCreated::Created);
+    }
+    if text.contains("<Code>BucketAlreadyOwnedByYou</Code>")
+        || text.contains("<Code>BucketAlreadyExists</Code>")
+    {
+        return Ok(BucketCreated::Existed);
+    }
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map_or("", |(code, _)| code);
+    Err(Error::invalid(
+        what,
+        format!("the server answered {status} {code}"),
+    ))
 }
 
 #[cfg(test)]

@@ -545,6 +545,8 @@ impl Run<'_> {
                 self.counters
                     .files_unmodified
                     .fetch_add(1, Ordering::Relaxed);
+                self.progress
+                    .file_change(&path, crate::progress::FileChange::Unchanged);
                 self.progress.file_done(&path);
                 let chunks = old.chunks().to_vec();
                 return self.fill(dir, slot, Some(node(NodeData::File { chunks })));
@@ -784,11 +786,21 @@ pub fn backup(
     if opts.paths.is_empty() {
         return Err(Error::invalid("paths", "nothing to back up"));
     }
+    // A path that cannot be looked at is reported as unreadable and the
+    // others are backed up (the snapshot is then incomplete); when none
+    // can be, there is nothing to back up.
     let mut paths = Vec::with_capacity(opts.paths.len());
+    let mut missing = Vec::new();
     for p in &opts.paths {
         let abs = normalize_path(p)?;
-        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
-        paths.push(abs);
+        match std::fs::symlink_metadata(&abs) {
+            Ok(_) => paths.push(abs),
+            Err(e) => missing.push((abs, e)),
+        }
+    }
+    if paths.is_empty() {
+        let (path, e) = missing.swap_remove(0);
+        return Err(Error::io(path, e));
     }
     // The directories above the paths (none when backing up `/` alone).
     let trie = if paths.len() == 1 && paths[0] == Path::new("/") {
@@ -846,6 +858,9 @@ pub fn backup(
         reads_in_flight: Mutex::new(0),
         reads_cv: Condvar::new(),
     };
+    for (path, e) in &missing {
+        run.unreadable(path, e);
+    }
     let workers = opts.cpu_threads.max(1);
     let readers = opts.read_threads.max(1);
     let walked = std::thread::scope(|s| {

@@ -190,6 +190,14 @@ impl Run<'_> {
             &self.counters.files_changed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.progress.file_change(
+            &job.path,
+            if job.is_new {
+                crate::progress::FileChange::New
+            } else {
+                crate::progress::FileChange::Modified
+            },
+        );
         self.progress.file_done(&job.path);
         let mut node = job.node.clone();
         node.meta.size = state.read.load(Ordering::Relaxed);

@@ -181,6 +181,20 @@ fn several_paths_are_recorded_in_order_and_overlaps_refused() {
         backup(&repo, &o, &NoProgress),
         Err(Error::Io { .. })
     ));
+    // One missing path among others: the rest is backed up, the missing
+    // one is reported as unreadable and left out of the snapshot's paths.
+    let gone = work.path().join("gone");
+    o.paths = vec![a.clone(), gone.clone()];
+    let out = backup(&repo, &o, &NoProgress).unwrap();
+    assert_eq!(out.snapshot.summary.unreadable_count, 1);
+    assert_eq!(
+        out.snapshot.summary.unreadable[0].path.0,
+        gone.as_os_str().as_encoded_bytes()
+    );
+    assert_eq!(
+        out.snapshot.paths,
+        vec![RawPath(a.as_os_str().as_encoded_bytes().to_vec())]
+    );
 }
 
 #[test]
