@@ -171,7 +171,33 @@ fn restore_a_folder_a_single_file_and_an_include_filter() {
         s(&env.path("x")),
     ]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains(&format!("has no {}/nope", s(&src))), "{err}");
+    // Nothing was created for a path that is not there.
+    assert!(!env.path("x").exists());
+    // A path given without its leading directories: the hint names the
+    // absolute path that ends the same way.
+    let rel = src.file_name().unwrap().to_str().unwrap();
+    let out = env.run(&["ls", "latest", rel]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("snapshot paths are absolute: did you mean") && err.contains(s(&src)),
+        "{err}"
+    );
+    let out = env.run(&[
+        "restore",
+        &format!("latest:{rel}"),
+        "--target",
+        s(&env.path("y")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(s(&src)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!env.path("y").exists());
 }
 
 #[test]

@@ -14,6 +14,10 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -156,7 +160,7 @@ fn a_lost_pack_is_reported_and_repaired() {
 
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let err = stdout(&out);
     assert!(err.contains("is missing"), "{err}");
     assert!(
         err.contains(&format!("damaged: snapshot {}", &id1[..8])),
@@ -266,7 +270,7 @@ fn corrupted_and_truncated_packs_are_caught() {
     env.ok(&["check"]);
     let out = env.run(&["check", "--read-data"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let err = stdout(&out);
     assert!(err.contains("do not hash to the pack's name"), "{err}");
     assert!(err.contains("damaged: snapshot"), "{err}");
     let out = env.run(&["check", "--read-data-subset", "100%"]);
@@ -281,7 +285,7 @@ fn corrupted_and_truncated_packs_are_caught() {
     f.set_len(len2 / 2).unwrap();
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("the index says"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("the index says"), "{}", stdout(&out));
 
     // Garbage that is not even a pack is reported as a stranger, not parsed.
     std::fs::write(env.repo().join("data/00/junk"), b"junk").ok();

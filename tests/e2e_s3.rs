@@ -566,11 +566,8 @@ fn damage_behind_cairns_back_is_reported_and_repaired(server: Server) {
     let remote = s3_env(server, endpoint, &url);
     let out = remote.run(&["check", "--read-data"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("damaged: snapshot"),
-        "{}",
-        stderr(&out)
-    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("damaged: snapshot"), "{report}");
 
     // The missing pack is sent again; the corrupt one keeps its size, so a
     // plain sync trusts it: verify found it, and deleting it makes sync
@@ -639,9 +636,46 @@ fn a_missing_bucket_is_named(server: Server) {
     let out = env.run(&["init", "--kdf-memory-kib", "256"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
+        stderr(&out).contains("the bucket cairn-no-such-bucket does not exist")
+            && stderr(&out).contains("cairn init --create-bucket"),
+        "{}",
+        stderr(&out)
+    );
+    // Opening it says the same, with "no repository"'s exit status.
+    let out = env.run(&["snapshots"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
         stderr(&out).contains("the bucket cairn-no-such-bucket does not exist"),
         "{}",
         stderr(&out)
     );
+    // `init --create-bucket` makes bucket and repository; a second
+    // repository in the same bucket finds it there.
+    let name = format!("cairn-made-{}", std::process::id());
+    let made = Env::new()
+        .with_vars(server.cairn_env(server.endpoint()))
+        .with_repo_url(format!("s3://{name}/one"));
+    made.ok(&["init", "--create-bucket", "--kdf-memory-kib", "256"]);
+    assert!(snapshot_ids(&made).is_empty());
+    let second = Env::new()
+        .with_vars(server.cairn_env(server.endpoint()))
+        .with_repo_url(format!("s3://{name}/two"));
+    second.ok(&["init", "--create-bucket", "--kdf-memory-kib", "256"]);
+    assert!(snapshot_ids(&second).is_empty());
+    // Plain http without --s3-allow-http: one sentence that says what to
+    // add, not the transport's chain five times.
+    let out = made
+        .cairn()
+        .env("CAIRN_S3_ALLOW_HTTP", "false")
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("is plain http://: allow it with --s3-allow-http"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
 }
 on_both!(a_missing_bucket_is_named);

@@ -13,6 +13,7 @@ Exit status:
   10  no repository at the given location
   11  the repository is locked by another process
   12  wrong password, or no usable key file
+  130 interrupted (SIGINT or SIGTERM); nothing half-written is kept
 
 Without --repo or CAIRN_REPOSITORY, cairn uses a default local repository in
 your data directory (~/.local/share/cairn/default-repo), protected by a
@@ -24,7 +25,7 @@ random password kept in ~/.local/share/cairn/default-repo.password (mode
 #[command(name = "cairn", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
     /// Options for every command.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     /// The command.
     #[command(subcommand)]
@@ -35,13 +36,39 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Repository location: a local directory, or s3://bucket/prefix.
-    #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
+    #[arg(
+        short = 'r',
+        long = "repo",
+        env = "CAIRN_REPOSITORY",
+        global = true,
+        value_name = "LOCATION"
+    )]
     pub repo: Option<String>,
+    /// Read the repository location from this file (first line).
+    #[arg(
+        long,
+        env = "CAIRN_REPOSITORY_FILE",
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "repo"
+    )]
+    pub repository_file: Option<PathBuf>,
     /// Read the password from this file (first line).
-    #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true)]
+    #[arg(
+        long,
+        env = "CAIRN_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "password_command"
+    )]
     pub password_file: Option<PathBuf>,
     /// Run this shell command and use its output as the password.
-    #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
+    #[arg(
+        long,
+        env = "CAIRN_PASSWORD_COMMAND",
+        global = true,
+        value_name = "COMMAND"
+    )]
     pub password_command: Option<String>,
     /// Directory for the local index cache (default: the user's cache directory).
     #[arg(long, env = "CAIRN_CACHE_DIR", global = true)]
@@ -52,10 +79,11 @@ pub struct Global {
     /// Print machine-readable JSON on standard output.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Print only errors.
+    /// Print only warnings and errors (no progress, no results in words).
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// More log output (-v info, -vv debug).
+    /// More output: `backup -v` lists new and modified files on stdout,
+    /// `-vv` unchanged ones too; logs at info (-v) or debug (-vv) level.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// S3: endpoint URL of a compatible server (`http://127.0.0.1:9000`).
@@ -217,6 +245,14 @@ pub struct InitArgs {
     /// Time cost of the password derivation (argon2id passes).
     #[arg(long, default_value_t = 3)]
     pub kdf_iterations: u32,
+    /// On S3: create the bucket first (it is not an error if it exists and
+    /// is yours).
+    #[arg(long)]
+    pub create_bucket: bool,
+    /// Generate a random password into this new file (mode 0600) and
+    /// protect the repository's key with it; the file must not exist.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_command"])]
+    pub generate_password_file: Option<PathBuf>,
 }
 
 /// `backup`.
@@ -613,7 +649,7 @@ pub enum KeyCommand {
     /// List key files.
     List,
     /// Add a key file for another password.
-    Add(NewPassword),
+    Add(KeyAddArgs),
     /// Remove a key file.
     Remove {
         /// Key id or prefix.
@@ -626,9 +662,24 @@ pub enum KeyCommand {
 /// Where a new password comes from.
 #[derive(Debug, Args)]
 pub struct NewPassword {
-    /// Read the new password from this file (otherwise it is asked for).
-    #[arg(long)]
+    /// Read the new password from this file (otherwise it is asked for on
+    /// the terminal).
+    #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
+}
+
+/// `key add`.
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// The new password.
+    #[command(flatten)]
+    pub password: NewPassword,
+    /// User name recorded in the key file (default: yours).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Host name recorded in the key file (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 /// `unlock`.

@@ -114,11 +114,31 @@ pub fn prompt_password(prompt: &str, confirm: bool) -> Result<Password> {
 impl Context {
     /// Resolve the location from the options.
     pub fn new(global: Global) -> Result<Self> {
-        let location = match &global.repo {
+        let from_file = match &global.repository_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading repository file {}", path.display()))?;
+                let line = text.lines().next().unwrap_or_default().trim().to_string();
+                if line.is_empty() {
+                    bail!("repository file {} is empty", path.display());
+                }
+                Some(line)
+            }
+            None => None,
+        };
+        let location = match from_file.as_ref().or(global.repo.as_ref()) {
             Some(r) if !r.is_empty() => Location::Explicit(r.clone()),
             _ => default_location()?,
         };
         Ok(Self { global, location })
+    }
+
+    /// A command's result in words, on stdout unless quiet or `--json`
+    /// (diagnostics go to stderr with [`Context::note`]).
+    pub fn say(&self, msg: &str) {
+        if !self.global.quiet && !self.global.json {
+            outln!("{msg}");
+        }
     }
 
     /// Print to stderr unless quiet.
@@ -225,7 +245,12 @@ impl Context {
     /// Open the repository in `store` with the password sources.
     pub fn open_store(&self, store: Store) -> Result<Repository> {
         if !store.has_config()? {
-            return Err(cairn_repository::Error::NoRepository(store.location().to_string()).into());
+            let location = store.location().to_string();
+            return Err(match store.missing_bucket() {
+                Some(bucket) => cairn_repository::Error::NoBucket { location, bucket },
+                None => cairn_repository::Error::NoRepository(location),
+            }
+            .into());
         }
         let password = self.password(false)?;
         let mut repo = Repository::open(store, &password, self.cache()?)?;
@@ -254,25 +279,33 @@ impl Context {
     }
 }
 
+/// Write a random password (24 bytes, hex) into a new file of mode 0600;
+/// an existing file is an error, never overwritten.
+pub fn generate_password_file(path: &Path) -> Result<Password> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut raw = Zeroizing::new([0u8; 24]);
+    getrandom::fill(raw.as_mut()).context("generating a password")?;
+    let text = Zeroizing::new(format!("{}\n", hex::encode(raw.as_ref())));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    read_password_file(path)
+}
+
 /// Create the default repository with a random password stored next to it.
 fn create_default_repo(ctx: &Context, repo: &Path, password_file: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = password_file.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     if !password_file.exists() {
-        let mut raw = Zeroizing::new([0u8; 24]);
-        getrandom::fill(raw.as_mut()).context("generating a password")?;
-        let text = Zeroizing::new(format!("{}\n", hex::encode(raw.as_ref())));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(password_file)
-            .with_context(|| format!("creating {}", password_file.display()))?;
-        std::io::Write::write_all(&mut f, text.as_bytes())
-            .with_context(|| format!("writing {}", password_file.display()))?;
+        generate_password_file(password_file)?;
     }
     let store = ctx.store(true)?;
     let password = read_password_file(password_file)?;

@@ -38,6 +38,25 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     .code()
 }
 
+/// An error and its causes on one line, each said once: libraries'
+/// messages often repeat their source's text ("storage error on config:
+/// HTTP error: …" above "HTTP error: …"), so a cause whose text is
+/// already printed is left out.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// An error that carries its own exit code and has already been reported
 /// (for example, a check that found damage).
 #[derive(Debug)]
@@ -53,6 +72,24 @@ impl std::error::Error for Reported {}
 
 /// The reports the service reads are the ones the commands write: what the
 /// libraries serialize decodes as [`cairn_protocol::report`]'s types.
+#[cfg(test)]
+mod render_tests {
+    #[test]
+    fn repeated_causes_are_said_once() {
+        let inner = std::io::Error::other("URL scheme is not allowed");
+        let err = anyhow::Error::new(inner)
+            .context("HTTP error: URL scheme is not allowed")
+            .context("storage error on config: HTTP error: URL scheme is not allowed")
+            .context("opening s3://b/x");
+        assert_eq!(
+            super::render(&err),
+            "opening s3://b/x: storage error on config: HTTP error: URL scheme is not allowed"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing pack");
+        assert_eq!(super::render(&plain), "writing pack: disk full");
+    }
+}
+
 #[cfg(test)]
 mod report_contract {
     #![allow(clippy::unwrap_used)]

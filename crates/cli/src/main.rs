@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             if let Some(exit::Reported(code)) = err.downcast_ref::<exit::Reported>() {
                 return ExitCode::from(*code);
             }
-            eprintln!("cairn: error: {err:#}");
+            eprintln!("cairn: error: {}", exit::render(&err));
             ExitCode::from(exit::code_for(&err))
         }
     }

@@ -75,10 +75,11 @@ pub fn duration(d: std::time::Duration) -> String {
     }
 }
 
-/// A timestamp in the local time zone, to the second.
+/// A timestamp in the local time zone, to the second, with the zone's
+/// abbreviation (`2026-12-02 14:05:09 CET`).
 pub fn local_time(ts: jiff::Timestamp) -> String {
     ts.to_zoned(jiff::tz::TimeZone::system())
-        .strftime("%Y-%m-%d %H:%M:%S")
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
 }
 
@@ -89,10 +90,19 @@ pub fn time_in(ts: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
         .to_string()
 }
 
-/// Seconds and nanoseconds as a local time.
+/// Seconds and nanoseconds as a local time (tables).
 pub fn unix_time(sec: i64, nsec: u32) -> String {
     match jiff::Timestamp::new(sec, nsec as i32) {
         Ok(ts) => local_time(ts),
+        Err(_) => format!("@{sec}"),
+    }
+}
+
+/// Seconds and nanoseconds in RFC 3339, UTC (JSON); a time jiff cannot
+/// represent is `@seconds`.
+pub fn unix_time_utc(sec: i64, nsec: u32) -> String {
+    match jiff::Timestamp::new(sec, nsec as i32) {
+        Ok(ts) => ts.to_string(),
         Err(_) => format!("@{sec}"),
     }
 }
@@ -126,17 +136,66 @@ impl<'a> SnapshotRow<'a> {
     }
 }
 
-/// Format a Unix mode like `ls -l` (`drwxr-x---`).
+/// Format a Unix mode like `ls -l` (`drwxr-x---`, `-rwsr-xr-x`,
+/// `drwxrwxrwt`): setuid and setgid show as `s` (`S` without the execute
+/// bit), sticky as `t` (`T`).
 pub fn mode_string(kind: char, mode: u32) -> String {
     let mut s = String::with_capacity(10);
     s.push(kind);
-    for shift in [6, 3, 0] {
+    for (shift, special, mark) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
         let bits = (mode >> shift) & 7;
         s.push(if bits & 4 != 0 { 'r' } else { '-' });
         s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+        s.push(match (bits & 1 != 0, mode & special != 0) {
+            (true, true) => mark,
+            (false, true) => mark.to_ascii_uppercase(),
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
     }
     s
+}
+
+/// `1 snapshot`, `2 snapshots`, `0 entries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The local name of a user id, or the number (as `tar -tv` shows an
+/// archive's owners: names are this machine's).
+pub fn user_name(uid: u32) -> String {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<u32, String>>> = Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache
+        .get_or_insert_with(HashMap::new)
+        .entry(uid)
+        .or_insert_with(|| match nix::unistd::User::from_uid(uid.into()) {
+            Ok(Some(u)) => u.name,
+            _ => uid.to_string(),
+        })
+        .clone()
+}
+
+/// The local name of a group id, or the number.
+pub fn group_name(gid: u32) -> String {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<u32, String>>> = Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache
+        .get_or_insert_with(HashMap::new)
+        .entry(gid)
+        .or_insert_with(|| match nix::unistd::Group::from_gid(gid.into()) {
+            Ok(Some(g)) => g.name,
+            _ => gid.to_string(),
+        })
+        .clone()
 }
 
 #[cfg(test)]
@@ -150,5 +209,13 @@ mod tests {
         assert_eq!(size(5 << 30), "5.0 GiB");
         assert_eq!(mode_string('d', 0o750), "drwxr-x---");
         assert_eq!(mode_string('-', 0o644), "-rw-r--r--");
+        assert_eq!(mode_string('-', 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string('-', 0o2644), "-rw-r-Sr--");
+        assert_eq!(mode_string('d', 0o1777), "drwxrwxrwt");
+        assert_eq!(mode_string('d', 0o1770), "drwxrwx--T");
+        assert_eq!(count(1, "snapshot", "snapshots"), "1 snapshot");
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
+        assert_eq!(user_name(0), "root");
+        assert_eq!(user_name(4_000_000_000), "4000000000");
     }
 }

@@ -1,7 +1,7 @@
 //! Progress bars (indicatif) on stderr when it is a terminal; warnings on
-//! stderr unless `--quiet`.
+//! stderr always (`--quiet` keeps them: they say what a snapshot lacks).
 
-use cairn_repository::Progress;
+use cairn_repository::{FileChange, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug)]
 pub struct CliProgress {
     bar: Option<ProgressBar>,
-    quiet: bool,
+    /// `-v`: list new and modified files; `-vv`: unchanged ones too.
+    list_files: u8,
     files: AtomicU64,
     machine: Option<Machine>,
 }
@@ -66,10 +67,17 @@ impl CliProgress {
             });
         Self {
             bar,
-            quiet,
+            list_files: 0,
             files: AtomicU64::new(0),
             machine,
         }
+    }
+
+    /// List backed-up files on stdout: with 1 the new and modified ones,
+    /// with 2 or more the unchanged ones too (`-v`, `-vv`).
+    pub fn listing_files(mut self, verbose: u8) -> Self {
+        self.list_files = verbose;
+        self
     }
 }
 
@@ -117,19 +125,38 @@ impl Progress for CliProgress {
         }
     }
 
-    fn file_done(&self, _path: &Path) {
+    fn file_done(&self, path: &Path) {
         let n = self.files.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(bar) = &self.bar
-            && n.is_multiple_of(64)
-        {
-            bar.set_message(format!("{n} files"));
+        if let Some(bar) = &self.bar {
+            // The bar redraws at most 4 times a second; the message is
+            // only stored here.
+            let shown = path.display().to_string();
+            let tail: String = if shown.chars().count() > 60 {
+                let skip = shown.chars().count() - 59;
+                format!("…{}", shown.chars().skip(skip).collect::<String>())
+            } else {
+                shown
+            };
+            bar.set_message(format!("{n} files  {tail}"));
+        }
+    }
+
+    fn file_change(&self, path: &Path, change: FileChange) {
+        let word = match change {
+            FileChange::New if self.list_files >= 1 => "new",
+            FileChange::Modified if self.list_files >= 1 => "modified",
+            FileChange::Unchanged if self.list_files >= 2 => "unchanged",
+            _ => return,
+        };
+        let print = || outln!("{word:<9} {}", path.display());
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
     fn warn(&self, message: &str) {
-        if self.quiet {
-            return;
-        }
+        // Warnings are kept under -q: they say what a snapshot lacks.
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
             None => eprintln!("warning: {message}"),

@@ -169,12 +169,12 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
             let already =
                 now == target || (target == AccountState::Disabled && now == AccountState::Purged);
             if already {
-                ctx.note(&format!("account {name} is already {}", state_name(now)));
+                ctx.say(&format!("account {name} is already {}", state_name(now)));
             } else {
                 let when = time.unwrap_or_else(jiff::Timestamp::now);
                 let _lock = repo.lock(false, "account")?;
                 cairn_repository::account::record_account_event(&repo, name, target, when)?;
-                ctx.note(&format!(
+                ctx.say(&format!(
                     "account {name} {} at {}",
                     if target == AccountState::Active {
                         "enabled"

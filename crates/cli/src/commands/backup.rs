@@ -49,7 +49,13 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     // SIGTERM or Ctrl-C stops at a safe point (the service relies on
     // this); a second one ends the process at once, which is safe too.
     opts.cancel = Some(crate::signals::stop_requested()?);
-    let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+    let progress = CliProgress::new(ctx.global.quiet, ctx.global.json).listing_files(
+        if ctx.global.json || ctx.global.quiet {
+            0
+        } else {
+            ctx.global.verbose
+        },
+    );
     let outcome = backup(&repo, &opts, &progress).context("backup failed")?;
     let s = &outcome.snapshot.summary;
     if ctx.global.json {
@@ -75,12 +81,12 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
             output::local_time(outcome.snapshot.time)
         );
         outln!(
-            "files: {} new, {} changed, {} unchanged; {} directories, {} other entries",
+            "files: {} new, {} changed, {} unchanged; {}, {}",
             s.files_new,
             s.files_changed,
             s.files_unmodified,
-            s.dirs,
-            s.other_entries
+            output::count(s.dirs, "directory", "directories"),
+            output::count(s.other_entries, "other entry", "other entries")
         );
         outln!(
             "read {} of {}; added {} ({} before compression) in {} blobs; took {:.1}s",
@@ -94,17 +100,17 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     }
     if s.changed_during_read_count > 0 && !ctx.global.quiet {
         eprintln!(
-            "warning: {} files changed while they were being read (listed in the snapshot summary)",
-            s.changed_during_read_count
+            "warning: {} changed while being read (listed in the snapshot summary)",
+            output::count(s.changed_during_read_count, "file", "files")
         );
     }
     if s.unreadable_count > 0 {
-        if !ctx.global.quiet {
-            eprintln!(
-                "warning: {} entries could not be read and are not in the snapshot",
-                s.unreadable_count
-            );
-        }
+        // Kept under -q: the snapshot lacks these.
+        eprintln!(
+            "warning: {} could not be read and {} not in the snapshot (exit status 3)",
+            output::count(s.unreadable_count, "entry", "entries"),
+            if s.unreadable_count == 1 { "is" } else { "are" }
+        );
         return Ok(exit::INCOMPLETE);
     }
     Ok(exit::OK)

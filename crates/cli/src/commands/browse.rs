@@ -62,7 +62,7 @@ fn row(snapshot: Option<SnapshotId>, path: &[u8], n: &Node) -> EntryRow {
         uid: n.meta.uid,
         gid: n.meta.gid,
         size: n.meta.size,
-        mtime: output::unix_time(n.meta.mtime.sec, n.meta.mtime.nsec),
+        mtime: output::unix_time_utc(n.meta.mtime.sec, n.meta.mtime.nsec),
         target,
     }
 }
@@ -74,12 +74,12 @@ fn print_long(r: &EntryRow, n: &Node) {
         None => String::new(),
     };
     outln!(
-        "{} {:>5} {:>5} {:>10}  {}  {}{}",
+        "{} {:<8} {:<8} {:>10}  {}  {}{}",
         mode_string(kind_char(n), n.meta.mode),
-        n.meta.uid,
-        n.meta.gid,
+        output::user_name(n.meta.uid),
+        output::group_name(n.meta.gid),
         n.meta.size,
-        r.mtime,
+        output::unix_time(n.meta.mtime.sec, n.meta.mtime.nsec),
         r.path.display(),
         target
     );
@@ -101,9 +101,11 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> Result<u8> {
             outln!("{}", r.path.display());
         }
     };
-    match browse::locate(&repo, &snap.tree, base.as_bytes())
-        .with_context(|| format!("snapshot {}", id.short()))?
-    {
+    let located = match browse::locate(&repo, &snap.tree, base.as_bytes()) {
+        Err(e) if e.is_not_found() => return Err(super::missing_path(&repo, &id, &snap, base)),
+        other => other.with_context(|| format!("snapshot {}", id.short()))?,
+    };
+    match located {
         Located::Entry(n) => emit(base.trim_start_matches('/').as_bytes(), &n),
         Located::Dir { tree, .. } => {
             let prefix = browse::components(base.as_bytes())?.join(&b'/');
@@ -140,12 +142,21 @@ pub fn find(ctx: &Context, args: &FindArgs) -> Result<u8> {
                 if ctx.global.json {
                     rows.push(r);
                 } else {
+                    if found == 1 {
+                        outln!(
+                            "{:<8}  {:<23}  {:>10}  {:<23}  path",
+                            "snapshot",
+                            "snapshot time",
+                            "size",
+                            "modified"
+                        );
+                    }
                     outln!(
                         "{}  {}  {:>10}  {}  {}",
                         id.short(),
                         output::local_time(snap.time),
                         size(n.meta.size),
-                        r.mtime,
+                        output::unix_time(n.meta.mtime.sec, n.meta.mtime.nsec),
                         r.path.display()
                     );
                 }
@@ -168,6 +179,10 @@ pub fn diff(ctx: &Context, args: &DiffArgs) -> Result<u8> {
     let (b_id, b) = super::find_snapshot(&repo, &args.second, &Default::default())?;
     let changes = browse::diff(&repo, &a.tree, &b.tree)?;
     if ctx.global.json {
+        let changes: Vec<_> = changes
+            .iter()
+            .map(|c| serde_json::json!({ "kind": c.kind, "path": RawPath(slash(&c.path.0)) }))
+            .collect();
         output::json(&serde_json::json!({
             "from": a_id,
             "to": b_id,
@@ -177,12 +192,14 @@ pub fn diff(ctx: &Context, args: &DiffArgs) -> Result<u8> {
         for c in &changes {
             outln!("{}  /{}", c.kind, c.path.display());
         }
-        ctx.note(&format!(
-            "{} changes from {} to {}",
-            changes.len(),
-            a_id.short(),
-            b_id.short()
-        ));
+        if !ctx.global.quiet {
+            outln!(
+                "{} from {} to {}",
+                output::count(changes.len() as u64, "change", "changes"),
+                a_id.short(),
+                b_id.short()
+            );
+        }
     }
     Ok(crate::exit::OK)
 }

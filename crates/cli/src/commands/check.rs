@@ -24,10 +24,10 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<u8> {
             ctx.note(&format!("warning: {w}"));
         }
         for e in &report.errors {
-            eprintln!("error: {e}");
+            outln!("error: {e}");
         }
         for d in &report.damaged {
-            eprintln!(
+            outln!(
                 "damaged: snapshot {} /{}: {}",
                 d.snapshot.short(),
                 d.path.display(),
@@ -35,9 +35,12 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<u8> {
             );
         }
         for d in &report.damaged_logs {
-            eprintln!(
+            outln!(
                 "damaged: log {}/{} segment {}: {}",
-                d.account, d.stream, d.segment, d.problem
+                d.account,
+                d.stream,
+                d.segment,
+                d.problem
             );
         }
         let read = if opts.read_data {
@@ -46,16 +49,23 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<u8> {
             String::new()
         };
         if report.is_ok() {
-            ctx.note(&format!(
-                "no errors: {} snapshots, {} trees, {} packs, {} blobs{read}",
-                report.snapshots, report.trees, report.packs, report.blobs
+            ctx.say(&format!(
+                "no errors: {}, {}, {}, {}{read}",
+                output::count(report.snapshots as u64, "snapshot", "snapshots"),
+                output::count(report.trees as u64, "tree", "trees"),
+                output::count(report.packs as u64, "pack", "packs"),
+                output::count(report.blobs as u64, "blob", "blobs"),
             ));
         } else {
-            eprintln!(
-                "cairn: check found {} errors affecting {} entries and {} log segments",
-                report.errors.len(),
-                report.damaged.len(),
-                report.damaged_logs.len()
+            outln!(
+                "check found {}; damaged: {}, {}",
+                output::count(report.errors.len() as u64, "error", "errors"),
+                output::count(report.damaged.len() as u64, "entry", "entries"),
+                output::count(
+                    report.damaged_logs.len() as u64,
+                    "log segment",
+                    "log segments"
+                ),
             );
         }
     }

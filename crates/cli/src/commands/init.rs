@@ -41,7 +41,39 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
     opts.compression.validate()?;
     opts.kdf.validate()?;
     cairn_repository::RepoConfig::new(opts.chunker, opts.compression, opts.pack_size)?;
-    let password = ctx.password(true)?;
+    if args.create_bucket {
+        let Location::Explicit(loc) = &ctx.location else {
+            bail!("--create-bucket is for repositories on S3");
+        };
+        if !loc.starts_with("s3://") {
+            bail!("--create-bucket is for repositories on S3 (s3://bucket/prefix), not {loc}");
+        }
+        use cairn_repository::s3::BucketCreated;
+        match cairn_repository::s3::create_bucket(loc, &ctx.s3_options())
+            .map_err(cairn_repository::Error::from)?
+        {
+            BucketCreated::Created => ctx.say(&format!("created the bucket of {loc}")),
+            BucketCreated::Existed => ctx.say(&format!("the bucket of {loc} exists already")),
+        }
+    }
+    let password = match &args.generate_password_file {
+        Some(path) => {
+            if let Location::Explicit(loc) = &ctx.location {
+                // Refuse before a password file exists for nothing.
+                let store = ctx.store(true)?;
+                if store.has_config()? {
+                    bail!(cairn_repository::Error::AlreadyInitialized(loc.clone()));
+                }
+            }
+            let password = crate::context::generate_password_file(path)?;
+            ctx.note(&format!(
+                "wrote a random password to {} (mode 0600); keep a copy somewhere safe",
+                path.display()
+            ));
+            password
+        }
+        None => ctx.password(true)?,
+    };
     let store = ctx.store(true)?;
     let repo = Repository::init(store, &password, &opts, ctx.cache()?)?;
     if ctx.global.json {
@@ -50,7 +82,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
             "location": repo.store().location(),
         }))?;
     } else {
-        ctx.note(&format!(
+        ctx.say(&format!(
             "created cairn repository {} at {}\n\
              Keep the password safe: without it the repository cannot be read.",
             repo.config().id.short(),

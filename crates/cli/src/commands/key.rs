@@ -17,6 +17,9 @@ fn new_password(args: &NewPassword) -> Result<Password> {
             }
             Ok(Zeroizing::new(line.to_vec()))
         }
+        None if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => bail!(
+            "no new password given: use --new-password-file FILE (there is no terminal to ask on)"
+        ),
         None => prompt_password("new password: ", true),
     }
 }
@@ -46,6 +49,19 @@ fn resolve(repo: &Repository, prefix: &str) -> Result<KeyId> {
         [one] => Ok(*one),
         [] => bail!("no key {prefix}"),
         _ => bail!("key prefix {prefix} is ambiguous"),
+    }
+}
+
+/// A key command's result: `{"action": …, "id": …}` with --json, the
+/// sentence on stdout otherwise.
+fn report(ctx: &Context, action: &str, id: &KeyId, text: &str) -> Result<()> {
+    if ctx.global.json {
+        output::json(&serde_json::json!({ "action": action, "id": id }))
+    } else {
+        if !ctx.global.quiet {
+            outln!("{text}");
+        }
+        Ok(())
     }
 }
 
@@ -94,23 +110,42 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
             }
         }
         KeyCommand::Add(args) => {
-            let pw = new_password(args)?;
+            let pw = new_password(&args.password)?;
             let _lock = repo.lock(false, "key add")?;
-            let id = repo.add_key(&pw, current_cost(&repo)?)?;
-            ctx.note(&format!("added key {}", id.short()));
+            let cost = current_cost(&repo)?;
+            let id = if args.user.is_some() || args.host.is_some() {
+                repo.add_key_as(
+                    &pw,
+                    cost,
+                    args.host
+                        .clone()
+                        .unwrap_or_else(cairn_repository::util::hostname),
+                    args.user
+                        .clone()
+                        .unwrap_or_else(cairn_repository::util::username),
+                )?
+            } else {
+                repo.add_key(&pw, cost)?
+            };
+            report(ctx, "added", &id, &format!("added key {}", id.short()))?;
         }
         KeyCommand::Remove { id } => {
             let id = resolve(&repo, id)?;
             let _lock = repo.lock(false, "key remove")?;
             repo.remove_key(&id)?;
-            ctx.note(&format!("removed key {}", id.short()));
+            report(ctx, "removed", &id, &format!("removed key {}", id.short()))?;
         }
         KeyCommand::Passwd(args) => {
             let pw = new_password(args)?;
             let cost = current_cost(&repo)?;
             let _lock = repo.lock(false, "key passwd")?;
             let id = repo.change_password(&pw, cost)?;
-            ctx.note(&format!("password changed; the key is now {}", id.short()));
+            report(
+                ctx,
+                "replaced",
+                &id,
+                &format!("password changed; the key is now {}", id.short()),
+            )?;
         }
     }
     Ok(crate::exit::OK)

@@ -232,7 +232,7 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                     PushOutcome::AlreadyStored(s) => (false, s),
                 };
                 if !ctx.global.json {
-                    ctx.note(&format!(
+                    ctx.say(&format!(
                         "{} segment {seg_name} of {account}/{stream} (sequence {}, {})",
                         if stored { "stored" } else { "already had" },
                         seg.manifest.seq,
@@ -269,7 +269,7 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                             .unwrap_or_default()
                     );
                 }
-                ctx.note(&format!("{} segments", segs.len()));
+                ctx.say(&output::count(segs.len() as u64, "segment", "segments"));
             }
         }
         LogCommand::Get {
@@ -314,10 +314,10 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
                 )?;
             } else {
                 for p in problems {
-                    eprintln!("error: {p}");
+                    outln!("error: {p}");
                 }
                 if problems.is_empty() {
-                    ctx.note(&format!(
+                    ctx.say(&format!(
                         "{} streams, {count} segments: chains unbroken, every chunk present",
                         r.streams
                     ));

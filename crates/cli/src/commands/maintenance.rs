@@ -44,9 +44,12 @@ pub fn unlock(ctx: &Context, args: &UnlockArgs) -> Result<u8> {
         output::json(&rows)?;
     } else {
         for (_, why) in &removed {
-            ctx.note(&format!("removed {why}"));
+            ctx.say(&format!("removed {why}"));
         }
-        ctx.note(&format!("{} locks removed", removed.len()));
+        ctx.say(&format!(
+            "{} removed",
+            output::count(removed.len() as u64, "lock", "locks")
+        ));
     }
     Ok(crate::exit::OK)
 }
@@ -67,7 +70,7 @@ pub fn index(ctx: &Context, cmd: &IndexCommand) -> Result<u8> {
                     "unreadable": report.unreadable.len(),
                 }))?;
             } else {
-                ctx.note(&format!(
+                ctx.say(&format!(
                     "index cache rebuilt from {} index objects: {blobs} blobs",
                     report.loaded
                 ));
@@ -89,7 +92,7 @@ pub fn repair(ctx: &Context, cmd: &RepairCommand) -> Result<u8> {
                 for (pack, e) in &report.unreadable_packs {
                     eprintln!("warning: pack {} left out: {e}", &pack[..8]);
                 }
-                ctx.note(&format!(
+                ctx.say(&format!(
                     "index rebuilt from {} packs ({} blobs); {} blobs forgotten; {} index objects written, {} removed",
                     report.packs,
                     report.blobs,

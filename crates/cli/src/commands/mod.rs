@@ -68,3 +68,46 @@ pub fn find_snapshot(
 ) -> Result<(SnapshotId, Snapshot)> {
     Ok(repo.find_snapshot(spec, &|s| filter.accepts(s))?)
 }
+
+/// The error for a path a snapshot does not hold, with the absolute
+/// paths it does hold that end the same way (snapshot paths are absolute:
+/// `crates/cli` is `/crates/cli`, and the user likely meant
+/// `/home/me/src/crates/cli`). The search visits at most 1,000,000 entries.
+pub fn missing_path(
+    repo: &Repository,
+    id: &SnapshotId,
+    snap: &Snapshot,
+    path: &str,
+) -> anyhow::Error {
+    use cairn_repository::browse;
+    let shown = format!("/{}", path.trim_start_matches('/'));
+    let wanted = match browse::components(path.as_bytes()) {
+        Ok(c) if !c.is_empty() => c.join(&b'/'),
+        _ => return anyhow::anyhow!("snapshot {} has no {shown}", id.short()),
+    };
+    let mut matches: Vec<String> = Vec::new();
+    let mut visited = 0usize;
+    let _ = browse::walk(repo, &snap.tree, b"", &mut |p, _| {
+        visited += 1;
+        if p.len() > wanted.len()
+            && p.ends_with(&wanted)
+            && p[p.len() - wanted.len() - 1] == b'/'
+            && matches.len() < 3
+        {
+            matches.push(format!("/{}", String::from_utf8_lossy(p)));
+        }
+        Ok(visited < 1_000_000 && matches.len() < 3)
+    });
+    match matches.as_slice() {
+        [] => anyhow::anyhow!(
+            "snapshot {} has no {shown} (snapshot paths are absolute; `cairn ls {}` lists them)",
+            id.short(),
+            id.short()
+        ),
+        found => anyhow::anyhow!(
+            "snapshot {} has no {shown}; snapshot paths are absolute: did you mean {}?",
+            id.short(),
+            found.join(" or ")
+        ),
+    }
+}

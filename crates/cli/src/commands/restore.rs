@@ -136,6 +136,13 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
     opts.verify = args.verify;
     let repo = ctx.open(false)?;
     let (id, snap) = super::find_snapshot(&repo, spec, &args.filter)?;
+    // A path the snapshot does not hold fails before the target exists.
+    if let Some(p) = path
+        && !p.trim_matches('/').is_empty()
+        && cairn_repository::browse::find_node(&repo, &snap.tree, p.as_bytes())?.is_none()
+    {
+        return Err(super::missing_path(&repo, &id, &snap, p));
+    }
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
     let summary = restore(&repo, &snap, path.map(str::as_bytes), &opts, &progress)
         .with_context(|| format!("restoring snapshot {}", id.short()))?;

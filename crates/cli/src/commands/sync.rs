@@ -35,15 +35,15 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8> {
             output::json(&report)?;
         } else {
             for m in &report.missing {
-                eprintln!("missing on {}: {m}", dst.location());
+                outln!("missing on {}: {m}", dst.location());
             }
             for (path, why) in &report.corrupt {
-                eprintln!("corrupt on {}: {path}: {why}", dst.location());
+                outln!("corrupt on {}: {path}: {why}", dst.location());
             }
             for e in &report.extra {
-                ctx.note(&format!("extra on {}: {e}", dst.location()));
+                ctx.say(&format!("extra on {}: {e}", dst.location()));
             }
-            ctx.note(&format!(
+            ctx.say(&format!(
                 "{} objects read on {} ({}): {} missing, {} corrupt, {} extra{}",
                 report.checked,
                 dst.location(),

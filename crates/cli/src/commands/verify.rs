@@ -97,7 +97,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
                     failures.push(why);
                 }
             }
-            Err(e) => failures.push(format!("restoring a copy to check failed: {e:#}")),
+            Err(e) => failures.push(format!(
+                "restoring a copy to check failed: {}",
+                crate::exit::render(&e)
+            )),
         }
         // The scratch copy goes whatever happened (TempDir's drop).
     }
@@ -107,6 +110,17 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<u8> {
         Verdict::Failed
     };
     let detail = failures.join("\n");
+    let only_the_command_failed = command_ran && blobs.is_ok() && verdict == Verdict::Failed;
+    if only_the_command_failed && !args.no_record {
+        // A wrong command would mark a good snapshot failed, and retention
+        // does not count failed snapshots as restorable: say so first.
+        eprintln!(
+            "cairn: warning: every blob of snapshot {} authenticated but the verify command failed; \
+             recording the snapshot as failed, which retention treats as not restorable. \
+             If the command is wrong, try it with `cairn verify --no-record`; a later verify records a new verdict.",
+            id.short()
+        );
+    }
     let recorded = if args.no_record {
         None
     } else {
