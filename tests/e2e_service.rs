@@ -229,7 +229,7 @@ enabled = false
     // Two runs done, seen through the control socket while the service runs.
     wait_until("two snapshots", Duration::from_secs(90), || {
         let out = queue(&env, &config);
-        out["via"] == "the running service"
+        out["via"] == "service"
             && out["items"]
                 .as_array()
                 .unwrap()
@@ -313,7 +313,7 @@ enabled = false
 
     // With no service running, the queue is read from the state file.
     let out = env.json(&["queue", "list", "--all", "--config", s(&config)]);
-    assert_eq!(out["via"], "the state file (no service is running)");
+    assert_eq!(out["via"], "state");
     assert_eq!(out["items"].as_array().unwrap().len(), 3);
     // Each job's schedule state, as persisted.
     let status = env.json(&["service", "status", "--config", s(&config)]);
@@ -739,4 +739,93 @@ to = "{broken}"
     assert_eq!(failed.len(), 1, "{ev:#?}");
     assert_eq!(failed[0]["job"], "broken");
     assert_eq!(ev.len(), 1, "{ev:#?}");
+}
+
+/// An HTTP server on loopback that counts `GET /ping` requests (a dead
+/// man's switch monitor), and one that accepts connections and never
+/// answers (a dead webhook).
+fn ping_counter() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ping", listener.local_addr().unwrap());
+    let count = Arc::new(Mutex::new(0usize));
+    let c = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(&stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            if request_line.starts_with("GET /ping ") {
+                *c.lock().unwrap() += 1;
+            }
+            let _ = (&stream)
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn a_dead_webhook_stalls_nothing_heartbeats_ping_and_status_only_reads() {
+    let env = Env::with_repo();
+    let src = env.path("src");
+    generate_tree(&src, TreeSpec::tiny(3));
+    let (heartbeat, pings) = ping_counter();
+    // Accepts, never answers: every delivery waits out its timeout.
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    let config = env.path("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+repository = "{repo}"
+password-file = "{password}"
+cache-dir = "{cache}"
+state-dir = "{state}"
+
+[notify]
+webhook = "{dead_url}"
+timeout = "60s"
+on-success = true
+heartbeat = "{heartbeat}"
+
+[[backup]]
+name = "files"
+account = "files"
+paths = ["{src}"]
+interval = "1s"
+"#,
+            repo = env.repo_location(),
+            password = s(&env.path("password")),
+            cache = s(&env.path("cache")),
+            state = s(&env.path("state")),
+            src = s(&src),
+        ),
+    )
+    .unwrap();
+    // Status before any service ran: it reads, and creates nothing.
+    let status = env.json(&["service", "status", "--config", s(&config)]);
+    assert_eq!(status["via"], "state");
+    assert_eq!(status["jobs"][0]["name"], "files", "{status}");
+    assert!(
+        !env.path("state").exists(),
+        "status created the state directory"
+    );
+
+    let service = Service::start(&env, &config, 1);
+    // Were delivery part of the job, each success would wait out three
+    // 60 s attempts on the dead webhook before the next backup.
+    wait_until("three snapshots", Duration::from_secs(45), || {
+        snapshots(&env).len() >= 3
+    });
+    wait_until("heartbeat pings", Duration::from_secs(20), || {
+        *pings.lock().unwrap() >= 2
+    });
+    let log = service.stop();
+    assert!(
+        log.contains("notification backup_succeeded for files"),
+        "{log}"
+    );
+    drop(dead);
 }

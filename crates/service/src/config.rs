@@ -86,6 +86,13 @@ pub struct NotifySettings {
     /// How long one notification may take.
     #[serde(default = "default_notify_timeout")]
     pub timeout: Interval,
+    /// Also notify `backup_succeeded` after every successful backup.
+    #[serde(default)]
+    pub on_success: bool,
+    /// A URL to GET after every successful backup, for a dead man's
+    /// switch monitor (healthchecks.io and the like), which raises the
+    /// alarm when the pings stop.
+    pub heartbeat: Option<String>,
 }
 
 /// A backup job.
@@ -169,6 +176,8 @@ impl Default for NotifySettings {
             commands: Vec::new(),
             webhook: None,
             timeout: default_notify_timeout(),
+            on_success: false,
+            heartbeat: None,
         }
     }
 }
@@ -328,6 +337,13 @@ impl Config {
         {
             return Err(format!(
                 "[notify]: `webhook` must be an http:// or https:// URL, not {url:?}"
+            ));
+        }
+        if let Some(url) = &self.notify.heartbeat
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "[notify]: `heartbeat` must be an http:// or https:// URL, not {url:?}"
             ));
         }
         Ok(())

@@ -162,6 +162,19 @@ pub enum Control {
 impl Control {
     /// Reach the queue of the service `config` describes.
     pub fn open(config: &Config) -> Result<Control, ServiceError> {
+        Control::open_with(config, State::open)
+    }
+
+    /// As [`Control::open`] for commands that only read (`status`): with no
+    /// service running and no state yet, nothing is created on disk.
+    pub fn open_for_reading(config: &Config) -> Result<Control, ServiceError> {
+        Control::open_with(config, State::open_for_reading)
+    }
+
+    fn open_with(
+        config: &Config,
+        open_state: fn(&Path) -> Result<State, StateError>,
+    ) -> Result<Control, ServiceError> {
         let path = config.state_dir.join(SOCKET);
         match UnixStream::connect(&path) {
             Ok(_) => return Ok(Control::Socket(path)),
@@ -177,7 +190,7 @@ impl Control {
                 });
             }
         }
-        let state = match State::open(&config.state_dir) {
+        let state = match open_state(&config.state_dir) {
             Ok(s) => s,
             Err(StateError::InUse(p)) => {
                 return Err(ServiceError::Remote(format!(
@@ -197,6 +210,14 @@ impl Control {
             Arc::new(SystemClock),
         )?;
         Ok(Control::State(Box::new(core)))
+    }
+
+    /// Which path is used, for `--json`: `service` or `state`.
+    pub fn via_token(&self) -> &'static str {
+        match self {
+            Control::Socket(_) => "service",
+            Control::State(_) => "state",
+        }
     }
 
     /// Which path is used, for messages.

@@ -249,7 +249,7 @@ impl Core {
         };
         self.state.put_item(&item)?;
         tracing::info!(
-            "queued {} job {job} ({reason:?}) as item {}",
+            "queued {} job {job} ({reason}) as item {}",
             item.kind,
             item.id
         );
@@ -488,7 +488,7 @@ impl Core {
         }
         let item = self.end(item, running)?;
         tracing::info!(
-            "{} job {} (item {}) ended {:?}: {}",
+            "{} job {} (item {}) ended {}: {}",
             item.kind,
             item.job,
             item.id,

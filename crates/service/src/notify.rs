@@ -1,6 +1,9 @@
 //! Telling the administrator: each event goes to every `notify` command
-//! (JSON on standard input) and to the webhook (a JSON POST).
-//! Notification failures are logged, never fatal.
+//! (JSON on standard input) and to the webhook (a JSON POST); a successful
+//! backup pings the heartbeat URL. Delivery runs on a thread of its own
+//! from a bounded queue, each attempt under the timeout, so a slow or dead
+//! endpoint never holds up the scheduler. Notification failures are
+//! logged, never fatal.
 
 use crate::config::NotifySettings;
 use crate::process::{Finished, run_with_timeout};
@@ -28,6 +31,9 @@ pub enum EventKind {
     RetentionFailed,
     /// A sync job failed.
     SyncFailed,
+    /// A backup succeeded (sent only with `on-success = true`; pings the
+    /// heartbeat URL when one is set).
+    BackupSucceeded,
 }
 
 /// One notification.
@@ -82,52 +88,202 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, event: &Event);
 }
 
-/// The configured commands and webhook.
+/// The configured commands, webhook and heartbeat, each delivered by a
+/// thread of its own (a dead webhook neither delays the commands nor
+/// silences the heartbeat).
 #[derive(Debug)]
 pub struct Notifications {
-    settings: NotifySettings,
-    http: Option<reqwest::blocking::Client>,
+    commands: Option<Lane>,
+    webhook: Option<Lane>,
+    heartbeat: Option<Lane>,
+    timeout: Duration,
+    on_success: bool,
+}
+
+/// One delivery thread and its bounded queue of JSON bodies.
+#[derive(Debug)]
+struct Lane {
+    name: &'static str,
+    queue: Option<std::sync::mpsc::SyncSender<(String, Vec<u8>)>>,
+    /// Signalled when the thread has delivered what was queued.
+    finished: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+/// Queued deliveries per lane beyond which new ones are dropped (and
+/// logged).
+const QUEUE_LEN: usize = 256;
+
+impl Lane {
+    /// Start a thread that hands each queued (event kind, body) to `deliver`.
+    fn start(name: &'static str, deliver: impl Fn(&str, &[u8]) + Send + 'static) -> Option<Lane> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(QUEUE_LEN);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("notify {name}"))
+            .spawn(move || {
+                for (kind, body) in rx {
+                    deliver(&kind, &body);
+                }
+                let _ = done_tx.send(());
+            });
+        match spawned {
+            Ok(_) => Some(Lane {
+                name,
+                queue: Some(tx),
+                finished: std::sync::Mutex::new(done_rx),
+            }),
+            Err(e) => {
+                tracing::error!("starting the {name} notification thread: {e}; it is off");
+                None
+            }
+        }
+    }
+
+    fn push(&self, kind: &str, body: &[u8]) {
+        let Some(queue) = &self.queue else { return };
+        match queue.try_send((kind.to_string(), body.to_vec())) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(_)) => tracing::error!(
+                "{} notification queue full ({QUEUE_LEN}); dropped a {kind} notification",
+                self.name
+            ),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => tracing::error!(
+                "the {} notification thread is gone; dropped a {kind} notification",
+                self.name
+            ),
+        }
+    }
+
+    /// Close the queue and wait until `deadline` for what is in it.
+    fn finish(&mut self, deadline: std::time::Instant) {
+        if self.queue.take().is_some()
+            && let Ok(done) = self.finished.lock()
+        {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            if done.recv_timeout(wait).is_err() {
+                tracing::error!(
+                    "stopping with {} notifications still undelivered",
+                    self.name
+                );
+            }
+        }
+    }
+}
+
+/// POST `body` (or GET without one), three attempts 1 s and 2 s apart,
+/// each under the client's timeout.
+fn send(client: &reqwest::blocking::Client, url: &str, body: Option<&[u8]>) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_secs(u64::from(attempt)));
+        }
+        let request = match body {
+            Some(b) => client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(b.to_vec()),
+            None => client.get(url),
+        };
+        match request.send() {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
 }
 
 impl Notifications {
-    /// From the config.
+    /// From the config: starts a delivery thread per target.
     pub fn new(settings: NotifySettings) -> Notifications {
-        let http = settings.webhook.as_ref().and_then(|_| {
+        let timeout = settings.timeout.0;
+        let client = || {
             reqwest::blocking::Client::builder()
-                .timeout(settings.timeout.0)
+                .timeout(timeout)
+                .connect_timeout(timeout)
                 .build()
-                .map_err(|e| tracing::error!("webhook client: {e}"))
+                .map_err(|e| tracing::error!("notification HTTP client: {e}"))
                 .ok()
-        });
-        Notifications { settings, http }
-    }
-
-    fn post(&self, url: &str, body: &[u8]) -> Result<(), String> {
-        let Some(client) = &self.http else {
-            return Err("no HTTP client".into());
         };
-        let mut last = String::new();
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_secs(u64::from(attempt)));
-            }
-            match client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.to_vec())
-                .send()
-            {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = e.to_string(),
-            }
+        let commands = (!settings.commands.is_empty())
+            .then(|| {
+                let commands = settings.commands.clone();
+                Lane::start("command", move |kind, body| {
+                    for cmd in &commands {
+                        let mut c = std::process::Command::new("sh");
+                        c.arg("-c").arg(cmd).env("CAIRN_EVENT", kind);
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+                            && let Some(job) = v["job"].as_str()
+                        {
+                            c.env("CAIRN_JOB", job);
+                        }
+                        match run_with_timeout(c, Some(body), timeout, None) {
+                            Ok(Finished { status, output }) if !status.success() => {
+                                tracing::error!(
+                                    "notify command {cmd:?} failed ({status}): {}",
+                                    output.trim()
+                                )
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::error!("notify command {cmd:?}: {e}"),
+                        }
+                    }
+                })
+            })
+            .flatten();
+        let webhook = settings.webhook.clone().and_then(|url| {
+            let http = client()?;
+            Lane::start("webhook", move |_, body| {
+                if let Err(e) = send(&http, &url, Some(body)) {
+                    tracing::error!("webhook {url}: {e}");
+                }
+            })
+        });
+        let heartbeat = settings.heartbeat.clone().and_then(|url| {
+            let http = client()?;
+            Lane::start("heartbeat", move |_, _| {
+                if let Err(e) = send(&http, &url, None) {
+                    tracing::error!("heartbeat {url}: {e}");
+                }
+            })
+        });
+        Notifications {
+            commands,
+            webhook,
+            heartbeat,
+            timeout,
+            on_success: settings.on_success,
         }
-        Err(last)
+    }
+}
+
+/// What is queued at shutdown is still delivered, for up to the timeout
+/// (at most 10 s in all, so that a dead endpoint does not hold up a
+/// stop).
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + self.timeout.min(Duration::from_secs(10));
+        for lane in [&mut self.commands, &mut self.webhook, &mut self.heartbeat]
+            .into_iter()
+            .flatten()
+        {
+            lane.finish(deadline);
+        }
     }
 }
 
 impl Notifier for Notifications {
     fn notify(&self, event: &Event) {
+        let kind = event.kind.to_string();
+        if event.kind == EventKind::BackupSucceeded {
+            if let Some(h) = &self.heartbeat {
+                h.push(&kind, &[]);
+            }
+            if !self.on_success {
+                return;
+            }
+        }
         let body = match serde_json::to_vec(event) {
             Ok(b) => b,
             Err(e) => {
@@ -135,36 +291,14 @@ impl Notifier for Notifications {
                 return;
             }
         };
-        tracing::warn!(
-            "notification {:?} for {}: {}",
-            event.kind,
-            event.job.as_deref().unwrap_or("the service"),
-            event.message
-        );
-        for cmd in &self.settings.commands {
-            let mut c = std::process::Command::new("sh");
-            c.arg("-c")
-                .arg(cmd)
-                .env(
-                    "CAIRN_EVENT",
-                    serde_json::to_string(&event.kind)
-                        .unwrap_or_default()
-                        .trim_matches('"'),
-                )
-                .env("CAIRN_JOB", event.job.as_deref().unwrap_or_default());
-            match run_with_timeout(c, Some(&body), self.settings.timeout.0, None) {
-                Ok(Finished { status, output }) if !status.success() => tracing::error!(
-                    "notify command {cmd:?} failed ({status}): {}",
-                    output.trim()
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::error!("notify command {cmd:?}: {e}"),
-            }
+        let job = event.job.as_deref().unwrap_or("the service");
+        if event.kind == EventKind::BackupSucceeded {
+            tracing::info!("notification {kind} for {job}: {}", event.message);
+        } else {
+            tracing::warn!("notification {kind} for {job}: {}", event.message);
         }
-        if let Some(url) = &self.settings.webhook
-            && let Err(e) = self.post(url, &body)
-        {
-            tracing::error!("webhook {url}: {e}");
+        for lane in [&self.commands, &self.webhook].into_iter().flatten() {
+            lane.push(&kind, &body);
         }
     }
 }

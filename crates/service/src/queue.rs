@@ -4,6 +4,27 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A unit enum's name as its serde form writes it (`done`,
+/// `after-retention`, `backups_disabled`): log lines use the documented
+/// names, not Rust's.
+pub fn token<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
+}
+
+macro_rules! display_as_token {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&token(self))
+            }
+        }
+    )*};
+}
+display_as_token!(ItemState, Reason, crate::notify::EventKind);
+
 /// Where an item is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

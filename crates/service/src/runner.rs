@@ -285,6 +285,14 @@ impl ProcessExecutor {
                         s.files_changed,
                         s.bytes_added
                     );
+                    if run.code == Some(ExitCode::Ok)
+                        && (config.notify.on_success || config.notify.heartbeat.is_some())
+                    {
+                        r.events.push(
+                            event(EventKind::BackupSucceeded, r.message.clone())
+                                .snapshot(Some(&rep.id)),
+                        );
+                    }
                     if run.code == Some(ExitCode::Incomplete) {
                         r.events.push(
                             event(

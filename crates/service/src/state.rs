@@ -83,6 +83,26 @@ impl State {
             }
             Err(e) => return Err(storage(e.to_string())),
         };
+        State::with_tables(db, path)
+    }
+
+    /// For a reader (`cairn service status`): the state in `dir` if there
+    /// is one, else an empty one in memory; nothing is created on disk.
+    pub fn open_for_reading(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join("state.redb");
+        if path.exists() {
+            return State::open(dir);
+        }
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StateError::Storage {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        State::with_tables(db, path)
+    }
+
+    fn with_tables(db: redb::Database, path: PathBuf) -> Result<State, StateError> {
         let state = State { db, path };
         state.write(|txn| {
             txn.open_table(JOBS)?;

@@ -49,10 +49,10 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
             Ok(exit::OK)
         }
         ServiceCommand::Status(arg) => {
-            let control = Control::open(&load(arg)?)?;
+            let control = Control::open_for_reading(&load(arg)?)?;
             let jobs = control.status()?;
             if ctx.global.json {
-                output::json(&serde_json::json!({ "via": control.via(), "jobs": jobs }))?;
+                output::json(&serde_json::json!({ "via": control.via_token(), "jobs": jobs }))?;
                 return Ok(exit::OK);
             }
             let time = |t: Option<jiff::Timestamp>| t.map_or("-".to_string(), output::local_time);
@@ -106,7 +106,7 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
             let control = Control::open(&config)?;
             let item = control.run_now(job)?;
             if ctx.global.json {
-                output::json(&serde_json::json!({ "via": control.via(), "item": item }))?;
+                output::json(&serde_json::json!({ "via": control.via_token(), "item": item }))?;
             } else if item.state == ItemState::Running {
                 outln!("job {job} is already running as item {}", item.id);
             } else {
@@ -192,7 +192,7 @@ pub fn queue(ctx: &Context, cmd: &QueueCommand) -> Result<u8> {
                 .filter(|i| *all || !i.state.finished())
                 .collect();
             if ctx.global.json {
-                output::json(&serde_json::json!({ "via": control.via(), "items": items }))?;
+                output::json(&serde_json::json!({ "via": control.via_token(), "items": items }))?;
             } else {
                 print_items(&items);
                 if !ctx.global.quiet {
@@ -205,7 +205,7 @@ pub fn queue(ctx: &Context, cmd: &QueueCommand) -> Result<u8> {
             let control = Control::open(&load(config)?)?;
             let item = control.cancel(*id)?;
             if ctx.global.json {
-                output::json(&serde_json::json!({ "via": control.via(), "item": item }))?;
+                output::json(&serde_json::json!({ "via": control.via_token(), "item": item }))?;
             } else if item.state == ItemState::Running {
                 outln!(
                     "item {id} ({}) is stopping at its next safe point",
@@ -220,7 +220,7 @@ pub fn queue(ctx: &Context, cmd: &QueueCommand) -> Result<u8> {
             let control = Control::open(&load(config)?)?;
             let items = control.clear()?;
             if ctx.global.json {
-                output::json(&serde_json::json!({ "via": control.via(), "items": items }))?;
+                output::json(&serde_json::json!({ "via": control.via_token(), "items": items }))?;
             } else if items.is_empty() {
                 outln!("nothing was queued or running");
             } else {
