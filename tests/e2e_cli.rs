@@ -225,3 +225,191 @@ fn help_lists_own_options_first_and_every_exit_status() {
     assert!(own < global, "{help}");
     assert!(help[global..].contains("--password-file <FILE>"), "{help}");
 }
+
+#[test]
+fn the_options_restic_users_type() {
+    let env = Env::with_repo();
+    let src = env.path("src");
+    generate_tree(&src, TreeSpec::tiny(6));
+    std::fs::write(src.join("README.TXT"), b"upper").unwrap();
+    std::fs::write(src.join("notes.txt"), b"lower").unwrap();
+    env.ok(&[
+        "backup",
+        s(&src),
+        "--account",
+        "a",
+        "--iexclude",
+        "readme.txt",
+    ]);
+    env.ok(&["backup", s(&src), "--account", "a", "--tag", "t"]);
+    env.ok(&["backup", s(&src), "--account", "b", "--host", "other-host"]);
+    let ids: Vec<String> = env
+        .json(&["snapshots"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    // backup --iexclude matched without regard to case.
+    let first = env.json(&["ls", &ids[0], s(&src)]);
+    let names: Vec<&str> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        // Non-UTF-8 names are {"hex": …} objects.
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with("README.TXT")),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n.ends_with("notes.txt")), "{names:?}");
+    // ls --json times are RFC 3339 in UTC.
+    let mtime = first[0]["mtime"].as_str().unwrap();
+    assert!(mtime.ends_with('Z') && mtime.contains('T'), "{mtime}");
+
+    // snapshots --latest, --group-by, --path.
+    let latest = env.json(&["snapshots", "--latest", "1"]);
+    assert_eq!(latest.as_array().unwrap().len(), 1);
+    assert_eq!(latest[0]["id"], ids[2].as_str());
+    let grouped = env.json(&["snapshots", "--group-by", "account", "--latest", "1"]);
+    assert_eq!(grouped.as_array().unwrap().len(), 2, "{grouped}");
+    assert_eq!(grouped[0]["group"]["account"], "a");
+    assert_eq!(grouped[0]["snapshots"][0]["id"], ids[1].as_str());
+    assert_eq!(
+        env.json(&["snapshots", "--path", s(&src)])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        env.json(&["snapshots", "--path", "/nowhere"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let text = env.ok(&["snapshots", "--group-by", "host"]);
+    assert!(text.contains("group: host other-host"), "{text}");
+    assert!(text.contains("3 snapshots"), "{text}");
+
+    // find --snapshot and --newest.
+    let found = env.json(&["find", "README.TXT", "--snapshot", &ids[1]]);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let none = env.json(&["find", "README.TXT", "--newest", "2000-01-01"]);
+    assert!(none.as_array().unwrap().is_empty(), "{none}");
+    let text = env.ok(&["find", "notes.txt"]);
+    assert!(text.starts_with("snapshot"), "{text}");
+
+    // restore --iinclude and --exclude.
+    let t1 = env.path("t1");
+    env.ok(&[
+        "restore",
+        &ids[1],
+        "--target",
+        s(&t1),
+        "--iinclude",
+        "readme.*",
+    ]);
+    let rel = |t: &Path, name: &str| t.join(src.strip_prefix("/").unwrap()).join(name);
+    assert!(rel(&t1, "README.TXT").exists());
+    assert!(!rel(&t1, "notes.txt").exists());
+    let t2 = env.path("t2");
+    env.ok(&[
+        "restore",
+        &ids[1],
+        "--target",
+        s(&t2),
+        "--exclude",
+        "*.txt",
+        "--iexclude",
+        "*.TXT",
+    ]);
+    assert!(!rel(&t2, "README.TXT").exists() && !rel(&t2, "notes.txt").exists());
+    assert!(rel(&t2, "").is_dir());
+
+    // stats of one snapshot.
+    let st = env.json(&["stats", &ids[1], "--mode", "restore-size"]);
+    assert_eq!(st["snapshots"], 1);
+    assert!(st["restore_size"].as_u64().unwrap() > 0 && st["files"].as_u64().unwrap() >= 2);
+    let raw = env.json(&["stats", "--mode", "raw-data"]);
+    assert!(raw["raw_bytes"].as_u64().unwrap() > 0);
+
+    // check --read-data-subset n/t and SIZE.
+    for subset in ["1/2", "2/2", "1MiB", "50%"] {
+        let out = env.run(&["check", "--read-data-subset", subset]);
+        assert!(out.status.success(), "{subset}: {}", stderr(&out));
+    }
+    let out = env.run(&["check", "--read-data-subset", "3/2"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // forget with --keep flags: the policy planner's reasons.
+    let out = env.ok(&["forget", "--keep-last", "1", "--dry-run"]);
+    assert!(
+        out.contains("last 1") && out.contains("would be removed"),
+        "{out}"
+    );
+    // forget SNAPSHOT: the newest good one of its account needs --force.
+    let out = env.run(&["forget", &ids[2]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let out = env.ok(&["forget", &ids[0], "--dry-run"]);
+    assert!(out.contains("would remove"), "{out}");
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 3);
+    env.ok(&["forget", &ids[0]]);
+    env.ok(&["forget", &ids[2], "--force"]);
+    let left = env.json(&["snapshots"]);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["id"], ids[1].as_str());
+    let out = env.run(&["forget"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--keep-"), "{}", stderr(&out));
+}
+
+#[test]
+fn caches_are_tagged_and_cleaned_and_version_says_what_it_reads() {
+    let env = Env::with_repo();
+    env.ok(&["check"]);
+    let tag = std::fs::read(env.path("cache").join("CACHEDIR.TAG")).unwrap();
+    assert!(tag.starts_with(b"Signature: 8a477f597d28d172789f06886806bc55"));
+    // --exclude-caches skips cairn's own cache.
+    let src = env.path("tree");
+    std::fs::create_dir_all(src.join("data")).unwrap();
+    std::fs::write(src.join("data/f"), b"x").unwrap();
+    let cache = src.join("cache");
+    let out = env
+        .cairn()
+        .env("CAIRN_CACHE_DIR", &cache)
+        .args(["check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.ok(&["backup", s(&src), "--exclude-caches"]);
+    let listed = env.json(&["ls", "latest", s(&cache)]);
+    let paths: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    // Only the tag is kept of a tagged cache.
+    assert_eq!(
+        paths,
+        vec![format!("{}/CACHEDIR.TAG", s(&cache))],
+        "{paths:?}"
+    );
+    // cache cleanup removes nothing recent; with a zero age, everything.
+    let kept = env.json(&["cache", "cleanup"]);
+    assert!(kept["removed"].as_array().unwrap().is_empty(), "{kept}");
+    let gone = env.json(&["cache", "cleanup", "--max-age", "0s"]);
+    assert_eq!(gone["removed"].as_array().unwrap().len(), 1, "{gone}");
+    // The old name still works, and says the new one.
+    let out = env.run(&["index", "rebuild"]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("cache rebuild"), "{}", stderr(&out));
+
+    let v = env.json(&["version"]);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!v["commit"].as_str().unwrap().is_empty());
+    assert_eq!(v["formats"]["repository"], 1);
+}

@@ -132,8 +132,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// Check the repository for damage.
     Check(CheckArgs),
-    /// Show repository size, deduplication and compression.
-    Stats,
+    /// Show repository size, deduplication and compression, or what
+    /// some snapshots hold.
+    Stats(StatsArgs),
     /// Copy the repository to another location (S3 or a directory), pull it
     /// back, or verify a copy.
     Sync(SyncArgs),
@@ -155,9 +156,15 @@ pub enum Command {
     Key(KeyCommand),
     /// Remove stale locks.
     Unlock(UnlockArgs),
-    /// The local index cache.
+    /// The local index cache: rebuild it, or remove old caches.
     #[command(subcommand)]
+    Cache(CacheCommand),
+    /// The old name of `cache rebuild` (kept as an alias).
+    #[command(subcommand, hide = true)]
     Index(IndexCommand),
+    /// Print the version, the commit it was built from and the format
+    /// versions it reads.
+    Version,
     /// Repair the repository.
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -279,10 +286,13 @@ pub struct BackupArgs {
     #[arg(long, requires = "time")]
     pub allow_future_time: bool,
     /// Exclude entries matching a glob (repeatable; see README for the rules).
-    #[arg(long = "exclude")]
+    #[arg(long = "exclude", value_name = "PATTERN")]
     pub excludes: Vec<String>,
+    /// As --exclude, without regard to case (repeatable).
+    #[arg(long = "iexclude", value_name = "PATTERN")]
+    pub iexcludes: Vec<String>,
     /// Read exclude globs from a file, one per line (repeatable).
-    #[arg(long = "exclude-file")]
+    #[arg(long = "exclude-file", value_name = "FILE")]
     pub exclude_files: Vec<PathBuf>,
     /// Skip the contents of directories tagged with CACHEDIR.TAG.
     #[arg(long)]
@@ -307,6 +317,35 @@ pub struct SnapshotFilter {
     /// Only snapshots with this tag.
     #[arg(long)]
     pub tag: Option<String>,
+    /// Only snapshots of this path (repeatable: snapshots holding all of them).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only these snapshots (`latest`, ids or prefixes); with none and no
+    /// --mode, figures for the whole repository.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// What to count for the snapshots: `restore-size` (what restoring
+    /// them writes) or `raw-data` (the distinct blobs they need, before
+    /// and after compression). Without SNAPSHOT, every snapshot.
+    #[arg(long, value_enum)]
+    pub mode: Option<StatsMode>,
+    /// Filters (for `latest`, and for every snapshot with --mode).
+    #[command(flatten)]
+    pub filter: SnapshotFilter,
+}
+
+/// `stats --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsMode {
+    /// The bytes restoring the snapshots would write.
+    RestoreSize,
+    /// The distinct blobs the snapshots need.
+    RawData,
 }
 
 /// `snapshots`.
@@ -318,6 +357,44 @@ pub struct SnapshotsArgs {
     /// Show each snapshot's log range since the previous snapshot of its account.
     #[arg(long)]
     pub logs: bool,
+    /// Only the N newest snapshots (of each group with --group-by).
+    #[arg(long, value_name = "N")]
+    pub latest: Option<usize>,
+    /// Group by any of host, account, paths and tags (comma-separated).
+    #[arg(long, value_name = "FIELDS", value_parser = parse_group_by)]
+    pub group_by: Option<GroupBy>,
+}
+
+/// The fields of `--group-by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupBy(pub Vec<GroupField>);
+
+/// What `snapshots --group-by` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupField {
+    /// The host.
+    Host,
+    /// The account.
+    Account,
+    /// The backed-up paths.
+    Paths,
+    /// The tags.
+    Tags,
+}
+
+fn parse_group_by(s: &str) -> Result<GroupBy, String> {
+    s.split(',')
+        .map(|f| match f.trim() {
+            "host" => Ok(GroupField::Host),
+            "account" => Ok(GroupField::Account),
+            "paths" | "path" => Ok(GroupField::Paths),
+            "tags" | "tag" => Ok(GroupField::Tags),
+            other => Err(format!(
+                "{other:?}: group by host, account, paths or tags (comma-separated)"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(GroupBy)
 }
 
 /// `ls`.
@@ -340,6 +417,16 @@ pub struct LsArgs {
 pub struct FindArgs {
     /// Glob; without `/` it matches names, with `/` whole paths.
     pub pattern: String,
+    /// Only entries modified at or before this time (`2026-11-20 10:00`,
+    /// RFC 3339).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub newest: Option<jiff::Timestamp>,
+    /// Only entries modified at or after this time.
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub oldest: Option<jiff::Timestamp>,
+    /// Only in this snapshot (`latest`, an id or prefix; repeatable).
+    #[arg(long = "snapshot", short = 's', value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
     /// Filters.
     #[command(flatten)]
     pub filter: SnapshotFilter,
@@ -404,8 +491,18 @@ pub struct RestoreArgs {
     #[arg(long, short = 't')]
     pub target: PathBuf,
     /// Restore only entries matching a glob, and what is under them (repeatable).
-    #[arg(long = "include")]
+    #[arg(long = "include", value_name = "PATTERN")]
     pub include: Vec<String>,
+    /// As --include, without regard to case (repeatable).
+    #[arg(long = "iinclude", value_name = "PATTERN")]
+    pub iinclude: Vec<String>,
+    /// Leave out entries matching a glob (backup's --exclude rules; a
+    /// directory takes what is under it along; repeatable).
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// As --exclude, without regard to case (repeatable).
+    #[arg(long = "iexclude", value_name = "PATTERN")]
+    pub iexclude: Vec<String>,
     /// Read every restored file back and compare it with the snapshot.
     #[arg(long)]
     pub verify: bool,
@@ -552,17 +649,31 @@ pub struct CheckArgs {
     /// Download every pack and verify every blob.
     #[arg(long)]
     pub read_data: bool,
-    /// Verify a random subset of packs, e.g. `10%`.
-    #[arg(long, value_parser = parse_percent)]
-    pub read_data_subset: Option<f64>,
+    /// Read only some packs: `10%` (at random; a bare number is a
+    /// percentage too), `2/5` (the second of five fixed groups: five runs
+    /// read every pack once) or a size, `5GiB` (random packs up to it).
+    #[arg(long, value_parser = parse_subset, value_name = "SUBSET")]
+    pub read_data_subset: Option<cairn_repository::Subset>,
 }
 
 /// `forget`.
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Remove these snapshots (ids, prefixes or `latest`) instead of
+    /// applying a policy; the newest good snapshot of an account stays
+    /// unless --force.
+    #[arg(value_name = "SNAPSHOT", conflicts_with = "policy")]
+    pub snapshots: Vec<String>,
     /// The policy file (TOML; see docs/RETENTION.md).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Remove even the newest good snapshot of an account (with SNAPSHOT…).
     #[arg(long)]
-    pub policy: PathBuf,
+    pub force: bool,
+    /// Without a policy file: the policy's rules as flags (the same
+    /// planner and reasons; times in this machine's time zone).
+    #[command(flatten)]
+    pub keep: KeepFlags,
     /// Only accounts matching this glob.
     #[arg(long)]
     pub account: Option<String>,
@@ -579,6 +690,75 @@ pub struct ForgetArgs {
     /// Prune settings (with --prune).
     #[command(flatten)]
     pub prune_opts: PruneSettings,
+}
+
+/// `forget --keep-*`: a policy's `[default]` section as flags.
+#[derive(Debug, Args, Default)]
+pub struct KeepFlags {
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_last: Option<u32>,
+    /// Keep the last snapshot of each of the N newest hours.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the last snapshot of each of the N newest days.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_daily: Option<u32>,
+    /// Keep the last snapshot of each of the N newest weeks.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the last snapshot of each of the N newest months.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the last snapshot of each of the N newest quarters.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_quarterly: Option<u32>,
+    /// Keep the last snapshot of each of the N newest years.
+    #[arg(long, value_name = "N", conflicts_with = "policy")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot within this duration of the account's newest
+    /// (`7d`, `3mo`, `1y6mo`).
+    #[arg(long, value_name = "DURATION", conflicts_with = "policy")]
+    pub keep_within: Option<String>,
+    /// Keep snapshots with this tag (repeatable).
+    #[arg(long, value_name = "TAG", conflicts_with = "policy")]
+    pub keep_tag: Vec<String>,
+}
+
+impl KeepFlags {
+    /// The flags as a policy file's text, or `None` when none is given.
+    pub fn policy_text(&self) -> Option<String> {
+        let mut lines = Vec::new();
+        for (key, v) in [
+            ("keep-last", self.keep_last),
+            ("keep-hourly", self.keep_hourly),
+            ("keep-daily", self.keep_daily),
+            ("keep-weekly", self.keep_weekly),
+            ("keep-monthly", self.keep_monthly),
+            ("keep-quarterly", self.keep_quarterly),
+            ("keep-yearly", self.keep_yearly),
+        ] {
+            if let Some(n) = v {
+                lines.push(format!("{key} = {n}"));
+            }
+        }
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        if let Some(w) = &self.keep_within {
+            lines.push(format!("keep-within = {}", quote(w)));
+        }
+        if !self.keep_tag.is_empty() {
+            let tags: Vec<String> = self.keep_tag.iter().map(|t| quote(t)).collect();
+            lines.push(format!("keep-tag = [{}]", tags.join(", ")));
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        let tz = jiff::tz::TimeZone::system()
+            .iana_name()
+            .map(|n| format!("timezone = {}\n", quote(n)))
+            .unwrap_or_default();
+        Some(format!("{tz}[default]\n{}\n", lines.join("\n")))
+    }
 }
 
 /// Prune tuning shared by `prune` and `forget --prune`.
@@ -693,8 +873,26 @@ pub struct UnlockArgs {
 /// `index ...`.
 #[derive(Debug, Subcommand)]
 pub enum IndexCommand {
-    /// Throw the local cache away and rebuild it from the index objects.
+    /// Now `cairn cache rebuild`.
     Rebuild,
+}
+
+/// `cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Throw this repository's local cache away and rebuild it from the
+    /// index objects.
+    Rebuild,
+    /// Remove the caches of repositories not opened for a while (from the
+    /// cache directory; nothing in any repository changes).
+    Cleanup {
+        /// Remove caches unused for longer than this.
+        #[arg(long, value_parser = parse_duration, default_value = "30d")]
+        max_age: std::time::Duration,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `repair ...`.
@@ -777,6 +975,33 @@ pub fn parse_percent_or_zero(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parse `--read-data-subset`: `n/t`, `10%` (or `10`), or a size with a
+/// unit (`5GiB`).
+pub fn parse_subset(s: &str) -> Result<cairn_repository::Subset, String> {
+    use cairn_repository::Subset;
+    let t = s.trim();
+    if let Some((n, of)) = t.split_once('/') {
+        let parse = |x: &str| x.trim().parse::<u32>().ok();
+        return match (parse(n), parse(of)) {
+            (Some(n), Some(of)) if n >= 1 && n <= of => Ok(Subset::Part { n, of }),
+            _ => Err(format!(
+                "{s:?}: give n/t with 1 <= n <= t (2/5 is the second of five groups)"
+            )),
+        };
+    }
+    let is_size = t.ends_with(|c: char| c.is_ascii_alphabetic());
+    if is_size {
+        return match parse_size(t) {
+            Ok(0) => Err(format!("{s:?} must be more than zero bytes")),
+            Ok(n) => Ok(Subset::Bytes(n)),
+            Err(_) => Err(format!("{s:?} is not a subset (examples: 10%, 2/5, 5GiB)")),
+        };
+    }
+    parse_percent(t)
+        .map(Subset::Percent)
+        .map_err(|e| format!("{e} (examples: 10%, 2/5, 5GiB)"))
+}
+
 /// Parse `10%` or `10` into a percentage in (0, 100].
 pub fn parse_percent(s: &str) -> Result<f64, String> {
     let n: f64 = s
@@ -803,6 +1028,18 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1XB").is_err());
         assert!(parse_size("99999999999999999T").is_err());
+    }
+
+    #[test]
+    fn subsets() {
+        use cairn_repository::Subset;
+        assert_eq!(parse_subset("10%"), Ok(Subset::Percent(10.0)));
+        assert_eq!(parse_subset("10"), Ok(Subset::Percent(10.0)));
+        assert_eq!(parse_subset("2/5"), Ok(Subset::Part { n: 2, of: 5 }));
+        assert_eq!(parse_subset("5GiB"), Ok(Subset::Bytes(5 << 30)));
+        for bad in ["0/5", "6/5", "x/5", "0%", "101%", "0GiB", "5XB", ""] {
+            assert!(parse_subset(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -136,6 +136,32 @@ impl<'a> SnapshotRow<'a> {
     }
 }
 
+/// A table for listings: a header underlined with dashes, columns two
+/// spaces apart, no borders; `right` names the columns aligned right
+/// (sizes, counts). Long cells widen their column instead of shifting
+/// the rows after them.
+pub fn table(header: &[&str], right: &[usize]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset("     --            ");
+    t.set_header(header.to_vec());
+    for i in 0..header.len() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_padding((0, 1));
+            if right.contains(&i) {
+                c.set_cell_alignment(comfy_table::CellAlignment::Right);
+            }
+        }
+    }
+    t
+}
+
+/// Print a table on stdout, without trailing blanks.
+pub fn print_table(t: &comfy_table::Table) {
+    for line in t.lines() {
+        outln!("{}", line.trim_end());
+    }
+}
+
 /// Format a Unix mode like `ls -l` (`drwxr-x---`, `-rwsr-xr-x`,
 /// `drwxrwxrwt`): setuid and setgid show as `s` (`S` without the execute
 /// bit), sticky as `t` (`T`).
@@ -216,6 +242,17 @@ mod tests {
         assert_eq!(count(1, "snapshot", "snapshots"), "1 snapshot");
         assert_eq!(count(0, "entry", "entries"), "0 entries");
         assert_eq!(user_name(0), "root");
+        let mut t = table(&["id", "host", "size"], &[2]);
+        t.add_row(vec!["a1", "a-very-long-host-name", "1 B"]);
+        t.add_row(vec!["b2", "h", "10.0 KiB"]);
+        let lines: Vec<String> = t.lines().map(|l| l.trim_end().to_string()).collect();
+        assert_eq!(lines[0], "id  host                       size");
+        assert!(
+            lines[1].starts_with("----") && !lines[1].contains(' '),
+            "{lines:?}"
+        );
+        assert_eq!(lines[2], "a1  a-very-long-host-name       1 B");
+        assert_eq!(lines[3], "b2  h                      10.0 KiB");
         assert_eq!(user_name(4_000_000_000), "4000000000");
     }
 }

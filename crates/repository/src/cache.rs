@@ -156,6 +156,23 @@ fn u32_at(v: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
+/// Mark `dir` as a cache (<https://bford.info/cachedir/>), so that
+/// `--exclude-caches` here and in other tools skips it. Best effort: a
+/// cache that cannot be tagged still works.
+pub fn tag_cache_dir(dir: &Path) {
+    let tag = dir.join("CACHEDIR.TAG");
+    if tag.exists() {
+        return;
+    }
+    let mut text = crate::exclude::CACHEDIR_SIGNATURE.to_vec();
+    text.extend_from_slice(
+        b"\n# This file is a cache directory tag created by cairn.\n# For information about cache directory tags see https://bford.info/cachedir/\n",
+    );
+    if let Err(e) = std::fs::write(&tag, text) {
+        tracing::debug!("cannot tag the cache directory {}: {e}", dir.display());
+    }
+}
+
 impl IndexCache {
     /// Open (or create) the cache file at `path`.
     pub fn open(path: &Path) -> Result<Self> {

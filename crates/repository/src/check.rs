@@ -31,9 +31,26 @@ use std::sync::Arc;
 pub struct CheckOptions {
     /// Download and verify pack contents.
     pub read_data: bool,
-    /// Only this percentage of the packs (chosen at random) when reading
-    /// data.
-    pub subset_percent: Option<f64>,
+    /// Only some of the packs when reading data.
+    pub subset: Option<Subset>,
+}
+
+/// Which packs a check that reads data reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Subset {
+    /// This percentage of the packs, chosen at random (rounded up).
+    Percent(f64),
+    /// Group `n` of `of` (1-based): the packs whose id's first byte is
+    /// `n - 1` modulo `of`. The same group every time, so that `1/5` to
+    /// `5/5` on five nights read every pack once.
+    Part {
+        /// Which group, from 1.
+        n: u32,
+        /// How many groups.
+        of: u32,
+    },
+    /// Random packs up to this many bytes in all (at least one pack).
+    Bytes(u64),
 }
 
 /// A snapshot entry affected by damage.
@@ -386,7 +403,23 @@ fn unindexed_packs(
     Ok(())
 }
 
-fn pick_subset(packs: Vec<PackId>, percent: f64) -> Result<Vec<PackId>> {
+fn pick_subset(
+    packs: Vec<PackId>,
+    subset: Subset,
+    size_of: &dyn Fn(&PackId) -> u64,
+) -> Result<Vec<PackId>> {
+    if let Subset::Part { n, of } = subset {
+        if of == 0 || n == 0 || n > of {
+            return Err(crate::Error::invalid(
+                "subset",
+                format!("{n}/{of}: give n/t with 1 <= n <= t"),
+            ));
+        }
+        return Ok(packs
+            .into_iter()
+            .filter(|p| u32::from(p.as_bytes()[0]) % of == n - 1)
+            .collect());
+    }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)?;
     let mut keyed: Vec<([u8; 32], PackId)> = packs
@@ -394,8 +427,27 @@ fn pick_subset(packs: Vec<PackId>, percent: f64) -> Result<Vec<PackId>> {
         .map(|p| (*blake3::keyed_hash(&key, p.as_bytes()).as_bytes(), p))
         .collect();
     keyed.sort();
-    let n = ((keyed.len() as f64) * percent / 100.0).ceil() as usize;
-    Ok(keyed.into_iter().take(n).map(|(_, p)| p).collect())
+    let shuffled = keyed.into_iter().map(|(_, p)| p);
+    Ok(match subset {
+        Subset::Percent(percent) => {
+            let n = ((shuffled.len() as f64) * percent / 100.0).ceil() as usize;
+            shuffled.take(n).collect()
+        }
+        Subset::Bytes(limit) => {
+            let mut total = 0u64;
+            let mut out = Vec::new();
+            for p in shuffled {
+                let size = size_of(&p);
+                if !out.is_empty() && total.saturating_add(size) > limit {
+                    break;
+                }
+                total = total.saturating_add(size);
+                out.push(p);
+            }
+            out
+        }
+        Subset::Part { .. } => Vec::new(),
+    })
 }
 
 /// Check the repository.
@@ -490,8 +542,8 @@ pub fn check(
     if opts.read_data {
         let mut ids: Vec<PackId> = readable_packs.iter().map(|(id, _)| *id).collect();
         ids.sort();
-        if let Some(p) = opts.subset_percent {
-            ids = pick_subset(ids, p)?;
+        if let Some(subset) = opts.subset {
+            ids = pick_subset(ids, subset, &|id| packs.get(id).map_or(0, |p| p.0))?;
         }
         progress.phase("read data", Some(ids.iter().map(|id| packs[id].0).sum()));
         report.packs_read = ids.len();
@@ -696,4 +748,34 @@ pub fn check(
     report.warnings.extend(warnings);
     progress.done();
     Ok(report)
+}
+
+#[cfg(test)]
+mod subset_tests {
+    use super::*;
+
+    fn packs() -> Vec<PackId> {
+        (0..=255u8).map(|b| PackId::of_bytes(&[b, 1])).collect()
+    }
+
+    #[test]
+    fn parts_cover_every_pack_once_and_sizes_and_percentages_bound_the_pick() {
+        let all = packs();
+        let mut seen = HashSet::new();
+        for n in 1..=5 {
+            for p in pick_subset(all.clone(), Subset::Part { n, of: 5 }, &|_| 1).unwrap() {
+                assert!(seen.insert(p), "{p:?} in two parts");
+            }
+        }
+        assert_eq!(seen.len(), all.len());
+        assert!(pick_subset(all.clone(), Subset::Part { n: 6, of: 5 }, &|_| 1).is_err());
+        assert!(pick_subset(all.clone(), Subset::Part { n: 0, of: 5 }, &|_| 1).is_err());
+        let tenth = pick_subset(all.clone(), Subset::Percent(10.0), &|_| 1).unwrap();
+        assert_eq!(tenth.len(), 26);
+        let sized = pick_subset(all.clone(), Subset::Bytes(1000), &|_| 100).unwrap();
+        assert_eq!(sized.len(), 10);
+        // Never nothing: one pack even when it alone is larger.
+        let one = pick_subset(all, Subset::Bytes(10), &|_| 100).unwrap();
+        assert_eq!(one.len(), 1);
+    }
 }

@@ -46,8 +46,21 @@ impl Default for Excludes {
 impl Excludes {
     /// Compile patterns; an invalid pattern is an error naming it.
     pub fn new(patterns: &[String], exclude_caches: bool) -> Result<Self> {
+        Self::with_insensitive(patterns, &[], exclude_caches)
+    }
+
+    /// Compile patterns and case-insensitive ones (`--iexclude`).
+    pub fn with_insensitive(
+        patterns: &[String],
+        insensitive: &[String],
+        exclude_caches: bool,
+    ) -> Result<Self> {
         let mut sets: [GlobSetBuilder; 4] = std::array::from_fn(|_| GlobSetBuilder::new());
-        for raw in patterns {
+        let all = patterns
+            .iter()
+            .map(|p| (p, false))
+            .chain(insensitive.iter().map(|p| (p, true)));
+        for (raw, case_insensitive) in all {
             let pattern = raw.trim_end_matches('\n');
             if pattern.is_empty() {
                 continue;
@@ -59,6 +72,7 @@ impl Excludes {
             let glob = GlobBuilder::new(body)
                 .literal_separator(true)
                 .backslash_escape(true)
+                .case_insensitive(case_insensitive)
                 .build()
                 .map_err(|e| Error::invalid("exclude pattern", format!("{raw:?}: {e}")))?;
             let set = usize::from(body.contains('/')) + 2 * usize::from(dir_only);

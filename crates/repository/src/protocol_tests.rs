@@ -196,7 +196,7 @@ fn run(ops: &[Op]) {
             &fresh,
             &CheckOptions {
                 read_data: true,
-                subset_percent: None,
+                subset: None,
             },
             &NoProgress,
         )

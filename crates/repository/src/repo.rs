@@ -194,7 +194,16 @@ impl Repository {
         }
         let cache = match &self.cache_location {
             CacheLocation::Directory(dir) => {
-                IndexCache::open(&dir.join(self.config.id.to_hex()).join("index.redb"))?
+                let path = dir.join(self.config.id.to_hex()).join("index.redb");
+                let cache = IndexCache::open(&path)?;
+                crate::cache::tag_cache_dir(dir);
+                // Its modification time says when it was last used
+                // (`cairn cache cleanup`); best effort.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                cache
             }
             CacheLocation::InMemory => IndexCache::in_memory()?,
         };

@@ -96,8 +96,10 @@ pub struct Duration {
 impl Duration {
     /// Parse and validate: positive, whole units from hours to years.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let span: jiff::Span = text.trim().parse().map_err(|e| {
-            format!("{text:?} is not a duration ({e}); examples: 69d, 2w, 3mo, 1y, 12h")
+        let span: jiff::Span = text.trim().parse().map_err(|_| {
+            format!(
+                "{text:?} is not a duration (examples: 12h, 69d, 2w, 3mo, 1y, 1y6mo, \"3 months\")"
+            )
         })?;
         if span.is_negative() || span.is_zero() {
             return Err(format!("{text:?} must be a positive duration"));

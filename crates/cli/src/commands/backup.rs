@@ -31,10 +31,11 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     }
     opts.time = args.time;
     opts.excludes = args.excludes.clone();
+    opts.iexcludes = args.iexcludes.clone();
     for f in &args.exclude_files {
         opts.excludes.extend(Excludes::read_pattern_file(f)?);
     }
-    Excludes::new(&opts.excludes, args.exclude_caches)?;
+    Excludes::with_insensitive(&opts.excludes, &opts.iexcludes, args.exclude_caches)?;
     opts.exclude_caches = args.exclude_caches;
 
     let repo = ctx.open(true)?;

@@ -131,34 +131,41 @@ pub fn find(ctx: &Context, args: &FindArgs) -> Result<u8> {
     let by_path = args.pattern.contains('/');
     let repo = ctx.open(false)?;
     let (snaps, _) = repo.snapshots()?;
+    let mut only: Vec<SnapshotId> = Vec::new();
+    for spec in &args.snapshots {
+        only.push(super::find_snapshot(&repo, spec, &args.filter)?.0);
+    }
+    let in_time = |n: &Node| {
+        let Ok(t) = jiff::Timestamp::new(n.meta.mtime.sec, n.meta.mtime.nsec as i32) else {
+            return args.newest.is_none() && args.oldest.is_none();
+        };
+        args.newest.is_none_or(|newest| t <= newest) && args.oldest.is_none_or(|oldest| t >= oldest)
+    };
     let mut rows = Vec::new();
+    let mut table = output::table(
+        &["snapshot", "snapshot time", "size", "modified", "path"],
+        &[2],
+    );
     let mut found = 0usize;
-    for (id, snap) in snaps.iter().filter(|(_, s)| args.filter.accepts(s)) {
+    let chosen = snaps
+        .iter()
+        .filter(|(id, s)| args.filter.accepts(s) && (only.is_empty() || only.contains(id)));
+    for (id, snap) in chosen {
         browse::walk(&repo, &snap.tree, b"", &mut |p, n| {
             let subject = if by_path { slash(p) } else { n.name.clone() };
-            if glob.is_match(Path::new(OsStr::from_bytes(&subject))) {
+            if glob.is_match(Path::new(OsStr::from_bytes(&subject))) && in_time(n) {
                 found += 1;
                 let r = row(Some(*id), p, n);
                 if ctx.global.json {
                     rows.push(r);
                 } else {
-                    if found == 1 {
-                        outln!(
-                            "{:<8}  {:<23}  {:>10}  {:<23}  path",
-                            "snapshot",
-                            "snapshot time",
-                            "size",
-                            "modified"
-                        );
-                    }
-                    outln!(
-                        "{}  {}  {:>10}  {}  {}",
+                    table.add_row(vec![
                         id.short(),
                         output::local_time(snap.time),
                         size(n.meta.size),
                         output::unix_time(n.meta.mtime.sec, n.meta.mtime.nsec),
-                        r.path.display()
-                    );
+                        r.path.display(),
+                    ]);
                 }
             }
             Ok(true)
@@ -168,6 +175,8 @@ pub fn find(ctx: &Context, args: &FindArgs) -> Result<u8> {
         output::json(&rows)?;
     } else if found == 0 {
         ctx.note("no matches");
+    } else {
+        output::print_table(&table);
     }
     Ok(crate::exit::OK)
 }

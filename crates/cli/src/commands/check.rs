@@ -13,7 +13,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<u8> {
     let repo = ctx.open(false)?;
     let opts = CheckOptions {
         read_data: args.read_data || args.read_data_subset.is_some(),
-        subset_percent: args.read_data_subset,
+        subset: args.read_data_subset,
     };
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
     let report = check(&repo, &opts, &progress)?;

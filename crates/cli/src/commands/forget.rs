@@ -212,9 +212,21 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
     // or Ctrl-C waits for the end, a second one ends the process (which
     // the deletion order also survives).
     let _finish_first = crate::signals::stop_requested()?;
+    if !args.snapshots.is_empty() {
+        if args.keep.policy_text().is_some() || args.account.is_some() || args.now.is_some() {
+            anyhow::bail!("give snapshots to remove, or a policy (--policy or --keep-*), not both");
+        }
+        return forget_named(ctx, args);
+    }
     // Everything that can be wrong with the input is found before the
     // repository is touched: a bad policy file deletes nothing.
-    let policy = load_policy(&args.policy)?;
+    let policy = match (&args.policy, args.keep.policy_text()) {
+        (Some(path), _) => load_policy(path)?,
+        (None, Some(text)) => Policy::parse(&text).context("the --keep-* flags")?,
+        (None, None) => anyhow::bail!(
+            "say what to remove: a policy file (--policy FILE, docs/RETENTION.md), --keep-* flags (--keep-daily 7 …), or snapshot ids"
+        ),
+    };
     let filter = match &args.account {
         Some(g) => Some(
             Glob::new(g)
@@ -416,6 +428,111 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         })?;
     }
     drop(lock);
+    Ok(exit::OK)
+}
+
+/// `forget SNAPSHOT…`: remove named snapshots. As with a policy, the
+/// newest good (not failed) snapshot of an account stays unless
+/// `--force`, a dry run only says what would go, and the verification
+/// records go with their snapshots.
+fn forget_named(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
+    let repo = ctx.open(false)?;
+    let lock = if args.dry_run {
+        None
+    } else {
+        Some(repo.lock(true, "forget")?)
+    };
+    let mut chosen: Vec<(SnapshotId, cairn_repository::Snapshot)> = Vec::new();
+    for spec in &args.snapshots {
+        let (id, snap) = super::find_snapshot(&repo, spec, &Default::default())?;
+        if !chosen.iter().any(|(c, _)| *c == id) {
+            chosen.push((id, snap));
+        }
+    }
+    let (snaps, _) = repo.snapshots()?;
+    let mut verifications = cairn_repository::verification::verifications(&repo)
+        .context("reading the snapshots' verification records")?;
+    let failed = |id: &SnapshotId| {
+        verifications
+            .get(id)
+            .and_then(|r| r.last())
+            .is_some_and(|(_, r)| r.verdict == Verdict::Failed)
+    };
+    // The newest good snapshot of each account the removal touches.
+    if !args.force {
+        for (id, snap) in &chosen {
+            let newest_good = snaps
+                .iter()
+                .filter(|(i, s)| s.account == snap.account && !failed(i))
+                .max_by_key(|(i, s)| (s.time, *i))
+                .map(|(i, _)| *i);
+            if newest_good == Some(*id) {
+                anyhow::bail!(
+                    "snapshot {} is the newest good snapshot of account {}; removing it needs --force",
+                    id.short(),
+                    snap.account
+                );
+            }
+        }
+    }
+    if ctx.global.json {
+        output::json(&json!({
+            "dry_run": args.dry_run,
+            "removed": chosen.iter().map(|(id, s)| json!({
+                "id": id,
+                "short_id": id.short(),
+                "time": s.time,
+                "account": s.account,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for (id, s) in &chosen {
+            outln!(
+                "{} {} ({} account, {})",
+                if args.dry_run {
+                    "would remove"
+                } else {
+                    "remove"
+                },
+                id.short(),
+                s.account,
+                output::local_time(s.time)
+            );
+        }
+        outln!(
+            "{} {}",
+            output::count(chosen.len() as u64, "snapshot", "snapshots"),
+            if args.dry_run {
+                "would be removed (dry run)"
+            } else {
+                "removed"
+            }
+        );
+    }
+    if let Some(lock) = &lock {
+        let plan = ForgetPlan {
+            now: Timestamp::now(),
+            snapshots: chosen
+                .iter()
+                .map(|(id, _)| (*id, verifications.remove(id).unwrap_or_default()))
+                .collect(),
+            segments: Vec::new(),
+            purge: Vec::new(),
+        };
+        apply_forget(&repo, &plan, lock)?;
+        if args.prune {
+            let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+            let r = cairn_repository::prune_locked(
+                &repo,
+                &prune_options(&args.prune_opts, false),
+                lock,
+                &progress,
+            )?;
+            if !ctx.global.json {
+                print_prune(&r);
+            }
+        }
+    }
     Ok(exit::OK)
 }
 

@@ -87,26 +87,31 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                     .collect();
                 output::json(&rows)?;
             } else {
-                outln!(
-                    "   {:<8}  {:<20}  {:<19}  kdf",
-                    "id",
-                    "user@host",
-                    "created"
-                );
+                let mut table = output::table(&["", "id", "user", "host", "created", "kdf"], &[]);
                 for (id, kf) in &keys {
-                    let mark = if *id == current { "*" } else { " " };
+                    let mark = if *id == current { "*" } else { "" };
                     match kf {
-                        Ok(kf) => outln!(
-                            "{mark}  {:<8}  {:<20}  {:<19}  argon2id {} MiB x{}",
+                        Ok(kf) => table.add_row(vec![
+                            mark.to_string(),
                             id.short(),
-                            format!("{}@{}", kf.username, kf.host),
+                            kf.username.clone(),
+                            kf.host.clone(),
                             output::local_time(kf.created),
-                            kf.cost.memory_kib / 1024,
-                            kf.cost.iterations
-                        ),
-                        Err(e) => outln!("{mark}  {:<8}  unreadable: {e}", id.short()),
-                    }
+                            format!(
+                                "argon2id {} MiB x{}",
+                                kf.cost.memory_kib / 1024,
+                                kf.cost.iterations
+                            ),
+                        ]),
+                        Err(e) => table.add_row(vec![
+                            mark.to_string(),
+                            id.short(),
+                            format!("unreadable: {e}"),
+                        ]),
+                    };
                 }
+                output::print_table(&table);
+                outln!("* the key this password opened");
             }
         }
         KeyCommand::Add(args) => {

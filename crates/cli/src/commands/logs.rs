@@ -253,21 +253,29 @@ pub fn run(ctx: &Context, cmd: &LogCommand) -> Result<u8> {
             if ctx.global.json {
                 output::json(&segs.iter().map(segment_json).collect::<Vec<_>>())?;
             } else {
+                let mut table = output::table(
+                    &[
+                        "account/stream",
+                        "seq",
+                        "pushed",
+                        "size",
+                        "segment",
+                        "position",
+                    ],
+                    &[1, 3],
+                );
                 for s in &segs {
-                    outln!(
-                        "{}/{}  {:>6}  {}  {:>10}  {}{}",
-                        s.manifest.account,
-                        s.manifest.stream,
-                        s.manifest.seq,
+                    table.add_row(vec![
+                        format!("{}/{}", s.manifest.account, s.manifest.stream),
+                        s.manifest.seq.to_string(),
                         output::local_time(s.manifest.pushed),
                         size(s.manifest.size),
-                        s.manifest.name,
-                        s.manifest
-                            .position
-                            .as_ref()
-                            .map(|p| format!("  at {p}"))
-                            .unwrap_or_default()
-                    );
+                        s.manifest.name.clone(),
+                        s.manifest.position.clone().unwrap_or_default(),
+                    ]);
+                }
+                if !segs.is_empty() {
+                    output::print_table(&table);
                 }
                 ctx.say(&output::count(segs.len() as u64, "segment", "segments"));
             }

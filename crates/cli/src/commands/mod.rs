@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => browse::diff(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
-        Command::Stats => maintenance::stats(&ctx),
+        Command::Stats(args) => maintenance::stats(&ctx, &args),
         Command::Sync(args) => sync::run(&ctx, &args),
         Command::Log(cmd) => logs::run(&ctx, &cmd),
         Command::Export(cmd) => logs::export(&ctx, &cmd),
@@ -42,7 +42,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Account(cmd) => account::run(&ctx, &cmd),
         Command::Key(cmd) => key::run(&ctx, &cmd),
         Command::Unlock(args) => maintenance::unlock(&ctx, &args),
-        Command::Index(cmd) => maintenance::index(&ctx, &cmd),
+        Command::Cache(cmd) => maintenance::cache(&ctx, &cmd),
+        Command::Index(crate::cli::IndexCommand::Rebuild) => {
+            ctx.note("cairn: `index rebuild` is now `cache rebuild`");
+            maintenance::cache(&ctx, &crate::cli::CacheCommand::Rebuild)
+        }
+        Command::Version => maintenance::version(&ctx),
         Command::Repair(cmd) => maintenance::repair(&ctx, &cmd),
         Command::Cat(args) => cat::run(&ctx, &args),
         Command::Verify(args) => verify::run(&ctx, &args),
@@ -57,6 +62,14 @@ impl SnapshotFilter {
         self.account.as_ref().is_none_or(|a| &s.account == a)
             && self.host.as_ref().is_none_or(|h| &s.host == h)
             && self.tag.as_ref().is_none_or(|t| s.tags.contains(t))
+            && self.paths.iter().all(|p| {
+                // As backup records them: absolute, no trailing slash.
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.into());
+                let text = abs.to_string_lossy();
+                let p = text.trim_end_matches('/');
+                let p = if p.is_empty() { "/" } else { p };
+                s.paths.iter().any(|sp| sp.0 == p.as_bytes())
+            })
     }
 }
 

@@ -133,6 +133,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
     let (spec, path) = split_spec(spec_arg);
     let mut opts = RestoreOptions::new(args.target.clone());
     opts.include = args.include.clone();
+    opts.iinclude = args.iinclude.clone();
+    opts.exclude = args.exclude.clone();
+    opts.iexclude = args.iexclude.clone();
     opts.verify = args.verify;
     let repo = ctx.open(false)?;
     let (id, snap) = super::find_snapshot(&repo, spec, &args.filter)?;

@@ -1,6 +1,6 @@
 //! `cairn snapshots`.
 
-use crate::cli::SnapshotsArgs;
+use crate::cli::{GroupField, SnapshotsArgs};
 use crate::context::Context;
 use crate::output::{self, SnapshotRow, size};
 use anyhow::Result;
@@ -73,65 +73,144 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         .iter()
         .filter(|(_, s)| args.filter.accepts(s))
         .collect();
+    let fields = args.group_by.as_ref().map_or(&[][..], |g| &g.0[..]);
+    let groups = group(&shown, fields, args.latest);
     if ctx.global.json {
-        let mut rows = Vec::new();
-        for (id, s) in &shown {
+        let row = |id: &SnapshotId, s: &Snapshot| -> Result<Value> {
             let mut v = serde_json::to_value(SnapshotRow::new(*id, s))?;
             v["status"] = json!(status(id));
             if args.logs {
                 v["logs"] = json!(log_ranges(&repo, s, &segments, &snaps));
             }
-            rows.push(v);
+            Ok(v)
+        };
+        if args.group_by.is_some() {
+            let mut out = Vec::new();
+            for (key, members) in &groups {
+                let rows = members
+                    .iter()
+                    .map(|(id, s)| row(id, s))
+                    .collect::<Result<Vec<_>>>()?;
+                out.push(json!({ "group": key, "snapshots": rows }));
+            }
+            output::json(&out)?;
+        } else {
+            let rows = groups
+                .iter()
+                .flat_map(|(_, m)| m.iter())
+                .map(|(id, s)| row(id, s))
+                .collect::<Result<Vec<_>>>()?;
+            output::json(&rows)?;
         }
-        output::json(&rows)?;
         return Ok(crate::exit::OK);
     }
-    outln!(
-        "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<8}  {:<10}  paths",
-        "id",
-        "time",
-        "host",
-        "account",
-        "size",
-        "status",
-        "tags"
-    );
-    for (id, s) in &shown {
-        let paths: Vec<String> = s.paths.iter().map(|p| p.display()).collect();
-        outln!(
-            "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:<8}  {:<10}  {}",
-            id.short(),
-            output::local_time(s.time),
-            s.host,
-            s.account,
-            size(s.summary.bytes_total),
-            status(id),
-            s.tags.join(","),
-            paths.join(" ")
+    let mut total = 0u64;
+    for (key, members) in &groups {
+        if args.group_by.is_some() {
+            let said: Vec<String> = key
+                .as_object()
+                .map(|o| o.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect())
+                .unwrap_or_default();
+            outln!("group: {}", said.join(", "));
+        }
+        let mut table = output::table(
+            &[
+                "id", "time", "host", "account", "size", "status", "tags", "paths",
+            ],
+            &[4],
         );
+        for (id, s) in members {
+            let paths: Vec<String> = s.paths.iter().map(|p| p.display()).collect();
+            table.add_row(vec![
+                id.short(),
+                output::local_time(s.time),
+                s.host.clone(),
+                s.account.clone(),
+                size(s.summary.bytes_total),
+                status(id).to_string(),
+                s.tags.join(","),
+                paths.join(" "),
+            ]);
+        }
+        output::print_table(&table);
         if args.logs {
-            for r in log_ranges(&repo, s, &segments, &snaps) {
-                outln!(
-                    "          logs {}: {} .. {} ({} segments since the previous snapshot){}",
-                    r["stream"].as_str().unwrap_or_default(),
-                    r["first"].as_str().unwrap_or_default(),
-                    r["last"].as_str().unwrap_or_default(),
-                    r["segments"],
-                    r["gaps"]
-                        .as_array()
-                        .map_or(String::new(), |g| if g.is_empty() {
-                            String::new()
-                        } else {
-                            let what: Vec<String> = g
-                                .iter()
-                                .map(|h| h["problem"].as_str().unwrap_or_default().to_string())
-                                .collect();
-                            format!(" GAP: {}", what.join("; "))
-                        })
-                );
+            for (id, s) in members {
+                for r in log_ranges(&repo, s, &segments, &snaps) {
+                    outln!(
+                        "{} logs {}: {} .. {} ({} since the previous snapshot){}",
+                        id.short(),
+                        r["stream"].as_str().unwrap_or_default(),
+                        r["first"].as_str().unwrap_or_default(),
+                        r["last"].as_str().unwrap_or_default(),
+                        output::count(r["segments"].as_u64().unwrap_or(0), "segment", "segments"),
+                        r["gaps"]
+                            .as_array()
+                            .map_or(String::new(), |g| if g.is_empty() {
+                                String::new()
+                            } else {
+                                let what: Vec<String> = g
+                                    .iter()
+                                    .map(|h| h["problem"].as_str().unwrap_or_default().to_string())
+                                    .collect();
+                                format!(" GAP: {}", what.join("; "))
+                            })
+                    );
+                }
             }
         }
+        if args.group_by.is_some() {
+            outln!();
+        }
+        total += members.len() as u64;
     }
-    outln!("{} snapshots", shown.len());
+    outln!("{}", output::count(total, "snapshot", "snapshots"));
     Ok(crate::exit::OK)
+}
+
+/// A JSON value as words: strings bare, lists joined with commas.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Snapshots (oldest first) in groups by `fields` (one group without
+/// fields), in the order each group's newest snapshot appears, each
+/// keeping its `latest` newest when given.
+fn group<'a>(
+    shown: &[&'a (SnapshotId, Snapshot)],
+    fields: &[GroupField],
+    latest: Option<usize>,
+) -> Vec<(Value, Vec<&'a (SnapshotId, Snapshot)>)> {
+    let mut groups: Vec<(Value, Vec<&'a (SnapshotId, Snapshot)>)> = Vec::new();
+    for entry in shown {
+        let s = &entry.1;
+        let mut key = serde_json::Map::new();
+        for f in fields {
+            let (name, value) = match f {
+                GroupField::Host => ("host", json!(s.host)),
+                GroupField::Account => ("account", json!(s.account)),
+                GroupField::Paths => (
+                    "paths",
+                    json!(s.paths.iter().map(|p| p.display()).collect::<Vec<_>>()),
+                ),
+                GroupField::Tags => ("tags", json!(s.tags)),
+            };
+            key.insert(name.to_string(), value);
+        }
+        let key = Value::Object(key);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(entry),
+            None => groups.push((key, vec![entry])),
+        }
+    }
+    if let Some(n) = latest {
+        for (_, members) in &mut groups {
+            let skip = members.len().saturating_sub(n);
+            members.drain(..skip);
+        }
+    }
+    groups
 }

@@ -78,6 +78,8 @@ pub struct BackupOptions {
     pub parent: ParentChoice,
     /// Exclusion patterns.
     pub excludes: Vec<String>,
+    /// Exclusion patterns matched without regard to case.
+    pub iexcludes: Vec<String>,
     /// Skip the content of directories tagged with `CACHEDIR.TAG`.
     pub exclude_caches: bool,
     /// Threads reading files.
@@ -102,6 +104,7 @@ impl BackupOptions {
             time: None,
             parent: ParentChoice::Auto,
             excludes: Vec::new(),
+            iexcludes: Vec::new(),
             exclude_caches: false,
             read_threads: (cores / 2).max(2),
             cpu_threads: cores.max(1),
@@ -808,7 +811,8 @@ pub fn backup(
     } else {
         Some(Trie::build(&paths)?)
     };
-    let excludes = Excludes::new(&opts.excludes, opts.exclude_caches)?;
+    let excludes =
+        Excludes::with_insensitive(&opts.excludes, &opts.iexcludes, opts.exclude_caches)?;
     fsat::allow_many_open_files();
 
     let _lock = repo.lock(false, "backup")?;

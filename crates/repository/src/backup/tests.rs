@@ -23,7 +23,7 @@ fn memory_repo() -> Repository {
 fn check_all(repo: &Repository) -> crate::check::CheckReport {
     let opts = CheckOptions {
         read_data: true,
-        subset_percent: None,
+        subset: None,
     };
     check(repo, &opts, &NoProgress).unwrap()
 }

@@ -196,7 +196,7 @@ fn prune_keeps_log_data_until_the_segment_is_removed() {
         &repo,
         &CheckOptions {
             read_data: true,
-            subset_percent: None,
+            subset: None,
         },
         &NoProgress,
     )

@@ -25,7 +25,7 @@ fn init_opts() -> InitOptions {
 fn assert_clean(repo: &Repository, when: &str) {
     let opts = CheckOptions {
         read_data: true,
-        subset_percent: None,
+        subset: None,
     };
     let report = check(repo, &opts, &NoProgress).unwrap();
     assert!(report.is_ok(), "{when}: {report:?}");

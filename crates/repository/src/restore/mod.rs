@@ -47,6 +47,13 @@ pub struct RestoreOptions {
     /// Restore only entries whose snapshot path (with a leading `/`) or name
     /// matches one of these globs, and everything under them.
     pub include: Vec<String>,
+    /// As `include`, without regard to case.
+    pub iinclude: Vec<String>,
+    /// Leave out entries whose snapshot path or name matches (the syntax of
+    /// backup's exclusions; a directory takes everything under it along).
+    pub exclude: Vec<String>,
+    /// As `exclude`, without regard to case.
+    pub iexclude: Vec<String>,
     /// Read every restored file back and compare it with the snapshot.
     pub verify: bool,
     /// Threads writing files.
@@ -60,6 +67,9 @@ impl RestoreOptions {
         Self {
             target,
             include: Vec::new(),
+            iinclude: Vec::new(),
+            exclude: Vec::new(),
+            iexclude: Vec::new(),
             verify: false,
             threads: (2 * cores).max(2),
         }
@@ -100,6 +110,7 @@ struct Restorer<'a> {
     progress: &'a dyn Progress,
     include: Option<GlobSet>,
     include_names: Option<GlobSet>,
+    exclude: Option<crate::exclude::Excludes>,
     verify: bool,
     as_root: bool,
     errors: Mutex<Vec<RestoreError>>,
@@ -114,15 +125,23 @@ struct Restorer<'a> {
     verified: AtomicU64,
 }
 
-fn build_globs(patterns: &[String]) -> Result<(Option<GlobSet>, Option<GlobSet>)> {
-    if patterns.is_empty() {
+fn build_globs(
+    patterns: &[String],
+    insensitive: &[String],
+) -> Result<(Option<GlobSet>, Option<GlobSet>)> {
+    if patterns.is_empty() && insensitive.is_empty() {
         return Ok((None, None));
     }
     let mut paths = GlobSetBuilder::new();
     let mut names = GlobSetBuilder::new();
-    for p in patterns {
+    let all = patterns
+        .iter()
+        .map(|p| (p, false))
+        .chain(insensitive.iter().map(|p| (p, true)));
+    for (p, case_insensitive) in all {
         let glob = GlobBuilder::new(p)
             .literal_separator(true)
+            .case_insensitive(case_insensitive)
             .build()
             .map_err(|e| Error::invalid("include pattern", format!("{p:?}: {e}")))?;
         if p.contains('/') {
@@ -153,6 +172,7 @@ impl<'a> Restorer<'a> {
             progress,
             include: None,
             include_names: None,
+            exclude: None,
             verify,
             as_root,
             errors: Mutex::new(Vec::new()),
@@ -183,6 +203,16 @@ impl<'a> Restorer<'a> {
             path: RawPath(path.to_vec()),
             reason: reason.to_string(),
         });
+    }
+
+    fn excluded(&self, snap_path: &[u8], name: &[u8], is_dir: bool) -> bool {
+        let Some(ex) = &self.exclude else {
+            return false;
+        };
+        let mut full = Vec::with_capacity(snap_path.len() + 1);
+        full.push(b'/');
+        full.extend_from_slice(snap_path);
+        ex.is_excluded(Path::new(OsStr::from_bytes(&full)), name, is_dir)
     }
 
     fn included(&self, snap_path: &[u8], name: &[u8]) -> bool {
@@ -250,7 +280,16 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreSummary> {
-    let (include, include_names) = build_globs(&opts.include)?;
+    let (include, include_names) = build_globs(&opts.include, &opts.iinclude)?;
+    let exclude = if opts.exclude.is_empty() && opts.iexclude.is_empty() {
+        None
+    } else {
+        Some(crate::exclude::Excludes::with_insensitive(
+            &opts.exclude,
+            &opts.iexclude,
+            false,
+        )?)
+    };
     // A new or empty target takes the restored directory's own metadata
     // (a PostgreSQL data directory must be mode 0700).
     let target_fresh = match std::fs::read_dir(&opts.target) {
@@ -264,6 +303,7 @@ pub fn restore(
     let mut r = Restorer::new(repo, progress, target.clone(), opts.verify, as_root)?;
     r.include = include;
     r.include_names = include_names;
+    r.exclude = exclude;
     r.changed_during_backup = snapshot
         .summary
         .changed_during_read
@@ -347,6 +387,10 @@ pub fn restore(
                             &snap_path,
                             format!("refusing to write outside the target: {why}"),
                         );
+                        continue;
+                    }
+                    let is_dir = matches!(node.data, NodeData::Dir { .. });
+                    if r.excluded(&snap_path, &node.name, is_dir) {
                         continue;
                     }
                     let dest = dest_dir.join(OsStr::from_bytes(&node.name));
