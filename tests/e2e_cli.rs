@@ -413,3 +413,234 @@ fn caches_are_tagged_and_cleaned_and_version_says_what_it_reads() {
     assert!(!v["commit"].as_str().unwrap().is_empty());
     assert_eq!(v["formats"]["repository"], 1);
 }
+
+/// The fields docs/JSON.md lists for each command, by the command in the
+/// section's heading (`cairn snapshots`, `cairn key add`, ...).
+fn documented_fields() -> Vec<(String, Vec<String>)> {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/JSON.md")).unwrap();
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in doc.lines() {
+        if let Some(rest) = line.strip_prefix("## `") {
+            let name = rest.split('`').next().unwrap().to_string();
+            out.push((name, Vec::new()));
+        } else if let Some(rest) = line.strip_prefix("| `")
+            && let Some((_, fields)) = out.last_mut()
+        {
+            fields.push(rest.split('`').next().unwrap().to_string());
+        }
+    }
+    out
+}
+
+/// `value` at a dotted path; arrays are entered at their first element.
+fn at<'a>(value: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut v = value;
+    for part in path.split('.') {
+        while let Some(first) = v.as_array() {
+            v = first.first()?;
+        }
+        v = v.as_object()?.get(part)?;
+    }
+    Some(v)
+}
+
+#[test]
+fn json_output_matches_docs_json() {
+    let env = Env::with_repo();
+    let src = env.path("src");
+    generate_tree(&src, TreeSpec::tiny(5));
+    std::os::unix::fs::symlink("elsewhere", src.join("link")).unwrap();
+    let seg = env.path("000000010000000000000001");
+    std::fs::write(&seg, b"wal bytes").unwrap();
+    let second = env.path("second-password");
+    std::fs::write(&second, "another\n").unwrap();
+    let config = env.path("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "repository = \"{}\"\npassword-file = \"{}\"\nstate-dir = \"{}\"\n\n[[backup]]\nname = \"files\"\npaths = [\"{}\"]\ninterval = \"1h\"\n",
+            env.repo().display(),
+            env.path("password").display(),
+            env.path("state").display(),
+            s(&src)
+        ),
+    )
+    .unwrap();
+    let other_repo = env.path("other-repo");
+    let copy = env.path("copy");
+    let restored = env.path("restored");
+    let archive = env.path("archive");
+    let out_seg = env.path("seg.out");
+
+    let mut outputs: Vec<(&str, serde_json::Value)> = Vec::new();
+    let run = |args: Vec<&str>| env.json(&args);
+    outputs.push((
+        "cairn init",
+        run(vec![
+            "--repo",
+            s(&other_repo),
+            "init",
+            "--kdf-memory-kib",
+            "256",
+        ]),
+    ));
+    outputs.push(("cairn backup", run(vec!["backup", s(&src)])));
+    std::fs::write(src.join("new-file"), b"more").unwrap();
+    env.ok(&["backup", s(&src)]);
+    let first = env.json(&["snapshots"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["account", "disable", "gone"]);
+    outputs.push(("cairn snapshots", run(vec!["snapshots"])));
+    outputs.push(("cairn ls", run(vec!["ls", "latest"])));
+    outputs.push(("cairn find", run(vec!["find", "*"])));
+    outputs.push((
+        "cairn restore",
+        run(vec!["restore", "latest", "--target", s(&restored)]),
+    ));
+    outputs.push(("cairn verify", run(vec!["verify", "latest", "--no-record"])));
+    outputs.push(("cairn diff", run(vec!["diff", &first, "latest"])));
+    outputs.push(("cairn check", run(vec!["check"])));
+    outputs.push(("cairn stats", run(vec!["stats"])));
+    outputs.push((
+        "cairn stats SNAPSHOT… --mode MODE",
+        run(vec!["stats", "latest", "--mode", "raw-data"]),
+    ));
+    outputs.push((
+        "cairn log push",
+        run(vec![
+            "log",
+            "push",
+            "--account",
+            "default",
+            "--stream",
+            "main",
+            s(&seg),
+        ]),
+    ));
+    outputs.push(("cairn log list", run(vec!["log", "list"])));
+    outputs.push((
+        "cairn log get",
+        run(vec![
+            "log",
+            "get",
+            "--account",
+            "default",
+            "--stream",
+            "main",
+            "000000010000000000000001",
+            s(&out_seg),
+        ]),
+    ));
+    outputs.push(("cairn log verify", run(vec!["log", "verify"])));
+    outputs.push((
+        "cairn export archival",
+        run(vec![
+            "export",
+            "archival",
+            "latest",
+            "--target",
+            s(&archive),
+        ]),
+    ));
+    outputs.push(("cairn sync", run(vec!["sync", "--to", s(&copy)])));
+    outputs.push((
+        "cairn sync --verify",
+        run(vec!["sync", "--to", s(&copy), "--verify"]),
+    ));
+    outputs.push((
+        "cairn forget",
+        run(vec!["forget", "--keep-last", "1", "--dry-run"]),
+    ));
+    outputs.push((
+        "cairn forget SNAPSHOT…",
+        run(vec!["forget", &first, "--dry-run"]),
+    ));
+    outputs.push(("cairn prune", run(vec!["prune", "--dry-run"])));
+    outputs.push(("cairn account list", run(vec!["account", "list"])));
+    outputs.push(("cairn account show", run(vec!["account", "show", "gone"])));
+    outputs.push((
+        "cairn account disable",
+        run(vec!["account", "enable", "gone"]),
+    ));
+    outputs.push((
+        "cairn key add",
+        run(vec!["key", "add", "--new-password-file", s(&second)]),
+    ));
+    outputs.push(("cairn key list", run(vec!["key", "list"])));
+    // A lock to remove: a log push waiting for its segment on stdin.
+    let mut holder = env
+        .cairn()
+        .args([
+            "log",
+            "push",
+            "--account",
+            "held",
+            "--stream",
+            "s",
+            "--name",
+            "n",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    env.wait_for_lock();
+    outputs.push(("cairn unlock", run(vec!["unlock", "--remove-all"])));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    outputs.push(("cairn cache rebuild", run(vec!["cache", "rebuild"])));
+    outputs.push(("cairn cache cleanup", run(vec!["cache", "cleanup"])));
+    outputs.push(("cairn repair index", run(vec!["repair", "index"])));
+    outputs.push(("cairn version", run(vec!["version"])));
+    outputs.push((
+        "cairn service status",
+        run(vec!["service", "status", "--config", s(&config)]),
+    ));
+    outputs.push((
+        "cairn queue list",
+        run(vec!["queue", "list", "--all", "--config", s(&config)]),
+    ));
+
+    let docs = documented_fields();
+    for (name, fields) in &docs {
+        let Some((_, value)) = outputs.iter().find(|(n, _)| n == name) else {
+            panic!("docs/JSON.md documents {name:?}, which this test does not run");
+        };
+        for f in fields {
+            assert!(
+                at(value, f).is_some(),
+                "{name}: no field {f:?} in {value:#}"
+            );
+        }
+        // Every top-level field printed is documented.
+        let row = match value {
+            serde_json::Value::Array(rows) => rows.first(),
+            v => Some(v),
+        };
+        if let Some(obj) = row.and_then(|r| r.as_object()) {
+            for key in obj.keys() {
+                assert!(
+                    fields
+                        .iter()
+                        .any(|f| f.split('.').next() == Some(key.as_str())),
+                    "{name} prints {key:?}, which docs/JSON.md does not list"
+                );
+            }
+        }
+    }
+    for (name, _) in &outputs {
+        assert!(
+            docs.iter().any(|(n, _)| n == name),
+            "{name} has no section in docs/JSON.md"
+        );
+    }
+    // The conventions: UTC times, paths with their leading slash.
+    let ls = &outputs.iter().find(|(n, _)| *n == "cairn ls").unwrap().1;
+    assert!(ls[0]["mtime"].as_str().unwrap().ends_with('Z'));
+    assert!(ls[0]["path"].as_str().unwrap().starts_with('/'));
+}

@@ -71,7 +71,7 @@ pub struct Global {
     )]
     pub password_command: Option<String>,
     /// Directory for the local index cache (default: the user's cache directory).
-    #[arg(long, env = "CAIRN_CACHE_DIR", global = true)]
+    #[arg(long, env = "CAIRN_CACHE_DIR", global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Keep the index cache in memory only (rebuilt by every run).
     #[arg(long, global = true)]
@@ -105,7 +105,7 @@ pub struct Global {
     #[arg(long, env = "CAIRN_S3_PROFILE", global = true)]
     pub s3_profile: Option<String>,
     /// Wait up to this long for a lock held by another process (`30s`, `5m`).
-    #[arg(long, global = true, value_parser = parse_duration)]
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
     pub retry_lock: Option<std::time::Duration>,
 }
 
@@ -232,19 +232,19 @@ pub enum QueueCommand {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Minimum chunk size.
-    #[arg(long, value_parser = parse_size, default_value = "512KiB")]
+    #[arg(long, value_parser = parse_size, default_value = "512KiB", value_name = "SIZE")]
     pub chunk_min: u64,
     /// Average chunk size (a power of two).
-    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "1MiB", value_name = "SIZE")]
     pub chunk_avg: u64,
     /// Maximum chunk size.
-    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "8MiB", value_name = "SIZE")]
     pub chunk_max: u64,
     /// zstd level 1-22, or 0 to store everything uncompressed.
     #[arg(long, default_value_t = 3)]
     pub compression: i32,
     /// Target pack size.
-    #[arg(long, value_parser = parse_size, default_value = "16MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "16MiB", value_name = "SIZE")]
     pub pack_size: u64,
     /// Memory cost of the password derivation (argon2id), in KiB.
     #[arg(long, default_value_t = 65536)]
@@ -266,13 +266,13 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up, in the order they are read.
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Account the snapshot belongs to.
     #[arg(long, default_value = "default")]
     pub account: String,
     /// Tag the snapshot (repeatable).
-    #[arg(long = "tag")]
+    #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Host name to record (default: this machine's).
     #[arg(long)]
@@ -280,7 +280,7 @@ pub struct BackupArgs {
     /// Record the snapshot under this time (RFC 3339, or local `YYYY-MM-DD[ HH:MM[:SS]]`).
     /// More than a day ahead of the clock is refused (retention would take
     /// it for the newest snapshot) unless --allow-future-time.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub time: Option<jiff::Timestamp>,
     /// Accept a --time more than a day ahead of the clock (for tests).
     #[arg(long, requires = "time")]
@@ -527,7 +527,7 @@ pub struct SyncArgs {
     #[arg(long)]
     pub delete: bool,
     /// With --delete: keep such objects this long first (`7d`, `12h`).
-    #[arg(long, value_parser = parse_duration, requires = "delete")]
+    #[arg(long, value_parser = parse_duration, requires = "delete", value_name = "DURATION")]
     pub delete_after: Option<std::time::Duration>,
     /// Compare both sides (missing, extra, corrupt objects); copy nothing.
     /// Needs no password.
@@ -545,10 +545,10 @@ pub struct SyncArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Objects larger than this are sent as multipart uploads.
-    #[arg(long, value_parser = parse_size, default_value = "32MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "32MiB", value_name = "SIZE")]
     pub multipart_threshold: u64,
     /// Part size of multipart uploads (at least 5 MiB on S3).
-    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "8MiB", value_name = "SIZE")]
     pub part_size: u64,
 }
 
@@ -685,7 +685,7 @@ pub struct ForgetArgs {
     pub prune: bool,
     /// Evaluate as of this time instead of now (what-if; purge-after counts
     /// from the clock).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub now: Option<jiff::Timestamp>,
     /// Prune settings (with --prune).
     #[command(flatten)]
@@ -765,15 +765,15 @@ impl KeepFlags {
 #[derive(Debug, Args)]
 pub struct PruneSettings {
     /// Repack until unused space is at most this share of what stays (`5%`).
-    #[arg(long, value_parser = parse_percent_or_zero, default_value = "5%")]
+    #[arg(long, value_parser = parse_percent_or_zero, default_value = "5%", value_name = "PERCENT")]
     pub max_unused: f64,
     /// Repack at most this much pack data per run.
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub max_repack_size: Option<u64>,
     /// Packs that leave the index wait this long before a later prune
     /// deletes them, so restores, verifications and syncs running now
     /// finish first (`24h`, `7d`; `0` deletes at once).
-    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    #[arg(long, value_parser = parse_duration, default_value = "24h", value_name = "DURATION")]
     pub delete_after: std::time::Duration,
 }
 
@@ -810,7 +810,7 @@ pub enum AccountCommand {
         /// The account.
         name: String,
         /// Record the change under this time instead of now.
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, value_name = "TIME")]
         time: Option<jiff::Timestamp>,
     },
     /// Back up an account normally again.
@@ -818,7 +818,7 @@ pub enum AccountCommand {
         /// The account.
         name: String,
         /// Record the change under this time instead of now.
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, value_name = "TIME")]
         time: Option<jiff::Timestamp>,
     },
 }
@@ -887,7 +887,7 @@ pub enum CacheCommand {
     /// cache directory; nothing in any repository changes).
     Cleanup {
         /// Remove caches unused for longer than this.
-        #[arg(long, value_parser = parse_duration, default_value = "30d")]
+        #[arg(long, value_parser = parse_duration, default_value = "30d", value_name = "DURATION")]
         max_age: std::time::Duration,
         /// Say what would be removed, remove nothing.
         #[arg(long)]

@@ -25,7 +25,7 @@ struct EntryRow {
     gid: u32,
     size: u64,
     mtime: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Null for what is not a link (one shape for every entry).
     target: Option<RawPath>,
 }
 

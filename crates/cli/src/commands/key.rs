@@ -79,6 +79,7 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                         Ok(kf) => serde_json::json!({
                             "id": id, "current": *id == current, "username": kf.username,
                             "host": kf.host, "created": kf.created, "kdf": kf.kdf, "cost": kf.cost,
+                            "error": null,
                         }),
                         Err(e) => {
                             serde_json::json!({ "id": id, "current": *id == current, "error": e })

@@ -80,16 +80,21 @@ fn point_in_time(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
     };
     let last = point.segments.last();
     if ctx.global.json {
+        // One shape for both restores: `logs` is null without --until
+        // or --latest.
         output::json(&serde_json::json!({
             "snapshot": id,
             "snapshot_time": snap.time,
-            "files": summary.files,
-            "segments": point.segments.len(),
-            "first_segment": point.segments.first().map(|s| &s.manifest.name),
-            "last_segment": last.map(|s| &s.manifest.name),
-            "reached": last.map_or(snap.time, |s| s.manifest.pushed),
-            "applied": applied,
-            "skipped": point.skipped,
+            "target": args.target,
+            "summary": summary,
+            "logs": {
+                "segments": point.segments.len(),
+                "first_segment": point.segments.first().map(|s| &s.manifest.name),
+                "last_segment": last.map(|s| &s.manifest.name),
+                "reached": last.map_or(snap.time, |s| s.manifest.pushed),
+                "applied": applied,
+                "passed_over": point.skipped,
+            },
         }))?;
     } else if !ctx.global.quiet {
         outln!(
@@ -150,7 +155,13 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
     let summary = restore(&repo, &snap, path.map(str::as_bytes), &opts, &progress)
         .with_context(|| format!("restoring snapshot {}", id.short()))?;
     if ctx.global.json {
-        output::json(&serde_json::json!({ "snapshot": id, "summary": summary }))?;
+        output::json(&serde_json::json!({
+            "snapshot": id,
+            "snapshot_time": snap.time,
+            "target": args.target,
+            "summary": summary,
+            "logs": null,
+        }))?;
     } else if !ctx.global.quiet {
         outln!(
             "restored snapshot {} into {}: {} files, {} directories, {} other entries, {}{}",

@@ -79,9 +79,11 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
         let row = |id: &SnapshotId, s: &Snapshot| -> Result<Value> {
             let mut v = serde_json::to_value(SnapshotRow::new(*id, s))?;
             v["status"] = json!(status(id));
-            if args.logs {
-                v["logs"] = json!(log_ranges(&repo, s, &segments, &snaps));
-            }
+            v["logs"] = if args.logs {
+                json!(log_ranges(&repo, s, &segments, &snaps))
+            } else {
+                Value::Null
+            };
             Ok(v)
         };
         if args.group_by.is_some() {
