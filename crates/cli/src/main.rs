@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod context;
 mod exit;
+mod parse;
 mod progress;
 mod signals;
 
