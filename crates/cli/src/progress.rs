@@ -158,8 +158,8 @@ impl Progress for CliProgress {
     fn warn(&self, message: &str) {
         // Warnings are kept under -q: they say what a snapshot lacks.
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
-            None => eprintln!("warning: {message}"),
+            Some(bar) => bar.suspend(|| eprintln!("cairn: warning: {message}")),
+            None => eprintln!("cairn: warning: {message}"),
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// Where the schedule state, the queue and the control socket live.
     pub state_dir: PathBuf,
+    /// The time zone of `at` schedules (IANA name; default this machine's).
+    pub timezone: Option<String>,
     /// The retention policy file (docs/RETENTION.md), for the retention job.
     pub policy: Option<PathBuf>,
     /// How long a job waits for the repository lock before it fails and
@@ -115,9 +117,12 @@ pub struct BackupJob {
     /// Tags for its snapshots.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Time between snapshots.
-    #[serde(default = "default_interval")]
-    pub interval: Interval,
+    /// Time between snapshots (default 1d; not with `at`).
+    interval: Option<Interval>,
+    /// Times of day instead of an interval: `"02:00"` or
+    /// `["02:00", "14:30"]`, in `timezone`.
+    #[serde(default, deserialize_with = "crate::schedule::times_of_day")]
+    pub at: Vec<jiff::civil::Time>,
     /// Time before a failed run is tried again (default: the interval, at
     /// most an hour).
     pub retry: Option<Interval>,
@@ -224,10 +229,15 @@ impl BackupJob {
         self.name.get_ref()
     }
 
+    /// Time between snapshots (for `at` schedules, a day).
+    pub fn interval(&self) -> Interval {
+        self.interval.unwrap_or_else(default_interval)
+    }
+
     /// Time before a failed run is retried.
     pub fn retry(&self) -> Interval {
         self.retry
-            .unwrap_or(self.interval.min(Interval::secs(3600)))
+            .unwrap_or(self.interval().min(Interval::secs(3600)))
     }
 }
 
@@ -297,7 +307,13 @@ impl Config {
             Ok(where_)
         };
         for job in &self.backups {
-            let where_ = check_job("backup", &job.name, job.interval)?;
+            let where_ = check_job("backup", &job.name, job.interval())?;
+            if !job.at.is_empty() && job.interval.is_some() {
+                return Err(format!(
+                    "{where_}: backup job {:?}: give `interval` or `at`, not both",
+                    job.name()
+                ));
+            }
             if job.paths.is_empty() {
                 return Err(format!(
                     "{where_}: backup job {:?} has no `paths`",
@@ -339,6 +355,13 @@ impl Config {
                 "[notify]: `webhook` must be an http:// or https:// URL, not {url:?}"
             ));
         }
+        if let Some(tz) = &self.timezone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            return Err(format!(
+                "`timezone` {tz:?} is not a time zone (an IANA name such as \"Europe/Berlin\")"
+            ));
+        }
         if let Some(url) = &self.notify.heartbeat
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -347,6 +370,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The time zone of `at` schedules.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.timezone
+            .as_deref()
+            .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
+            .unwrap_or_else(jiff::tz::TimeZone::system)
     }
 
     /// Every job name, in config order (backups, retention, syncs).
@@ -454,10 +485,10 @@ delete-after = "7d"
     fn a_complete_config() {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.backups.len(), 2);
-        assert_eq!(c.backups[0].interval, Interval::secs(6 * 3600));
+        assert_eq!(c.backups[0].interval(), Interval::secs(6 * 3600));
         assert_eq!(c.backups[0].retry(), Interval::secs(3600));
         assert!(!c.backups[1].enabled);
-        assert_eq!(c.backups[1].interval, Interval::secs(86_400));
+        assert_eq!(c.backups[1].interval(), Interval::secs(86_400));
         assert_eq!(c.backups[1].account, "default");
         assert_eq!(c.job_names(), ["calendar", "mail", "retention", "offsite"]);
         assert_eq!(c.job("offsite").unwrap().kind(), "sync");

@@ -280,7 +280,7 @@ impl Core {
             let state = self.state.job(&name)?;
             let next_due = job
                 .enabled()
-                .then(|| schedule::job_due_at(job, &state).max(now));
+                .then(|| schedule::job_due_at(job, &state, &self.config().time_zone()).max(now));
             out.push(JobStatus {
                 kind: job.kind().to_string(),
                 enabled: job.enabled(),
@@ -313,12 +313,13 @@ impl Core {
                 // scheduler would queue it again at once.
                 let mut st = self.state.job(&item.job)?;
                 if let Some(job) = self.config.job(&item.job)
-                    && schedule::job_due_at(job, &st) <= now
+                    && schedule::job_due_at(job, &st, &self.config().time_zone()) <= now
                 {
                     st.last_start = Some(now);
                     st.last_ok = Some(false);
                     st.last_message = Some("cancelled".into());
-                    st.next_due = Some(schedule::job_due_at(job, &st).max(now));
+                    st.next_due =
+                        Some(schedule::job_due_at(job, &st, &self.config().time_zone()).max(now));
                     self.state.set_job(&item.job, &st)?;
                 }
                 Ok(item)
@@ -475,7 +476,8 @@ impl Core {
             st.last_ok = Some(false);
         }
         st.last_message = Some(result.message.clone());
-        st.next_due = Some(schedule::job_due_at(job, &st).max(self.clock.now()));
+        st.next_due =
+            Some(schedule::job_due_at(job, &st, &self.config().time_zone()).max(self.clock.now()));
         if let Some(s) = &result.snapshot {
             st.last_snapshot = Some(s.clone());
             if result.verified == Some(true) {

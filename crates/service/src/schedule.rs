@@ -10,6 +10,10 @@
 //! - A run that never finished (the service stopped or died) is due at
 //!   once.
 //! - A disabled backup job is never due; its reminder is due every 24 h.
+//! - A backup job with `at` times of day (in the config's `timezone`) is,
+//!   after a success, due at the first of those times after that run
+//!   started; the other rules are the same (a missed time makes one run
+//!   at start-up).
 
 use crate::config::{Config, JobRef, RETENTION};
 use crate::duration::Interval;
@@ -47,8 +51,77 @@ pub fn reminder_at(st: &JobState) -> Timestamp {
         .unwrap_or(Timestamp::MIN)
 }
 
+/// When a job scheduled at times of day is next due: as [`due_at`],
+/// except that after a success it is the first of `times` (in `tz`) after
+/// that run started.
+pub fn due_at_times(
+    times: &[jiff::civil::Time],
+    tz: &jiff::tz::TimeZone,
+    retry: Interval,
+    st: &JobState,
+) -> Timestamp {
+    match (st.last_start, st.last_ok, st.last_success) {
+        (Some(_), Some(true), Some(last)) => next_time_of_day(times, tz, last),
+        _ => due_at(Interval::secs(86_400), retry, st),
+    }
+}
+
+/// The first of `times` (local times of day in `tz`) strictly after
+/// `after`. A time a DST change skips is taken as the moment after the gap.
+pub fn next_time_of_day(
+    times: &[jiff::civil::Time],
+    tz: &jiff::tz::TimeZone,
+    after: Timestamp,
+) -> Timestamp {
+    let day = after.to_zoned(tz.clone()).date();
+    (0..=2i64)
+        .filter_map(|d| day.checked_add(jiff::Span::new().days(d)).ok())
+        .flat_map(|date| times.iter().map(move |t| date.to_datetime(*t)))
+        .filter_map(|dt| tz.to_ambiguous_zoned(dt).compatible().ok())
+        .map(|z| z.timestamp())
+        .filter(|t| *t > after)
+        .min()
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// Read `at = "02:00"` or `at = ["02:00", "14:30"]`.
+pub fn times_of_day<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<jiff::civil::Time>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts = match <OneOrMany as serde::Deserialize>::deserialize(d)? {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(v) => v,
+    };
+    if texts.is_empty() {
+        return Err(serde::de::Error::custom(
+            "`at` needs at least one time of day",
+        ));
+    }
+    texts
+        .iter()
+        .map(|t| {
+            t.trim().parse::<jiff::civil::Time>().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{t:?} is not a time of day (examples: \"02:00\", \"14:30\", \"23:59:30\")"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// When `job`, with this state, is next due.
-pub fn job_due_at(job: JobRef<'_>, st: &JobState) -> Timestamp {
+pub fn job_due_at(job: JobRef<'_>, st: &JobState, tz: &jiff::tz::TimeZone) -> Timestamp {
+    if let JobRef::Backup(b) = job
+        && !b.at.is_empty()
+    {
+        return due_at_times(&b.at, tz, b.retry(), st);
+    }
     let (interval, retry) = timing(job);
     due_at(interval, retry, st)
 }
@@ -56,7 +129,7 @@ pub fn job_due_at(job: JobRef<'_>, st: &JobState) -> Timestamp {
 /// A job's interval and retry.
 fn timing(job: JobRef<'_>) -> (Interval, Interval) {
     match job {
-        JobRef::Backup(b) => (b.interval, b.retry()),
+        JobRef::Backup(b) => (b.interval(), b.retry()),
         JobRef::Retention(r) => (r.interval, r.interval.min(Interval::secs(3600))),
         JobRef::Sync(s) => (s.interval, s.interval.min(Interval::secs(3600))),
     }
@@ -72,6 +145,7 @@ pub fn actions(
     now: Timestamp,
 ) -> Vec<Action> {
     let mut out = Vec::new();
+    let tz = config.time_zone();
     for name in config.job_names() {
         let Some(job) = config.job(&name) else {
             continue;
@@ -86,8 +160,7 @@ pub fn actions(
         if name == RETENTION && config.policy.is_none() {
             continue;
         }
-        let (interval, retry) = timing(job);
-        if due_at(interval, retry, &st) <= now && !busy(&name) {
+        if job_due_at(job, &st, &tz) <= now && !busy(&name) {
             out.push(Action::Enqueue(name));
         }
     }
@@ -96,6 +169,7 @@ pub fn actions(
 
 /// The earliest time anything becomes due (for sleeping until then).
 pub fn next_wake(config: &Config, state: &dyn Fn(&str) -> JobState) -> Option<Timestamp> {
+    let tz = config.time_zone();
     config
         .job_names()
         .iter()
@@ -103,8 +177,7 @@ pub fn next_wake(config: &Config, state: &dyn Fn(&str) -> JobState) -> Option<Ti
             let job = config.job(name)?;
             let st = state(name);
             if job.enabled() {
-                let (interval, retry) = timing(job);
-                Some(due_at(interval, retry, &st))
+                Some(job_due_at(job, &st, &tz))
             } else if matches!(job, JobRef::Backup(_)) {
                 Some(reminder_at(&st))
             } else {
@@ -112,4 +185,78 @@ pub fn next_wake(config: &Config, state: &dyn Fn(&str) -> JobState) -> Option<Ti
             }
         })
         .min()
+}
+
+#[cfg(test)]
+mod at_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use jiff::civil::time;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn times_of_day_follow_the_last_successful_start_in_the_zone() {
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let times = [time(2, 0, 0, 0), time(14, 30, 0, 0)];
+        // 01:00 Berlin (00:00 UTC in winter): 02:00 the same day.
+        assert_eq!(
+            next_time_of_day(&times, &berlin, ts("2026-12-02T00:00:00Z")),
+            ts("2026-12-02T01:00:00Z")
+        );
+        // Just after 14:30 Berlin: 02:00 the next day.
+        assert_eq!(
+            next_time_of_day(&times, &berlin, ts("2026-12-02T13:30:01Z")),
+            ts("2026-12-03T01:00:00Z")
+        );
+        // 02:30 is skipped by the spring change in Berlin: the moment
+        // after the gap (03:30 CEST).
+        let gap = [time(2, 30, 0, 0)];
+        assert_eq!(
+            next_time_of_day(&gap, &berlin, ts("2026-03-28T12:00:00Z")),
+            ts("2026-03-29T01:30:00Z")
+        );
+        // Never ran: at once; failed: the retry delay; succeeded: the next time.
+        let never = JobState::default();
+        assert_eq!(
+            due_at_times(&times, &berlin, Interval::secs(3600), &never),
+            Timestamp::MIN
+        );
+        let failed = JobState {
+            last_start: Some(ts("2026-12-02T01:00:00Z")),
+            last_ok: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            due_at_times(&times, &berlin, Interval::secs(3600), &failed),
+            ts("2026-12-02T02:00:00Z")
+        );
+        let ok = JobState {
+            last_start: Some(ts("2026-12-02T01:00:00Z")),
+            last_success: Some(ts("2026-12-02T01:00:00Z")),
+            last_ok: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            due_at_times(&times, &berlin, Interval::secs(3600), &ok),
+            ts("2026-12-02T13:30:00Z")
+        );
+    }
+
+    #[test]
+    fn at_in_the_config() {
+        let base = "repository = \"/r\"\npassword-file = \"/p\"\nstate-dir = \"/s\"\ntimezone = \"Europe/Berlin\"\n[[backup]]\nname = \"n\"\npaths = [\"/x\"]\n";
+        let c = Config::parse(&format!("{base}at = [\"02:00\", \"14:30\"]\n")).unwrap();
+        assert_eq!(c.backups[0].at, [time(2, 0, 0, 0), time(14, 30, 0, 0)]);
+        let c = Config::parse(&format!("{base}at = \"02:00\"\n")).unwrap();
+        assert_eq!(c.backups[0].at, [time(2, 0, 0, 0)]);
+        let err = Config::parse(&format!("{base}at = \"2am\"\n")).unwrap_err();
+        assert!(err.to_string().contains("not a time of day"), "{err}");
+        let err = Config::parse(&format!("{base}at = \"02:00\"\ninterval = \"1d\"\n")).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let bad_tz = base.replace("Europe/Berlin", "Mars/Olympus");
+        assert!(Config::parse(&format!("{bad_tz}at = \"02:00\"\n")).is_err());
+    }
 }

@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     } else if !ctx.global.quiet {
         if outcome.adopted_packs > 0 {
             eprintln!(
-                "reused {} packs left by an interrupted backup",
+                "cairn: reused {} packs left by an interrupted backup",
                 outcome.adopted_packs
             );
         }
@@ -101,14 +101,14 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<u8> {
     }
     if s.changed_during_read_count > 0 && !ctx.global.quiet {
         eprintln!(
-            "warning: {} changed while being read (listed in the snapshot summary)",
+            "cairn: warning: {} changed while being read (listed in the snapshot summary)",
             output::count(s.changed_during_read_count, "file", "files")
         );
     }
     if s.unreadable_count > 0 {
         // Kept under -q: the snapshot lacks these.
         eprintln!(
-            "warning: {} could not be read and {} not in the snapshot (exit status 3)",
+            "cairn: warning: {} could not be read and {} not in the snapshot (exit status 3)",
             output::count(s.unreadable_count, "entry", "entries"),
             if s.unreadable_count == 1 { "is" } else { "are" }
         );

@@ -245,7 +245,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
     let (snaps, unreadable) = repo.snapshots()?;
     for (id, e) in &unreadable {
         eprintln!(
-            "warning: snapshot {} cannot be read and is left alone: {e}",
+            "cairn: warning: snapshot {} cannot be read and is left alone: {e}",
             id.short()
         );
     }
@@ -289,7 +289,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             .filter(|d| d.reasons.contains(&retention::Reason::Future))
         {
             eprintln!(
-                "warning: snapshot {} of account {} is dated {}, ahead of the clock ({now}); it is kept and left out of the rules (check the clock of the host that took it)",
+                "cairn: warning: snapshot {} of account {} is dated {}, ahead of the clock ({now}); it is kept and left out of the rules (check the clock of the host that took it)",
                 d.id.short(),
                 p.account,
                 d.time

@@ -37,12 +37,10 @@ pub(crate) fn restore_snapshot(
         &progress,
     )?;
     if !summary.errors.is_empty() {
-        for e in &summary.errors {
-            eprintln!("error: /{}: {}", e.path.display(), e.reason);
-        }
+        // Each was named as it happened ("not restoring ...").
         bail!(
-            "{} entries of the snapshot could not be restored",
-            summary.errors.len()
+            "{} of the snapshot could not be restored",
+            crate::output::count(summary.errors.len() as u64, "entry", "entries")
         );
     }
     Ok(summary)

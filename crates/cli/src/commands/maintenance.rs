@@ -58,7 +58,7 @@ fn snapshot_stats(ctx: &Context, args: &StatsArgs) -> Result<u8> {
     }
     if s.missing_blobs > 0 {
         eprintln!(
-            "warning: {} the index does not list (run `cairn check`)",
+            "cairn: warning: {} the index does not list (run `cairn check`)",
             output::count(s.missing_blobs, "referenced blob", "referenced blobs")
         );
     }
@@ -228,7 +228,10 @@ pub fn cache(ctx: &Context, cmd: &CacheCommand) -> Result<u8> {
             let repo = ctx.open(false)?;
             let report = repo.rebuild_index_cache()?;
             for (id, e) in &report.unreadable {
-                eprintln!("warning: index object {} unreadable: {e}", id.short());
+                eprintln!(
+                    "cairn: warning: index object {} unreadable: {e}",
+                    id.short()
+                );
             }
             let blobs = repo.index()?.blob_count()?;
             if ctx.global.json {
@@ -257,7 +260,7 @@ pub fn repair(ctx: &Context, cmd: &RepairCommand) -> Result<u8> {
                 output::json(&report)?;
             } else {
                 for (pack, e) in &report.unreadable_packs {
-                    eprintln!("warning: pack {} left out: {e}", &pack[..8]);
+                    eprintln!("cairn: warning: pack {} left out: {e}", &pack[..8]);
                 }
                 ctx.say(&format!(
                     "index rebuilt from {} packs ({} blobs); {} blobs forgotten; {} index objects written, {} removed",

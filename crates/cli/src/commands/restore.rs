@@ -178,19 +178,15 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<u8> {
             }
         );
         for s in &summary.skipped {
-            eprintln!("skipped /{}: {}", s.path.display(), s.reason);
+            eprintln!("cairn: skipped /{}: {}", s.path.display(), s.reason);
         }
     }
     if !summary.errors.is_empty() {
-        if !ctx.global.quiet {
-            for e in &summary.errors {
-                eprintln!("error: /{}: {}", e.path.display(), e.reason);
-            }
-            eprintln!(
-                "cairn: {} entries could not be restored",
-                summary.errors.len()
-            );
-        }
+        // Each was named as it happened ("not restoring ...").
+        eprintln!(
+            "cairn: error: {} could not be restored",
+            crate::output::count(summary.errors.len() as u64, "entry", "entries")
+        );
         return Ok(exit::FATAL);
     }
     Ok(exit::OK)

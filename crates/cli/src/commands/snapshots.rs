@@ -52,7 +52,10 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
     let repo = ctx.open(false)?;
     let (snaps, unreadable) = repo.snapshots()?;
     for (id, e) in &unreadable {
-        eprintln!("warning: snapshot {} cannot be read: {e}", id.short());
+        eprintln!(
+            "cairn: warning: snapshot {} cannot be read: {e}",
+            id.short()
+        );
     }
     let segments = if args.logs {
         cairn_repository::logs::all_log_segments(&repo)?
@@ -61,7 +64,9 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
     };
     // The newest verification of each snapshot decides its status.
     let verdicts = cairn_repository::verification::verdicts(&repo).unwrap_or_else(|e| {
-        eprintln!("warning: verification records cannot be read ({e}); statuses shown as written");
+        eprintln!(
+            "cairn: warning: verification records cannot be read ({e}); statuses shown as written"
+        );
         Default::default()
     });
     let status = |id: &SnapshotId| match verdicts.get(id) {

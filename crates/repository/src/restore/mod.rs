@@ -189,7 +189,7 @@ impl<'a> Restorer<'a> {
     fn error(&self, path: &[u8], reason: impl Into<String>) {
         let reason = reason.into();
         self.progress.warn(&format!(
-            "not restoring {}: {reason}",
+            "not restoring /{}: {reason}",
             String::from_utf8_lossy(path)
         ));
         self.errors.lock().push(RestoreError {
