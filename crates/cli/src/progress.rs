@@ -98,7 +98,7 @@ impl Progress for CliProgress {
                 bar.set_length(t);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{prefix:>9} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+                        "{prefix:>9} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({percent}%, {eta} left) {binary_bytes_per_sec} {msg}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 );

@@ -8,9 +8,11 @@ use std::path::Path;
 /// Receives progress events.
 pub trait Progress: Send + Sync {
     /// A phase begins (`"backup"`, `"restore"`, `"check"`), with the total
-    /// amount of work in bytes when known.
+    /// amount of work in bytes when known (for a backup, an estimate: the
+    /// parent snapshot's size).
     fn phase(&self, _name: &str, _total_bytes: Option<u64>) {}
-    /// Bytes processed.
+    /// Bytes processed (a backup counts the files it reads and those it
+    /// takes unchanged from the parent).
     fn bytes(&self, _n: u64) {}
     /// One file finished.
     fn file_done(&self, _path: &Path) {}

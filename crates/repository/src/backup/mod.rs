@@ -550,6 +550,7 @@ impl Run<'_> {
                     .fetch_add(1, Ordering::Relaxed);
                 self.progress
                     .file_change(&path, crate::progress::FileChange::Unchanged);
+                self.progress.bytes(meta.size);
                 self.progress.file_done(&path);
                 let chunks = old.chunks().to_vec();
                 return self.fill(dir, slot, Some(node(NodeData::File { chunks })));
@@ -740,7 +741,7 @@ fn choose_parent(
     repo: &Repository,
     opts: &BackupOptions,
     paths: &[PathBuf],
-) -> Result<Option<(SnapshotId, Tree)>> {
+) -> Result<Option<(SnapshotId, Tree, u64)>> {
     let id = match &opts.parent {
         ParentChoice::None => return Ok(None),
         ParentChoice::Snapshot(id) => *id,
@@ -765,7 +766,7 @@ fn choose_parent(
     };
     let snap = repo.load_snapshot(&id)?;
     match repo.load_tree(&snap.tree) {
-        Ok(tree) => Ok(Some((id, tree))),
+        Ok(tree) => Ok(Some((id, tree, snap.summary.bytes_total))),
         Err(e) => {
             tracing::warn!(
                 "parent snapshot {} unreadable, reading everything: {e}",
@@ -837,14 +838,17 @@ pub fn backup(
         ));
     }
     let parent = choose_parent(repo, opts, &paths)?;
-    let (parent_id, parent_root) = match parent {
-        Some((id, tree)) => (Some(id), Some(tree)),
-        None => (None, None),
+    // The parent's size is the estimate of this backup's total: bytes
+    // progress counts unchanged files too, so the share done and the
+    // time left mean something from the start.
+    let (parent_id, parent_root, estimate) = match parent {
+        Some((id, tree, total)) => (Some(id), Some(tree), Some(total).filter(|t| *t > 0)),
+        None => (None, None, None),
     };
 
     let started = jiff::Timestamp::now();
     let clock = std::time::Instant::now();
-    progress.phase("backup", None);
+    progress.phase("backup", estimate);
     let mut writer = BlobWriter::new(repo)?;
     writer.set_lost_packs(&census.lost);
     let run = Run {
