@@ -1,6 +1,7 @@
 //! Command-line syntax. Parsing and validation only: values arrive typed
 //! (sizes, times, percentages) and the commands build the real objects.
 
+pub use crate::parse::{GroupBy, GroupField};
 use crate::parse::{
     parse_duration, parse_group_by, parse_percent_or_zero, parse_size, parse_subset, parse_time,
 };
@@ -366,23 +367,6 @@ pub struct SnapshotsArgs {
     /// Group by any of host, account, paths and tags (comma-separated).
     #[arg(long, value_name = "FIELDS", value_parser = parse_group_by)]
     pub group_by: Option<GroupBy>,
-}
-
-/// The fields of `--group-by`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupBy(pub Vec<GroupField>);
-
-/// What `snapshots --group-by` groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupField {
-    /// The host.
-    Host,
-    /// The account.
-    Account,
-    /// The backed-up paths.
-    Paths,
-    /// The tags.
-    Tags,
 }
 
 /// `ls`.

@@ -1,7 +1,22 @@
 //! Values of options: sizes, times, durations, percentages, check
 //! subsets and `--group-by` fields, parsed with errors that show examples.
 
-use crate::cli::{GroupBy, GroupField};
+/// The fields of `--group-by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupBy(pub Vec<GroupField>);
+
+/// What `snapshots --group-by` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupField {
+    /// The host.
+    Host,
+    /// The account.
+    Account,
+    /// The backed-up paths.
+    Paths,
+    /// The tags.
+    Tags,
+}
 
 /// Parse `123`, `64K`, `256KiB`, `16MiB`, `1G`... (binary units).
 pub fn parse_size(s: &str) -> Result<u64, String> {

@@ -121,7 +121,7 @@ pub struct BackupJob {
     interval: Option<Interval>,
     /// Times of day instead of an interval: `"02:00"` or
     /// `["02:00", "14:30"]`, in `timezone`.
-    #[serde(default, deserialize_with = "crate::schedule::times_of_day")]
+    #[serde(default, deserialize_with = "times_of_day")]
     pub at: Vec<jiff::civil::Time>,
     /// Time before a failed run is tried again (default: the interval, at
     /// most an hour).
@@ -185,6 +185,37 @@ impl Default for NotifySettings {
             heartbeat: None,
         }
     }
+}
+
+/// Read `at = "02:00"` or `at = ["02:00", "14:30"]`.
+fn times_of_day<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<jiff::civil::Time>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts = match <OneOrMany as serde::Deserialize>::deserialize(d)? {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(v) => v,
+    };
+    if texts.is_empty() {
+        return Err(serde::de::Error::custom(
+            "`at` needs at least one time of day",
+        ));
+    }
+    texts
+        .iter()
+        .map(|t| {
+            t.trim().parse::<jiff::civil::Time>().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{t:?} is not a time of day (examples: \"02:00\", \"14:30\", \"23:59:30\")"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn default_lock_wait() -> Interval {

@@ -36,6 +36,14 @@ pub enum EventKind {
     BackupSucceeded,
 }
 
+impl std::fmt::Display for EventKind {
+    /// The serde name (`backups_disabled`), as documented.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_string(self).unwrap_or_default();
+        f.write_str(name.trim_matches('"'))
+    }
+}
+
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {

@@ -23,7 +23,7 @@ macro_rules! display_as_token {
         }
     )*};
 }
-display_as_token!(ItemState, Reason, crate::notify::EventKind);
+display_as_token!(ItemState, Reason);
 
 /// Where an item is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

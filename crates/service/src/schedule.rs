@@ -84,37 +84,6 @@ pub fn next_time_of_day(
         .unwrap_or(Timestamp::MAX)
 }
 
-/// Read `at = "02:00"` or `at = ["02:00", "14:30"]`.
-pub fn times_of_day<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<jiff::civil::Time>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    let texts = match <OneOrMany as serde::Deserialize>::deserialize(d)? {
-        OneOrMany::One(t) => vec![t],
-        OneOrMany::Many(v) => v,
-    };
-    if texts.is_empty() {
-        return Err(serde::de::Error::custom(
-            "`at` needs at least one time of day",
-        ));
-    }
-    texts
-        .iter()
-        .map(|t| {
-            t.trim().parse::<jiff::civil::Time>().map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "{t:?} is not a time of day (examples: \"02:00\", \"14:30\", \"23:59:30\")"
-                ))
-            })
-        })
-        .collect()
-}
-
 /// When `job`, with this state, is next due.
 pub fn job_due_at(job: JobRef<'_>, st: &JobState, tz: &jiff::tz::TimeZone) -> Timestamp {
     if let JobRef::Backup(b) = job
