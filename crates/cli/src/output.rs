@@ -187,41 +187,41 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The local name of a user id, or the number (as `tar -tv` shows an
-/// archive's owners: names are this machine's).
-pub fn user_name(uid: u32) -> String {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: Mutex<Option<HashMap<u32, String>>> = Mutex::new(None);
-    let mut cache = CACHE
+/// Names looked up once per id.
+type NameCache = std::sync::Mutex<Option<std::collections::HashMap<u32, String>>>;
+
+fn cached_name(cache: &NameCache, id: u32, lookup: impl FnOnce(u32) -> Option<String>) -> String {
+    let mut cache = cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     cache
-        .get_or_insert_with(HashMap::new)
-        .entry(uid)
-        .or_insert_with(|| match nix::unistd::User::from_uid(uid.into()) {
-            Ok(Some(u)) => u.name,
-            _ => uid.to_string(),
-        })
+        .get_or_insert_with(Default::default)
+        .entry(id)
+        .or_insert_with(|| lookup(id).unwrap_or_else(|| id.to_string()))
         .clone()
+}
+
+/// The local name of a user id, or the number (as `tar -tv` shows an
+/// archive's owners: names are this machine's).
+pub fn user_name(uid: u32) -> String {
+    static CACHE: NameCache = std::sync::Mutex::new(None);
+    cached_name(&CACHE, uid, |id| {
+        nix::unistd::User::from_uid(id.into())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    })
 }
 
 /// The local name of a group id, or the number.
 pub fn group_name(gid: u32) -> String {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: Mutex<Option<HashMap<u32, String>>> = Mutex::new(None);
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    cache
-        .get_or_insert_with(HashMap::new)
-        .entry(gid)
-        .or_insert_with(|| match nix::unistd::Group::from_gid(gid.into()) {
-            Ok(Some(g)) => g.name,
-            _ => gid.to_string(),
-        })
-        .clone()
+    static CACHE: NameCache = std::sync::Mutex::new(None);
+    cached_name(&CACHE, gid, |id| {
+        nix::unistd::Group::from_gid(id.into())
+            .ok()
+            .flatten()
+            .map(|g| g.name)
+    })
 }
 
 #[cfg(test)]

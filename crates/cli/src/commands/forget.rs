@@ -389,17 +389,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
     if args.prune {
         match &lock {
             Some(lock) => {
-                let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
-                let r = cairn_repository::prune_locked(
-                    &repo,
-                    &prune_options(&args.prune_opts, false),
-                    lock,
-                    &progress,
-                )?;
-                if !ctx.global.json {
-                    print_prune(&r);
-                }
-                prune_report = Some(r);
+                prune_report = Some(prune_under(ctx, &repo, &args.prune_opts, lock)?);
             }
             None => ctx.note("prune skipped: this is a dry run, the snapshots are still there"),
         }
@@ -521,19 +511,26 @@ fn forget_named(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         };
         apply_forget(&repo, &plan, lock)?;
         if args.prune {
-            let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
-            let r = cairn_repository::prune_locked(
-                &repo,
-                &prune_options(&args.prune_opts, false),
-                lock,
-                &progress,
-            )?;
-            if !ctx.global.json {
-                print_prune(&r);
-            }
+            prune_under(ctx, &repo, &args.prune_opts, lock)?;
         }
     }
     Ok(exit::OK)
+}
+
+/// `forget --prune`: prune under forget's exclusive lock, printing the
+/// report unless `--json`.
+fn prune_under(
+    ctx: &Context,
+    repo: &Repository,
+    settings: &PruneSettings,
+    lock: &cairn_repository::lock::LockGuard,
+) -> Result<PruneReport> {
+    let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
+    let r = cairn_repository::prune_locked(repo, &prune_options(settings, false), lock, &progress)?;
+    if !ctx.global.json {
+        print_prune(&r);
+    }
+    Ok(r)
 }
 
 /// Delete unused data.
