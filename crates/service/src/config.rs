@@ -143,9 +143,11 @@ pub struct BackupJob {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RetentionJob {
-    /// Time between runs.
-    #[serde(default = "default_interval")]
-    pub interval: Interval,
+    /// Time between runs (default 1d; not with `at`).
+    interval: Option<Interval>,
+    /// Times of day instead of an interval (as for backup jobs).
+    #[serde(default, deserialize_with = "times_of_day")]
+    pub at: Vec<jiff::civil::Time>,
     /// Run it at all.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -167,9 +169,12 @@ pub struct SyncJob {
     pub delete: bool,
     /// Keep deleted objects this long on the destination.
     pub delete_after: Option<Interval>,
-    /// Time between runs; it also runs after each retention run.
-    #[serde(default = "default_interval")]
-    pub interval: Interval,
+    /// Time between runs (default 1d; not with `at`); it also runs after
+    /// each retention run.
+    interval: Option<Interval>,
+    /// Times of day instead of an interval (as for backup jobs).
+    #[serde(default, deserialize_with = "times_of_day")]
+    pub at: Vec<jiff::civil::Time>,
     /// Run it at all.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -277,6 +282,18 @@ impl SyncJob {
     pub fn name(&self) -> &str {
         self.name.get_ref()
     }
+
+    /// Time between runs (for `at` schedules, a day).
+    pub fn interval(&self) -> Interval {
+        self.interval.unwrap_or_else(default_interval)
+    }
+}
+
+impl RetentionJob {
+    /// Time between runs (for `at` schedules, a day).
+    pub fn interval(&self) -> Interval {
+        self.interval.unwrap_or_else(default_interval)
+    }
 }
 
 impl Config {
@@ -366,12 +383,21 @@ impl Config {
             if self.policy.is_none() && r.enabled {
                 return Err("the [retention] job needs `policy`, the retention policy file".into());
             }
-            if r.interval < Interval::secs(1) {
+            if r.interval() < Interval::secs(1) {
                 return Err("[retention]: `interval` must be at least 1s".into());
+            }
+            if !r.at.is_empty() && r.interval.is_some() {
+                return Err("[retention]: give `interval` or `at`, not both".into());
             }
         }
         for job in &self.syncs {
-            let where_ = check_job("sync", &job.name, job.interval)?;
+            let where_ = check_job("sync", &job.name, job.interval())?;
+            if !job.at.is_empty() && job.interval.is_some() {
+                return Err(format!(
+                    "{where_}: sync job {:?}: give `interval` or `at`, not both",
+                    job.name()
+                ));
+            }
             if job.delete_after.is_some() && !job.delete {
                 return Err(format!(
                     "{where_}: sync job {:?}: `delete-after` needs `delete = true`",

@@ -86,21 +86,25 @@ pub fn next_time_of_day(
 
 /// When `job`, with this state, is next due.
 pub fn job_due_at(job: JobRef<'_>, st: &JobState, tz: &jiff::tz::TimeZone) -> Timestamp {
-    if let JobRef::Backup(b) = job
-        && !b.at.is_empty()
-    {
-        return due_at_times(&b.at, tz, b.retry(), st);
-    }
+    let at = match job {
+        JobRef::Backup(b) => &b.at,
+        JobRef::Retention(r) => &r.at,
+        JobRef::Sync(s) => &s.at,
+    };
     let (interval, retry) = timing(job);
-    due_at(interval, retry, st)
+    if at.is_empty() {
+        due_at(interval, retry, st)
+    } else {
+        due_at_times(at, tz, retry, st)
+    }
 }
 
 /// A job's interval and retry.
 fn timing(job: JobRef<'_>) -> (Interval, Interval) {
     match job {
         JobRef::Backup(b) => (b.interval(), b.retry()),
-        JobRef::Retention(r) => (r.interval, r.interval.min(Interval::secs(3600))),
-        JobRef::Sync(s) => (s.interval, s.interval.min(Interval::secs(3600))),
+        JobRef::Retention(r) => (r.interval(), r.interval().min(Interval::secs(3600))),
+        JobRef::Sync(s) => (s.interval(), s.interval().min(Interval::secs(3600))),
     }
 }
 
@@ -225,6 +229,12 @@ mod at_tests {
         assert!(err.to_string().contains("not a time of day"), "{err}");
         let err = Config::parse(&format!("{base}at = \"02:00\"\ninterval = \"1d\"\n")).unwrap_err();
         assert!(err.to_string().contains("not both"), "{err}");
+        let c = Config::parse(&format!(
+            "policy = \"/pol\"\n{base}[retention]\nat = \"03:00\"\n[[sync]]\nname = \"off\"\nto = \"/o\"\nat = [\"04:00\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.retention.as_ref().unwrap().at, [time(3, 0, 0, 0)]);
+        assert_eq!(c.syncs[0].at, [time(4, 0, 0, 0)]);
         let bad_tz = base.replace("Europe/Berlin", "Mars/Olympus");
         assert!(Config::parse(&format!("{bad_tz}at = \"02:00\"\n")).is_err());
     }
