@@ -116,18 +116,24 @@ pub fn run(ctx: &Context, cmd: &AccountCommand) -> Result<u8> {
             if ctx.global.json {
                 output::json(&rows.iter().map(|r| row_json(r, false)).collect::<Vec<_>>())?;
             } else {
+                let mut table = output::table(&["account", "snapshots", "newest", "state"], &[1]);
                 for r in &rows {
                     let newest = r
                         .snapshots
                         .last()
                         .map(|(_, s)| output::local_time(s.time))
                         .unwrap_or_else(|| "-".into());
-                    outln!(
-                        "{:<24} {:>4} snapshots, newest {newest}; {}",
-                        r.name,
-                        r.snapshots.len(),
-                        describe(r)
-                    );
+                    table.add_row(vec![
+                        r.name.clone(),
+                        r.snapshots.len().to_string(),
+                        newest,
+                        describe(r),
+                    ]);
+                }
+                if rows.is_empty() {
+                    outln!("no accounts");
+                } else {
+                    output::print_table(&table);
                 }
             }
         }

@@ -60,16 +60,19 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
                 s.as_deref()
                     .map_or("-".to_string(), |s| s.chars().take(8).collect())
             };
-            outln!(
-                "{:<16}  {:<9}  {:<19}  {:<7}  {:<8}  {:<8}  {:<19}",
-                "job",
-                "kind",
-                "last start",
-                "result",
-                "snapshot",
-                "verified",
-                "next due"
+            let mut table = output::table(
+                &[
+                    "job",
+                    "kind",
+                    "last start",
+                    "result",
+                    "snapshot",
+                    "verified",
+                    "next due",
+                ],
+                &[],
             );
+            let mut failures = Vec::new();
             for j in &jobs {
                 let result = match (j.state.last_start, j.state.last_ok) {
                     (None, _) => "-",
@@ -82,19 +85,22 @@ pub fn service(ctx: &Context, cmd: &ServiceCommand) -> Result<u8> {
                 } else {
                     "disabled".to_string()
                 };
-                outln!(
-                    "{:<16}  {:<9}  {:<19}  {:<7}  {:<8}  {:<8}  {:<19}",
-                    j.name,
-                    j.kind,
+                table.add_row(vec![
+                    j.name.clone(),
+                    j.kind.clone(),
                     time(j.state.last_start),
-                    result,
+                    result.to_string(),
                     short(&j.state.last_snapshot),
                     short(&j.state.last_verified),
-                    next
-                );
+                    next,
+                ]);
                 if let (Some(false), Some(m)) = (j.state.last_ok, &j.state.last_message) {
-                    outln!("    {m}");
+                    failures.push(format!("{}: {m}", j.name));
                 }
+            }
+            output::print_table(&table);
+            for f in &failures {
+                outln!("last failure of {f}");
             }
             if !ctx.global.quiet {
                 eprintln!("(read through {})", control.via());
@@ -154,31 +160,30 @@ fn print_items(items: &[QueueItem]) {
         outln!("the queue is empty");
         return;
     }
-    outln!(
-        "{:>5}  {:<11}  {:<16}  {:<9}  {:<15}  {:<19}  progress / message",
-        "id",
-        "state",
-        "job",
-        "kind",
-        "reason",
-        "queued"
+    let mut table = output::table(
+        &[
+            "id",
+            "state",
+            "job",
+            "kind",
+            "reason",
+            "queued",
+            "progress / message",
+        ],
+        &[0],
     );
     for i in items {
-        let reason = serde_json::to_value(i.reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        outln!(
-            "{:>5}  {:<11}  {:<16}  {:<9}  {:<15}  {:<19}  {}",
-            i.id,
-            state_name(i.state),
-            i.job,
-            i.kind,
-            reason,
+        table.add_row(vec![
+            i.id.to_string(),
+            state_name(i.state).to_string(),
+            i.job.clone(),
+            i.kind.clone(),
+            i.reason.to_string(),
             output::local_time(i.queued),
-            progress_text(i)
-        );
+            progress_text(i),
+        ]);
     }
+    output::print_table(&table);
 }
 
 /// `cairn queue ...`.
