@@ -106,6 +106,25 @@ fn password_sources_repository_files_and_generated_passwords() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(std::fs::read(&pw).unwrap(), before);
+    // As the README has it: CAIRN_PASSWORD_FILE exported, naming the file
+    // to generate.
+    let third_pw = env.path("third.password");
+    let out = env
+        .cairn()
+        .env("CAIRN_PASSWORD_FILE", &third_pw)
+        .args([
+            "--repo",
+            s(&env.path("third-repo")),
+            "init",
+            "--kdf-memory-kib",
+            "256",
+        ])
+        .arg("--generate-password-file")
+        .arg(&third_pw)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(third_pw.exists());
 }
 
 #[test]

@@ -262,7 +262,8 @@ pub struct InitArgs {
     pub create_bucket: bool,
     /// Generate a random password into this new file (mode 0600) and
     /// protect the repository's key with it; the file must not exist.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_command"])]
+    /// (`--password-file`/CAIRN_PASSWORD_FILE may name the same file.)
+    #[arg(long, value_name = "FILE")]
     pub generate_password_file: Option<PathBuf>,
 }
 

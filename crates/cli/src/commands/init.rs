@@ -58,6 +58,18 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
     }
     let password = match &args.generate_password_file {
         Some(path) => {
+            if ctx.global.password_command.is_some() {
+                bail!("--generate-password-file and a password command: give one of them");
+            }
+            if let Some(other) = &ctx.global.password_file
+                && std::path::absolute(other).ok() != std::path::absolute(path).ok()
+            {
+                bail!(
+                    "--generate-password-file {} but the password file is {} (--password-file or CAIRN_PASSWORD_FILE): give one file",
+                    path.display(),
+                    other.display()
+                );
+            }
             if let Location::Explicit(loc) = &ctx.location {
                 // Refuse before a password file exists for nothing.
                 let store = ctx.store(true)?;
