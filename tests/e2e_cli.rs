@@ -243,6 +243,16 @@ fn help_lists_own_options_first_and_every_exit_status() {
     let global = help.find("Global options:").unwrap();
     assert!(own < global, "{help}");
     assert!(help[global..].contains("--password-file <FILE>"), "{help}");
+    // A usage error does not list what the environment supplied
+    // (CAIRN_REPOSITORY, CAIRN_PASSWORD_FILE) as if the command needed it.
+    let out = env.run(&["forget", "--policy", "p.toml", "--keep-last", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("Usage: cairn forget [OPTIONS]"), "{err}");
+    assert!(
+        !err.contains("--repo") && !err.contains("--password-file"),
+        "{err}"
+    );
 }
 
 #[test]

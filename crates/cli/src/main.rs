@@ -17,7 +17,7 @@ mod parse;
 mod progress;
 mod signals;
 
-use clap::Parser;
+use clap::Parser as _;
 use std::process::ExitCode;
 
 fn init_logging(verbose: u8) {
@@ -51,9 +51,51 @@ fn tune_allocator() {
     }
 }
 
+/// Report a command-line error. clap's usage line lists the options that
+/// were given, environment variables included, as if the command needed
+/// them (`Usage: cairn forget --repo <LOCATION> --password-file <FILE>`);
+/// the command's plain usage replaces it.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let mut cmd = cli::Cli::command();
+    cmd.build();
+    let mut sub = &cmd;
+    for arg in std::env::args_os().skip(1) {
+        let Some(arg) = arg.to_str() else { continue };
+        if let Some(next) = sub.find_subcommand(arg) {
+            sub = next;
+        }
+    }
+    let usage = sub.clone().render_usage().to_string();
+    let text = e.render().to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("Usage: ") {
+            out.push_str(&usage);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    eprint!("{out}");
+    std::process::exit(2);
+}
+
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     init_logging(cli.global.verbose);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
