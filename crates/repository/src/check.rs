@@ -403,23 +403,9 @@ fn unindexed_packs(
     Ok(())
 }
 
-fn pick_subset(
-    packs: Vec<PackId>,
-    subset: Subset,
-    size_of: &dyn Fn(&PackId) -> u64,
-) -> Result<Vec<PackId>> {
-    if let Subset::Part { n, of } = subset {
-        if of == 0 || n == 0 || n > of {
-            return Err(crate::Error::invalid(
-                "subset",
-                format!("{n}/{of}: give n/t with 1 <= n <= t"),
-            ));
-        }
-        return Ok(packs
-            .into_iter()
-            .filter(|p| u32::from(p.as_bytes()[0]) % of == n - 1)
-            .collect());
-    }
+/// The packs in an order no one can predict (a keyed hash of each id
+/// under a fresh random key).
+fn shuffled(packs: Vec<PackId>) -> Result<Vec<PackId>> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)?;
     let mut keyed: Vec<([u8; 32], PackId)> = packs
@@ -427,16 +413,35 @@ fn pick_subset(
         .map(|p| (*blake3::keyed_hash(&key, p.as_bytes()).as_bytes(), p))
         .collect();
     keyed.sort();
-    let shuffled = keyed.into_iter().map(|(_, p)| p);
+    Ok(keyed.into_iter().map(|(_, p)| p).collect())
+}
+
+fn pick_subset(
+    packs: Vec<PackId>,
+    subset: Subset,
+    size_of: &dyn Fn(&PackId) -> u64,
+) -> Result<Vec<PackId>> {
     Ok(match subset {
+        Subset::Part { n, of } => {
+            if of == 0 || n == 0 || n > of {
+                return Err(crate::Error::invalid(
+                    "subset",
+                    format!("{n}/{of}: give n/t with 1 <= n <= t"),
+                ));
+            }
+            packs
+                .into_iter()
+                .filter(|p| u32::from(p.as_bytes()[0]) % of == n - 1)
+                .collect()
+        }
         Subset::Percent(percent) => {
-            let n = ((shuffled.len() as f64) * percent / 100.0).ceil() as usize;
-            shuffled.take(n).collect()
+            let n = ((packs.len() as f64) * percent / 100.0).ceil() as usize;
+            shuffled(packs)?.into_iter().take(n).collect()
         }
         Subset::Bytes(limit) => {
             let mut total = 0u64;
             let mut out = Vec::new();
-            for p in shuffled {
+            for p in shuffled(packs)? {
                 let size = size_of(&p);
                 if !out.is_empty() && total.saturating_add(size) > limit {
                     break;
@@ -446,7 +451,6 @@ fn pick_subset(
             }
             out
         }
-        Subset::Part { .. } => Vec::new(),
     })
 }
 

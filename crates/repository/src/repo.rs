@@ -105,7 +105,14 @@ impl Repository {
         // The key file first: a config without a key would be a repository
         // nobody can open. The config is written last and only if absent,
         // so of two concurrent inits exactly one wins.
-        let key_id = write_key_file(&store, &master, password, opts.kdf)?;
+        let key_id = write_key_file(
+            &store,
+            &master,
+            password,
+            opts.kdf,
+            crate::util::hostname(),
+            crate::util::username(),
+        )?;
         let json =
             serde_json::to_vec(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
         let sealed = crypto::seal_object(&keys, Sealed::Config, &json)?;
@@ -463,22 +470,6 @@ fn write_key_file(
     master: &MasterKey,
     password: &[u8],
     cost: KdfCost,
-) -> Result<KeyId> {
-    write_key_file_as(
-        store,
-        master,
-        password,
-        cost,
-        crate::util::hostname(),
-        crate::util::username(),
-    )
-}
-
-fn write_key_file_as(
-    store: &Store,
-    master: &MasterKey,
-    password: &[u8],
-    cost: KdfCost,
     host: String,
     username: String,
 ) -> Result<KeyId> {
@@ -525,7 +516,12 @@ impl Repository {
     /// Add a key file for another password.
     pub fn add_key(&self, password: &[u8], cost: KdfCost) -> Result<KeyId> {
         self.confirm_lock()?;
-        write_key_file(&self.store, &self.master, password, cost)
+        self.add_key_as(
+            password,
+            cost,
+            crate::util::hostname(),
+            crate::util::username(),
+        )
     }
 
     /// Add a key file recorded as belonging to `username` on `host` (the
@@ -538,7 +534,7 @@ impl Repository {
         username: String,
     ) -> Result<KeyId> {
         self.confirm_lock()?;
-        write_key_file_as(&self.store, &self.master, password, cost, host, username)
+        write_key_file(&self.store, &self.master, password, cost, host, username)
     }
 
     /// List key files with their metadata.

@@ -67,7 +67,7 @@ pub fn stats(repo: &Repository) -> Result<RepoStats> {
 pub struct SnapshotStats {
     /// Snapshots counted.
     pub snapshots: usize,
-    /// Files (hard links counted once per name).
+    /// Regular files (a hard link's further names are not counted).
     pub files: u64,
     /// `restore-size`: the bytes restoring them would write (file sizes).
     pub restore_size: u64,

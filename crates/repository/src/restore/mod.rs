@@ -125,6 +125,15 @@ struct Restorer<'a> {
     verified: AtomicU64,
 }
 
+/// A snapshot path (stored without it) with its leading `/`, as patterns
+/// with a `/` match it.
+fn absolute(snap_path: &[u8]) -> Vec<u8> {
+    let mut full = Vec::with_capacity(snap_path.len() + 1);
+    full.push(b'/');
+    full.extend_from_slice(snap_path);
+    full
+}
+
 fn build_globs(
     patterns: &[String],
     insensitive: &[String],
@@ -209,20 +218,18 @@ impl<'a> Restorer<'a> {
         let Some(ex) = &self.exclude else {
             return false;
         };
-        let mut full = Vec::with_capacity(snap_path.len() + 1);
-        full.push(b'/');
-        full.extend_from_slice(snap_path);
-        ex.is_excluded(Path::new(OsStr::from_bytes(&full)), name, is_dir)
+        ex.is_excluded(
+            Path::new(OsStr::from_bytes(&absolute(snap_path))),
+            name,
+            is_dir,
+        )
     }
 
     fn included(&self, snap_path: &[u8], name: &[u8]) -> bool {
         let (Some(paths), Some(names)) = (&self.include, &self.include_names) else {
             return true;
         };
-        let mut full = Vec::with_capacity(snap_path.len() + 1);
-        full.push(b'/');
-        full.extend_from_slice(snap_path);
-        paths.is_match(Path::new(OsStr::from_bytes(&full)))
+        paths.is_match(Path::new(OsStr::from_bytes(&absolute(snap_path))))
             || names.is_match(Path::new(OsStr::from_bytes(name)))
     }
 
