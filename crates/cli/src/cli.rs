@@ -3,7 +3,8 @@
 
 pub use crate::parse::{GroupBy, GroupField};
 use crate::parse::{
-    parse_duration, parse_group_by, parse_percent_or_zero, parse_size, parse_subset, parse_time,
+    parse_duration, parse_group_by, parse_percent_or_zero, parse_size, parse_snapshot_path,
+    parse_subset, parse_time,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -323,7 +324,7 @@ pub struct SnapshotFilter {
     #[arg(long)]
     pub tag: Option<String>,
     /// Only snapshots of this path (repeatable: snapshots holding all of them).
-    #[arg(long = "path", value_name = "PATH")]
+    #[arg(long = "path", value_name = "PATH", value_parser = parse_snapshot_path)]
     pub paths: Vec<String>,
 }
 

@@ -82,6 +82,15 @@ pub fn parse_percent_or_zero(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A `--path` filter as backup records paths: absolute (relative to the
+/// current directory), without a trailing slash.
+pub fn parse_snapshot_path(s: &str) -> Result<String, String> {
+    let abs = std::path::absolute(s).unwrap_or_else(|_| s.into());
+    let text = abs.to_string_lossy();
+    let p = text.trim_end_matches('/');
+    Ok(if p.is_empty() { "/" } else { p }.to_string())
+}
+
 /// Parse `--read-data-subset`: `n/t`, `10%` (or `10`), or a size with a
 /// unit (`5GiB`).
 pub fn parse_subset(s: &str) -> Result<cairn_repository::Subset, String> {
@@ -151,6 +160,17 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1XB").is_err());
         assert!(parse_size("99999999999999999T").is_err());
+    }
+
+    #[test]
+    fn snapshot_paths() {
+        assert_eq!(parse_snapshot_path("/a/b/"), Ok("/a/b".into()));
+        assert_eq!(parse_snapshot_path("/"), Ok("/".into()));
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            parse_snapshot_path("x"),
+            Ok(here.join("x").to_string_lossy().into_owned())
+        );
     }
 
     #[test]

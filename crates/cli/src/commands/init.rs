@@ -12,11 +12,11 @@ fn u32_arg(name: &str, v: u64) -> Result<u32> {
 
 /// Create a repository.
 pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
-    if let Location::Default { .. } = ctx.location {
+    let Location::Explicit(loc) = &ctx.location else {
         bail!(
             "give the repository to create with --repo or CAIRN_REPOSITORY (the default repository is created by `cairn backup`)"
         );
-    }
+    };
     let opts = InitOptions {
         chunker: ChunkerConfig {
             min_size: u32_arg("chunk-min", args.chunk_min)?,
@@ -42,9 +42,6 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
     opts.kdf.validate()?;
     cairn_repository::RepoConfig::new(opts.chunker, opts.compression, opts.pack_size)?;
     if args.create_bucket {
-        let Location::Explicit(loc) = &ctx.location else {
-            bail!("--create-bucket is for repositories on S3");
-        };
         if !loc.starts_with("s3://") {
             bail!("--create-bucket is for repositories on S3 (s3://bucket/prefix), not {loc}");
         }
@@ -56,7 +53,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
             BucketCreated::Existed => ctx.say(&format!("the bucket of {loc} exists already")),
         }
     }
-    let password = match &args.generate_password_file {
+    let (password, store) = match &args.generate_password_file {
         Some(path) => {
             if ctx.global.password_command.is_some() {
                 bail!("--generate-password-file and a password command: give one of them");
@@ -70,23 +67,23 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
                     other.display()
                 );
             }
-            if let Location::Explicit(loc) = &ctx.location {
-                // Refuse before a password file exists for nothing.
-                let store = ctx.store(true)?;
-                if store.has_config()? {
-                    bail!(cairn_repository::Error::AlreadyInitialized(loc.clone()));
-                }
+            // Refuse before a password file exists for nothing.
+            let store = ctx.store(true)?;
+            if store.has_config()? {
+                bail!(cairn_repository::Error::AlreadyInitialized(loc.clone()));
             }
             let password = crate::context::generate_password_file(path)?;
             ctx.note(&format!(
                 "wrote a random password to {} (mode 0600); keep a copy somewhere safe",
                 path.display()
             ));
-            password
+            (password, store)
         }
-        None => ctx.password(true)?,
+        None => {
+            let password = ctx.password(true)?;
+            (password, ctx.store(true)?)
+        }
     };
-    let store = ctx.store(true)?;
     let repo = Repository::init(store, &password, &opts, ctx.cache()?)?;
     if ctx.global.json {
         output::json(&serde_json::json!({

@@ -119,20 +119,16 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
             let pw = new_password(&args.password)?;
             let _lock = repo.lock(false, "key add")?;
             let cost = current_cost(&repo)?;
-            let id = if args.user.is_some() || args.host.is_some() {
-                repo.add_key_as(
-                    &pw,
-                    cost,
-                    args.host
-                        .clone()
-                        .unwrap_or_else(cairn_repository::util::hostname),
-                    args.user
-                        .clone()
-                        .unwrap_or_else(cairn_repository::util::username),
-                )?
-            } else {
-                repo.add_key(&pw, cost)?
-            };
+            let id = repo.add_key_as(
+                &pw,
+                cost,
+                args.host
+                    .clone()
+                    .unwrap_or_else(cairn_repository::util::hostname),
+                args.user
+                    .clone()
+                    .unwrap_or_else(cairn_repository::util::username),
+            )?;
             report(ctx, "added", &id, &format!("added key {}", id.short()))?;
         }
         KeyCommand::Remove { id } => {

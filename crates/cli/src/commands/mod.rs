@@ -62,14 +62,10 @@ impl SnapshotFilter {
         self.account.as_ref().is_none_or(|a| &s.account == a)
             && self.host.as_ref().is_none_or(|h| &s.host == h)
             && self.tag.as_ref().is_none_or(|t| s.tags.contains(t))
-            && self.paths.iter().all(|p| {
-                // As backup records them: absolute, no trailing slash.
-                let abs = std::path::absolute(p).unwrap_or_else(|_| p.into());
-                let text = abs.to_string_lossy();
-                let p = text.trim_end_matches('/');
-                let p = if p.is_empty() { "/" } else { p };
-                s.paths.iter().any(|sp| sp.0 == p.as_bytes())
-            })
+            && self
+                .paths
+                .iter()
+                .all(|p| s.paths.iter().any(|sp| sp.0 == p.as_bytes()))
     }
 }
 

@@ -148,13 +148,6 @@ fn progress_text(item: &QueueItem) -> String {
     item.message.clone().unwrap_or_default()
 }
 
-fn state_name(s: ItemState) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn print_items(items: &[QueueItem]) {
     if items.is_empty() {
         outln!("the queue is empty");
@@ -175,7 +168,7 @@ fn print_items(items: &[QueueItem]) {
     for i in items {
         table.add_row(vec![
             i.id.to_string(),
-            state_name(i.state).to_string(),
+            i.state.to_string(),
             i.job.clone(),
             i.kind.clone(),
             i.reason.to_string(),
