@@ -336,7 +336,10 @@ impl Config {
         }
         let mut names = HashSet::new();
         // Job names are unique across kinds and `retention` is taken.
-        let mut check_job = |kind: &str, name: &Spanned<String>, interval: Interval| {
+        let mut check_job = |kind: &str,
+                             name: &Spanned<String>,
+                             interval: Option<Interval>,
+                             times: &[jiff::civil::Time]| {
             let where_ = at(name.span());
             let name = name.get_ref();
             if !valid_name(name) {
@@ -347,21 +350,20 @@ impl Config {
             if name == RETENTION || !names.insert(name.clone()) {
                 return Err(format!("{where_}: a second job is named {name:?}"));
             }
-            if interval < Interval::secs(1) {
+            if interval.unwrap_or_else(default_interval) < Interval::secs(1) {
                 return Err(format!(
                     "{where_}: {kind} job {name:?}: `interval` must be at least 1s"
+                ));
+            }
+            if !times.is_empty() && interval.is_some() {
+                return Err(format!(
+                    "{where_}: {kind} job {name:?}: give `interval` or `at`, not both"
                 ));
             }
             Ok(where_)
         };
         for job in &self.backups {
-            let where_ = check_job("backup", &job.name, job.interval())?;
-            if !job.at.is_empty() && job.interval.is_some() {
-                return Err(format!(
-                    "{where_}: backup job {:?}: give `interval` or `at`, not both",
-                    job.name()
-                ));
-            }
+            let where_ = check_job("backup", &job.name, job.interval, &job.at)?;
             if job.paths.is_empty() {
                 return Err(format!(
                     "{where_}: backup job {:?} has no `paths`",
@@ -391,13 +393,7 @@ impl Config {
             }
         }
         for job in &self.syncs {
-            let where_ = check_job("sync", &job.name, job.interval())?;
-            if !job.at.is_empty() && job.interval.is_some() {
-                return Err(format!(
-                    "{where_}: sync job {:?}: give `interval` or `at`, not both",
-                    job.name()
-                ));
-            }
+            let where_ = check_job("sync", &job.name, job.interval, &job.at)?;
             if job.delete_after.is_some() && !job.delete {
                 return Err(format!(
                     "{where_}: sync job {:?}: `delete-after` needs `delete = true`",

@@ -8,6 +8,7 @@
 use crate::config::NotifySettings;
 use crate::process::{Finished, run_with_timeout};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What happened.
@@ -39,8 +40,7 @@ pub enum EventKind {
 impl std::fmt::Display for EventKind {
     /// The serde name (`backups_disabled`), as documented.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = serde_json::to_string(self).unwrap_or_default();
-        f.write_str(name.trim_matches('"'))
+        f.write_str(&crate::queue::token(self))
     }
 }
 
@@ -108,11 +108,22 @@ pub struct Notifications {
     on_success: bool,
 }
 
-/// One delivery thread and its bounded queue of JSON bodies.
+/// One event as the delivery threads get it, shared by every lane.
+#[derive(Debug)]
+struct Delivery {
+    /// Its kind's token (`CAIRN_EVENT`).
+    kind: String,
+    /// Its job (`CAIRN_JOB`).
+    job: Option<String>,
+    /// The event as JSON (empty for a heartbeat).
+    body: Vec<u8>,
+}
+
+/// One delivery thread and its bounded queue.
 #[derive(Debug)]
 struct Lane {
     name: &'static str,
-    queue: Option<std::sync::mpsc::SyncSender<(String, Vec<u8>)>>,
+    queue: Option<std::sync::mpsc::SyncSender<Arc<Delivery>>>,
     /// Signalled when the thread has delivered what was queued.
     finished: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
@@ -122,15 +133,15 @@ struct Lane {
 const QUEUE_LEN: usize = 256;
 
 impl Lane {
-    /// Start a thread that hands each queued (event kind, body) to `deliver`.
-    fn start(name: &'static str, deliver: impl Fn(&str, &[u8]) + Send + 'static) -> Option<Lane> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(QUEUE_LEN);
+    /// Start a thread that hands each queued event to `deliver`.
+    fn start(name: &'static str, deliver: impl Fn(&Delivery) + Send + 'static) -> Option<Lane> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Delivery>>(QUEUE_LEN);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("notify {name}"))
             .spawn(move || {
-                for (kind, body) in rx {
-                    deliver(&kind, &body);
+                for d in rx {
+                    deliver(&d);
                 }
                 let _ = done_tx.send(());
             });
@@ -147,17 +158,19 @@ impl Lane {
         }
     }
 
-    fn push(&self, kind: &str, body: &[u8]) {
+    fn push(&self, d: &Arc<Delivery>) {
         let Some(queue) = &self.queue else { return };
-        match queue.try_send((kind.to_string(), body.to_vec())) {
+        match queue.try_send(Arc::clone(d)) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full(_)) => tracing::error!(
-                "{} notification queue full ({QUEUE_LEN}); dropped a {kind} notification",
-                self.name
+                "{} notification queue full ({QUEUE_LEN}); dropped a {} notification",
+                self.name,
+                d.kind
             ),
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => tracing::error!(
-                "the {} notification thread is gone; dropped a {kind} notification",
-                self.name
+                "the {} notification thread is gone; dropped a {} notification",
+                self.name,
+                d.kind
             ),
         }
     }
@@ -217,16 +230,14 @@ impl Notifications {
         let commands = (!settings.commands.is_empty())
             .then(|| {
                 let commands = settings.commands.clone();
-                Lane::start("command", move |kind, body| {
+                Lane::start("command", move |d| {
                     for cmd in &commands {
                         let mut c = std::process::Command::new("sh");
-                        c.arg("-c").arg(cmd).env("CAIRN_EVENT", kind);
-                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
-                            && let Some(job) = v["job"].as_str()
-                        {
-                            c.env("CAIRN_JOB", job);
-                        }
-                        match run_with_timeout(c, Some(body), timeout, None) {
+                        c.arg("-c")
+                            .arg(cmd)
+                            .env("CAIRN_EVENT", &d.kind)
+                            .env("CAIRN_JOB", d.job.as_deref().unwrap_or_default());
+                        match run_with_timeout(c, Some(&d.body), timeout, None) {
                             Ok(Finished { status, output }) if !status.success() => {
                                 tracing::error!(
                                     "notify command {cmd:?} failed ({status}): {}",
@@ -242,15 +253,15 @@ impl Notifications {
             .flatten();
         let webhook = settings.webhook.clone().and_then(|url| {
             let http = client()?;
-            Lane::start("webhook", move |_, body| {
-                if let Err(e) = send(&http, &url, Some(body)) {
+            Lane::start("webhook", move |d| {
+                if let Err(e) = send(&http, &url, Some(&d.body)) {
                     tracing::error!("webhook {url}: {e}");
                 }
             })
         });
         let heartbeat = settings.heartbeat.clone().and_then(|url| {
             let http = client()?;
-            Lane::start("heartbeat", move |_, _| {
+            Lane::start("heartbeat", move |_| {
                 if let Err(e) = send(&http, &url, None) {
                     tracing::error!("heartbeat {url}: {e}");
                 }
@@ -286,7 +297,11 @@ impl Notifier for Notifications {
         let kind = event.kind.to_string();
         if event.kind == EventKind::BackupSucceeded {
             if let Some(h) = &self.heartbeat {
-                h.push(&kind, &[]);
+                h.push(&Arc::new(Delivery {
+                    kind: kind.clone(),
+                    job: event.job.clone(),
+                    body: Vec::new(),
+                }));
             }
             if !self.on_success {
                 return;
@@ -305,8 +320,13 @@ impl Notifier for Notifications {
         } else {
             tracing::warn!("notification {kind} for {job}: {}", event.message);
         }
+        let d = Arc::new(Delivery {
+            kind,
+            job: event.job.clone(),
+            body,
+        });
         for lane in [&self.commands, &self.webhook].into_iter().flatten() {
-            lane.push(&kind, &body);
+            lane.push(&d);
         }
     }
 }

@@ -10,10 +10,9 @@
 //! - A run that never finished (the service stopped or died) is due at
 //!   once.
 //! - A disabled backup job is never due; its reminder is due every 24 h.
-//! - A backup job with `at` times of day (in the config's `timezone`) is,
-//!   after a success, due at the first of those times after that run
-//!   started; the other rules are the same (a missed time makes one run
-//!   at start-up).
+//! - A job with `at` times of day (in the config's `timezone`) is, after a
+//!   success, due at the first of those times after that run started; the
+//!   other rules are the same (a missed time makes one run at start-up).
 
 use crate::config::{Config, JobRef, RETENTION};
 use crate::duration::Interval;
