@@ -521,8 +521,12 @@ pub fn check(
                 .map_err(|e| e.to_string())
                 .and_then(|header| {
                     let (_, indexed) = &packs[id];
+                    let header: std::collections::HashSet<_> = header
+                        .iter()
+                        .map(|h| (h.id, h.kind, h.offset, h.length, h.raw_length))
+                        .collect();
                     for e in indexed {
-                        if !header.iter().any(|h| h == e) {
+                        if !header.contains(&(e.id, e.kind, e.offset, e.length, e.raw_length)) {
                             return Err(format!(
                                 "blob {} is not where the index says",
                                 hex::encode(&e.id[..4])

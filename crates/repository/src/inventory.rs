@@ -97,6 +97,9 @@ impl Inventory {
             size,
             blobs: Vec::new(),
         });
+        // Each blob once per pack, also when a second index object lists
+        // the pack (a set of what is there, not a search per blob).
+        let mut known: HashSet<[u8; ID_LEN]> = info.blobs.iter().map(|e| e.id).collect();
         if info.size != size {
             self.errors.push(format!(
                 "pack {} is listed with sizes {} and {size}",
@@ -122,7 +125,7 @@ impl Inventory {
                     }
                 }
             }
-            if !info.blobs.iter().any(|e| e.id == b.id) {
+            if known.insert(b.id) {
                 info.blobs.push(b);
             }
         }
