@@ -32,7 +32,7 @@ pub struct AccountRecord {
 
 /// Every account that has events, by name.
 pub fn accounts(repo: &Repository) -> Result<BTreeMap<String, AccountRecord>> {
-    let events = repo.manifests().load_all_strict::<AccountEvent>()?;
+    let events = repo.load_manifests_cached::<AccountEvent>()?;
     let mut out: BTreeMap<String, AccountRecord> = BTreeMap::new();
     for (_, event) in events {
         let record = out

@@ -37,6 +37,23 @@ const INDEXES: TableDefinition<'_, &[u8; ID_LEN], u64> = TableDefinition::new("i
 /// immutable and named by their hash, so entries never go stale; the
 /// listing decides which segments exist.
 const LOG_MANIFESTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("log_manifests");
+/// Snapshot object name -> account length (1), account, decrypted manifest
+/// JSON. Manifests are immutable and named by their hash; the listing
+/// decides which snapshots exist.
+const SNAPSHOTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("snapshots");
+/// (account, snapshot object name): the cached snapshots of one account.
+const ACCOUNT_SNAPSHOTS: TableDefinition<'_, (&str, &str), ()> =
+    TableDefinition::new("account_snapshots");
+/// Snapshot object names alone, so the listing is compared with the cache
+/// without reading the manifests.
+const SNAPSHOT_NAMES: TableDefinition<'_, &str, ()> = TableDefinition::new("snapshot_names");
+/// (object directory, object name) -> decrypted JSON of the other immutable,
+/// hash-named manifests read in full by everyday commands (verification
+/// records, account events).
+const MANIFESTS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("manifests");
+/// Set in `META` once the snapshot tables have been filled from a full
+/// listing of `snapshots/`.
+const SNAPSHOTS_LISTED: &str = "snapshots_listed";
 /// Schema version and counters.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
@@ -150,6 +167,13 @@ fn encode_loc(pack_no: u32, e: &crate::pack::PackEntry) -> [u8; 17] {
     v
 }
 
+/// The account and the JSON of a `SNAPSHOTS` value.
+fn split_snapshot_value(v: &[u8]) -> Option<(&str, &[u8])> {
+    let (&len, rest) = v.split_first()?;
+    let (account, json) = rest.split_at_checked(usize::from(len))?;
+    Some((std::str::from_utf8(account).ok()?, json))
+}
+
 fn u32_at(v: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&v[at..at + 4]);
@@ -234,6 +258,10 @@ impl IndexCache {
             txn.open_table(INDEXES)?;
             txn.open_table(ALTERNATES)?;
             txn.open_table(LOG_MANIFESTS)?;
+            txn.open_table(SNAPSHOTS)?;
+            txn.open_table(ACCOUNT_SNAPSHOTS)?;
+            txn.open_table(SNAPSHOT_NAMES)?;
+            txn.open_table(MANIFESTS)?;
             Ok(schema.unwrap_or(SCHEMA_VERSION))
         })?;
         if schema != SCHEMA_VERSION {
@@ -340,6 +368,169 @@ impl IndexCache {
             for (name, json) in entries {
                 table.insert(name.as_str(), json.as_slice())?;
             }
+            Ok(())
+        })
+    }
+
+    /// Whether the snapshot tables were ever filled from a full listing
+    /// (until then, a cached account holds no information).
+    pub fn snapshots_listed(&self) -> Result<bool> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.cache_err(e))?;
+        let listed = meta
+            .get(SNAPSHOTS_LISTED)
+            .map_err(|e| self.cache_err(e))?
+            .is_some_and(|v| v.value() == 1);
+        Ok(listed)
+    }
+
+    /// The object names of every cached snapshot manifest, sorted.
+    pub fn cached_snapshot_names(&self) -> Result<Vec<String>> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn
+            .open_table(SNAPSHOT_NAMES)
+            .map_err(|e| self.cache_err(e))?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.cache_err(e))? {
+            let (k, _) = row.map_err(|e| self.cache_err(e))?;
+            out.push(k.value().to_string());
+        }
+        Ok(out)
+    }
+
+    /// Hand every cached snapshot manifest (object name, decrypted JSON)
+    /// to `f`, or only `account`'s, without copying them out.
+    pub fn for_each_cached_snapshot(
+        &self,
+        account: Option<&str>,
+        f: &mut dyn FnMut(&str, &[u8]),
+    ) -> Result<()> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(SNAPSHOTS).map_err(|e| self.cache_err(e))?;
+        let malformed = || self.cache_err("malformed snapshot entry");
+        let Some(account) = account else {
+            for row in table.iter().map_err(|e| self.cache_err(e))? {
+                let (k, v) = row.map_err(|e| self.cache_err(e))?;
+                let (_, json) = split_snapshot_value(v.value()).ok_or_else(malformed)?;
+                f(k.value(), json);
+            }
+            return Ok(());
+        };
+        let by_account = txn
+            .open_table(ACCOUNT_SNAPSHOTS)
+            .map_err(|e| self.cache_err(e))?;
+        let rows = by_account
+            .range((account, "")..)
+            .map_err(|e| self.cache_err(e))?;
+        for row in rows {
+            let (k, _) = row.map_err(|e| self.cache_err(e))?;
+            let (acc, name) = k.value();
+            if acc != account {
+                break;
+            }
+            if let Some(v) = table.get(name).map_err(|e| self.cache_err(e))? {
+                let (_, json) = split_snapshot_value(v.value()).ok_or_else(malformed)?;
+                f(name, json);
+            }
+        }
+        Ok(())
+    }
+
+    /// Record snapshot manifests (object name, account, decrypted JSON)
+    /// and forget the ones named in `gone`; `listed` marks the tables as
+    /// filled from a full listing.
+    pub fn update_snapshots(
+        &self,
+        added: &[(String, String, Vec<u8>)],
+        gone: &[String],
+        listed: bool,
+    ) -> Result<()> {
+        if added.is_empty() && gone.is_empty() && (!listed || self.snapshots_listed()?) {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut table = txn.open_table(SNAPSHOTS)?;
+            let mut by_account = txn.open_table(ACCOUNT_SNAPSHOTS)?;
+            let mut names = txn.open_table(SNAPSHOT_NAMES)?;
+            for name in gone {
+                names.remove(name.as_str())?;
+                let account = table
+                    .remove(name.as_str())?
+                    .and_then(|v| split_snapshot_value(v.value()).map(|(a, _)| a.to_string()));
+                if let Some(account) = account {
+                    by_account.remove((account.as_str(), name.as_str()))?;
+                }
+            }
+            for (name, account, json) in added {
+                let Ok(len) = u8::try_from(account.len()) else {
+                    continue;
+                };
+                let mut value = Vec::with_capacity(1 + account.len() + json.len());
+                value.push(len);
+                value.extend_from_slice(account.as_bytes());
+                value.extend_from_slice(json);
+                table.insert(name.as_str(), value.as_slice())?;
+                by_account.insert((account.as_str(), name.as_str()), ())?;
+                names.insert(name.as_str(), ())?;
+            }
+            if listed {
+                txn.open_table(META)?.insert(SNAPSHOTS_LISTED, 1)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The cached manifests stored under the directory `dir`: object name
+    /// -> decrypted JSON, in name order.
+    pub fn cached_manifests(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let txn = self.db.begin_read().map_err(|e| self.cache_err(e))?;
+        let table = txn.open_table(MANIFESTS).map_err(|e| self.cache_err(e))?;
+        let mut out = Vec::new();
+        for row in table.range((dir, "")..).map_err(|e| self.cache_err(e))? {
+            let (k, v) = row.map_err(|e| self.cache_err(e))?;
+            let (d, name) = k.value();
+            if d != dir {
+                break;
+            }
+            out.push((name.to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Remember manifests under `dir` and forget the ones named in `gone`.
+    pub fn update_manifests(
+        &self,
+        dir: &str,
+        added: &[(String, Vec<u8>)],
+        gone: &[String],
+    ) -> Result<()> {
+        if added.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut table = txn.open_table(MANIFESTS)?;
+            for name in gone {
+                table.remove((dir, name.as_str()))?;
+            }
+            for (name, json) in added {
+                table.insert((dir, name.as_str()), json.as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forget every cached manifest (`cache rebuild`).
+    pub fn clear_snapshots(&self) -> Result<()> {
+        self.write(|txn| {
+            txn.delete_table(SNAPSHOTS)?;
+            txn.delete_table(ACCOUNT_SNAPSHOTS)?;
+            txn.delete_table(SNAPSHOT_NAMES)?;
+            txn.open_table(SNAPSHOTS)?;
+            txn.open_table(ACCOUNT_SNAPSHOTS)?;
+            txn.open_table(SNAPSHOT_NAMES)?;
+            txn.delete_table(MANIFESTS)?;
+            txn.open_table(MANIFESTS)?;
+            txn.open_table(META)?.remove(SNAPSHOTS_LISTED)?;
             Ok(())
         })
     }

@@ -8,7 +8,10 @@
 //! destination with the source's keys. Writers confirm their lock before
 //! [`Manifests::save`] and [`Manifests::delete`]; this module knows no locks.
 
+use crate::cache::IndexCache;
 use crate::error::{Error, Result};
+use crate::id::SnapshotId;
+use crate::snapshot::Snapshot;
 use crate::store::Store;
 use cairn_format::crypto::Keys;
 use cairn_format::layout::ObjectName;
@@ -99,10 +102,160 @@ impl<'a> Manifests<'a> {
                 Err(e) => bad.push((id, e)),
             }
         }
-        good.sort_by(|a: &(M::Id, M), b: &(M::Id, M)| {
-            a.1.order_time().cmp(&b.1.order_time()).then(a.0.cmp(&b.0))
-        });
+        sort_by_time(&mut good);
         Ok(Loaded { good, bad })
+    }
+
+    /// Every snapshot, oldest first (only `account`'s when given), through
+    /// the local snapshot cache: the store is listed once, manifests not
+    /// cached yet are read and remembered, cached ones no longer listed
+    /// (a forget elsewhere) are dropped. Unreadable manifests are never
+    /// cached; all of them are returned, whatever the account.
+    pub fn snapshots_cached(
+        &self,
+        cache: &IndexCache,
+        account: Option<&str>,
+    ) -> Result<Loaded<Snapshot>> {
+        // Both sorted: one merge finds what is new and what is gone.
+        let names = self.store.list_names(Snapshot::KIND)?;
+        let cached = cache.cached_snapshot_names()?;
+        let (mut new, mut gone) = (Vec::new(), Vec::new());
+        let (mut i, mut j) = (0, 0);
+        while i < names.len() || j < cached.len() {
+            match (names.get(i), cached.get(j)) {
+                (Some(n), Some(c)) if n == c => (i, j) = (i + 1, j + 1),
+                (Some(n), Some(c)) if n < c => {
+                    new.push(n.clone());
+                    i += 1;
+                }
+                (Some(n), None) => {
+                    new.push(n.clone());
+                    i += 1;
+                }
+                (_, Some(c)) => {
+                    gone.push(c.clone());
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        let mut added = Vec::new();
+        let mut bad = Vec::new();
+        for (name, id, json) in self.fetch::<Snapshot>(&new) {
+            let opened = json.and_then(|json| {
+                let s = manifest::decode_plaintext::<Snapshot>(
+                    &json,
+                    &manifest::describe::<Snapshot>(&id),
+                )?;
+                Ok((s, json))
+            });
+            match opened {
+                Ok((s, json)) => added.push((name, s.account, json)),
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        cache.update_snapshots(&added, &gone, true)?;
+        let mut good = decode_cached(cache, account)?;
+        sort_by_time(&mut good);
+        Ok(Loaded { good, bad })
+    }
+
+    /// The newest snapshot of `account` that `wanted` accepts, from the
+    /// local snapshot cache without listing the store: each candidate is
+    /// confirmed to still exist (one HEAD), and one that is gone is
+    /// dropped from the cache. A cache never filled from a listing is
+    /// filled first. Snapshots that other processes wrote through another
+    /// cache are not seen until the next listing; that is harmless where
+    /// this serves (choosing a backup's parent, which any snapshot of the
+    /// same source does correctly).
+    pub fn latest_cached(
+        &self,
+        cache: &IndexCache,
+        account: &str,
+        wanted: &dyn Fn(&Snapshot) -> bool,
+    ) -> Result<Option<(SnapshotId, Snapshot)>> {
+        let mut candidates = if cache.snapshots_listed()? {
+            let mut c = decode_cached(cache, Some(account))?;
+            sort_by_time(&mut c);
+            c
+        } else {
+            self.snapshots_cached(cache, Some(account))?.good
+        };
+        candidates.retain(|(_, s)| wanted(s));
+        while let Some((id, snap)) = candidates.pop() {
+            let name = id.object_name();
+            if self.store.head(Snapshot::KIND, &name)?.is_some() {
+                return Ok(Some((id, snap)));
+            }
+            cache.update_snapshots(&[], &[name], false)?;
+        }
+        Ok(None)
+    }
+
+    /// [`Manifests::load_all`] through the local cache: one listing, and
+    /// only manifests not cached yet are read (and then remembered);
+    /// cached ones no longer listed are dropped. Unreadable ones are never
+    /// cached. For immutable, hash-named kinds only.
+    pub fn load_all_cached<M: Manifest>(&self, cache: &IndexCache) -> Result<Loaded<M>> {
+        let dir = M::KIND.dir();
+        let names = self.store.list_names(M::KIND)?;
+        let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        let mut gone = Vec::new();
+        let mut cached_names = std::collections::HashSet::new();
+        for (name, json) in cache.cached_manifests(dir)? {
+            if !listed.contains(name.as_str()) {
+                gone.push(name);
+                continue;
+            }
+            let Some(id) = M::id_from_name(&name) else {
+                gone.push(name);
+                continue;
+            };
+            match manifest::decode_plaintext::<M>(&json, &manifest::describe::<M>(&id)) {
+                Ok(m) => {
+                    good.push((id, m));
+                    cached_names.insert(name);
+                }
+                // Another build's entry: read it again from the store.
+                Err(_) => gone.push(name),
+            }
+        }
+        let new: Vec<String> = names
+            .iter()
+            .filter(|n| !cached_names.contains(*n))
+            .cloned()
+            .collect();
+        let mut added = Vec::new();
+        for (name, id, json) in self.fetch::<M>(&new) {
+            let opened = json.and_then(|json| {
+                let m = manifest::decode_plaintext::<M>(&json, &manifest::describe::<M>(&id))?;
+                Ok((m, json))
+            });
+            match opened {
+                Ok((m, json)) => {
+                    good.push((id, m));
+                    added.push((name, json));
+                }
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        cache.update_manifests(dir, &added, &gone)?;
+        sort_by_time(&mut good);
+        Ok(Loaded { good, bad })
+    }
+
+    /// [`Manifests::load_all_cached`]; any that cannot be read is an error.
+    pub fn load_all_cached_strict<M: Manifest>(
+        &self,
+        cache: &IndexCache,
+    ) -> Result<Vec<(M::Id, M)>> {
+        let loaded = self.load_all_cached::<M>(cache)?;
+        match loaded.bad.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(loaded.good),
+        }
     }
 
     /// Every manifest of kind `M`, oldest first; any that cannot be read is
@@ -146,5 +299,136 @@ impl<'a> Manifests<'a> {
         M::Id: ObjectName,
     {
         self.delete_named::<M>(&id.object_name())
+    }
+}
+
+/// Oldest first, ties by id.
+fn sort_by_time<M: Manifest>(v: &mut [(M::Id, M)]) {
+    v.sort_by(|a, b| a.1.order_time().cmp(&b.1.order_time()).then(a.0.cmp(&b.0)));
+}
+
+/// The cached snapshots (only `account`'s when given). A row that no
+/// longer decodes (a cache written by another build) is left out; the next
+/// `cache rebuild` drops it.
+fn decode_cached(cache: &IndexCache, account: Option<&str>) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    let mut out = Vec::new();
+    cache.for_each_cached_snapshot(account, &mut |name, json| {
+        let Some(id) = Snapshot::id_from_name(name) else {
+            return;
+        };
+        match manifest::decode_plaintext::<Snapshot>(json, &manifest::describe::<Snapshot>(&id)) {
+            Ok(s) => out.push((id, s)),
+            Err(e) => tracing::warn!("cached snapshot {name} no longer decodes: {e}"),
+        }
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use crate::repo::{CacheLocation, Repository};
+    use crate::snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotStatus, Summary};
+    use crate::test_repo::{PASSWORD, default_opts, repo_on};
+    use crate::{SnapshotId, Store, TreeId};
+    use cairn_format::manifest::Manifest;
+
+    fn snap(account: &str, host: &str, secs: i64) -> Snapshot {
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            time: jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap(),
+            host: host.into(),
+            username: "u".into(),
+            account: account.into(),
+            paths: vec![],
+            tags: vec![],
+            parent: None,
+            tree: TreeId::from_bytes([7; 32]),
+            status: SnapshotStatus::Complete,
+            summary: Summary::default(),
+            program: "test".into(),
+        }
+    }
+
+    fn ids(v: &[(SnapshotId, Snapshot)]) -> Vec<SnapshotId> {
+        v.iter().map(|(id, _)| *id).collect()
+    }
+
+    #[test]
+    fn cached_listings_follow_another_cache_adding_and_forgetting() {
+        let store = Store::memory().unwrap();
+        let a = repo_on(store.clone(), &default_opts());
+        let b = Repository::open(store, PASSWORD, CacheLocation::InMemory).unwrap();
+        let (s1, s2) = {
+            let _lock = a.lock(false, "backup").unwrap();
+            (
+                a.save_snapshot(&snap("x", "h", 1)).unwrap(),
+                a.save_snapshot(&snap("y", "h", 2)).unwrap(),
+            )
+        };
+        assert_eq!(ids(&a.snapshots().unwrap().0), vec![s1, s2]);
+
+        // Another host adds one and forgets one.
+        let s3 = {
+            let _lock = b.lock(false, "backup").unwrap();
+            b.save_snapshot(&snap("x", "h", 3)).unwrap()
+        };
+        {
+            let _lock = b.lock(true, "forget").unwrap();
+            b.remove_snapshot(&s1).unwrap();
+        }
+        assert_eq!(ids(&a.snapshots().unwrap().0), vec![s2, s3]);
+        assert_eq!(ids(&a.snapshots_of("x").unwrap().0), vec![s3]);
+        assert_eq!(ids(&a.snapshots_of("y").unwrap().0), vec![s2]);
+        assert!(a.snapshots_of("z").unwrap().0.is_empty());
+
+        // A parent named only by the cache but forgotten elsewhere is
+        // passed over, and the cache forgets it.
+        let s4 = {
+            let _lock = a.lock(false, "backup").unwrap();
+            a.save_snapshot(&snap("x", "h", 4)).unwrap()
+        };
+        {
+            let _lock = b.lock(true, "forget").unwrap();
+            b.remove_snapshot(&s4).unwrap();
+        }
+        let on_h = |s: &Snapshot| s.host == "h";
+        let (parent, _) = a.latest_cached("x", &on_h).unwrap().unwrap();
+        assert_eq!(parent, s3);
+        assert!(
+            a.latest_cached("x", &|s| s.host == "other")
+                .unwrap()
+                .is_none()
+        );
+        // The listing agrees.
+        assert_eq!(ids(&a.snapshots().unwrap().0), vec![s2, s3]);
+
+        // A cache never filled from a listing lists before it answers.
+        let c = Repository::open(a.store().clone(), PASSWORD, CacheLocation::InMemory).unwrap();
+        assert_eq!(c.latest_cached("x", &on_h).unwrap().unwrap().0, s3);
+    }
+
+    #[test]
+    fn unreadable_manifests_are_reported_and_never_cached() {
+        let repo = crate::test_repo::memory_repo(&default_opts());
+        let good = {
+            let _lock = repo.lock(false, "backup").unwrap();
+            repo.save_snapshot(&snap("x", "h", 1)).unwrap()
+        };
+        let junk = SnapshotId::from_bytes([9; 32]);
+        repo.store()
+            .put(
+                Snapshot::KIND,
+                &junk.to_hex(),
+                bytes::Bytes::from_static(b"junk"),
+            )
+            .unwrap();
+        for _ in 0..2 {
+            let (ok, bad) = repo.snapshots_of("x").unwrap();
+            assert_eq!(ids(&ok), vec![good]);
+            assert_eq!(bad.len(), 1);
+            assert_eq!(bad[0].0, junk);
+        }
     }
 }

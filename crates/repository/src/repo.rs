@@ -65,6 +65,11 @@ pub struct Repository {
     key_id: KeyId,
     cache_location: CacheLocation,
     cache: OnceLock<IndexCache>,
+    /// Whether the index cache was brought up to date with the store by
+    /// this process ([`Repository::index`]); the snapshot tables of the
+    /// same file need no index sync.
+    index_synced: std::sync::atomic::AtomicBool,
+    index_sync: Mutex<()>,
     lock_wait: std::time::Duration,
     /// The lock this process holds on the repository, if any: every commit
     /// point confirms it first ([`Repository::confirm_lock`]).
@@ -164,6 +169,8 @@ impl Repository {
             key_id,
             cache_location,
             cache: OnceLock::new(),
+            index_synced: std::sync::atomic::AtomicBool::new(false),
+            index_sync: Mutex::new(()),
             lock_wait: std::time::Duration::ZERO,
             held: Mutex::new(Vec::new()),
         })
@@ -196,6 +203,21 @@ impl Repository {
 
     /// The index cache, opened and brought up to date on first use.
     pub fn index(&self) -> Result<&IndexCache> {
+        use std::sync::atomic::Ordering;
+        let cache = self.cache_file()?;
+        if !self.index_synced.load(Ordering::Acquire) {
+            let _one = self.index_sync.lock();
+            if !self.index_synced.load(Ordering::Acquire) {
+                cache.sync(&self.store, &self.keys)?;
+                self.index_synced.store(true, Ordering::Release);
+            }
+        }
+        Ok(cache)
+    }
+
+    /// The local cache file, opened on first use but not synced with the
+    /// index objects (the snapshot tables keep themselves current).
+    fn cache_file(&self) -> Result<&IndexCache> {
         if let Some(cache) = self.cache.get() {
             return Ok(cache);
         }
@@ -214,7 +236,6 @@ impl Repository {
             }
             CacheLocation::InMemory => IndexCache::in_memory()?,
         };
-        cache.sync(&self.store, &self.keys)?;
         Ok(self.cache.get_or_init(|| cache))
     }
 
@@ -226,7 +247,12 @@ impl Repository {
 
     /// Throw the index cache away and rebuild it from the index objects.
     pub fn rebuild_index_cache(&self) -> Result<SyncReport> {
-        self.index()?.rebuild(&self.store, &self.keys)
+        let cache = self.cache_file()?;
+        cache.clear_snapshots()?;
+        let report = cache.rebuild(&self.store, &self.keys)?;
+        self.index_synced
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(report)
     }
 
     /// Read, decrypt and verify one blob, from the first of its places
@@ -294,12 +320,28 @@ impl Repository {
 
     /// Store a snapshot manifest.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
-        Ok(self.save_manifest(snapshot)?.0)
+        let (id, name) = self.save_manifest(snapshot)?;
+        // The next backup's parent comes from the cache without a listing.
+        let remembered = serde_json::to_vec(snapshot)
+            .map_err(|e| Error::invalid("snapshot", e.to_string()))
+            .and_then(|json| {
+                self.cache_file()?.update_snapshots(
+                    &[(name, snapshot.account.clone(), json)],
+                    &[],
+                    false,
+                )
+            });
+        if let Err(e) = remembered {
+            tracing::warn!("cannot remember snapshot {} in the cache: {e}", id.short());
+        }
+        Ok(id)
     }
 
     /// Delete a snapshot manifest (forget). Its data stays until prune.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        self.delete_manifest::<Snapshot>(&id.to_hex())
+        let name = id.to_hex();
+        self.delete_manifest::<Snapshot>(&name)?;
+        self.cache_file()?.update_snapshots(&[], &[name], false)
     }
 
     /// Load one snapshot manifest.
@@ -309,18 +351,58 @@ impl Repository {
 
     /// Every snapshot, oldest first, and the ones that could not be read.
     pub fn snapshots(&self) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
-        let loaded = self.manifests().load_all::<Snapshot>()?;
+        let loaded = self
+            .manifests()
+            .snapshots_cached(self.cache_file()?, None)?;
         Ok((loaded.good, loaded.bad))
     }
 
+    /// The snapshots of one account, oldest first, and every snapshot that
+    /// could not be read (their account is unknown). One listing; only
+    /// that account's manifests are decoded.
+    pub fn snapshots_of(
+        &self,
+        account: &str,
+    ) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
+        let loaded = self
+            .manifests()
+            .snapshots_cached(self.cache_file()?, Some(account))?;
+        Ok((loaded.good, loaded.bad))
+    }
+
+    /// Every manifest of an immutable kind (verification records, account
+    /// events), oldest first, through the local cache
+    /// ([`Manifests::load_all_cached`]); any that cannot be read is an
+    /// error.
+    pub fn load_manifests_cached<M: Manifest>(&self) -> Result<Vec<(M::Id, M)>> {
+        self.manifests()
+            .load_all_cached_strict::<M>(self.cache_file()?)
+    }
+
+    /// The newest snapshot of `account` that `wanted` accepts, chosen from
+    /// the local cache without listing the store (see
+    /// [`Manifests::latest_cached`]): for a backup's parent.
+    pub fn latest_cached(
+        &self,
+        account: &str,
+        wanted: &dyn Fn(&Snapshot) -> bool,
+    ) -> Result<Option<SnapshotEntry>> {
+        self.manifests()
+            .latest_cached(self.cache_file()?, account, wanted)
+    }
+
     /// Resolve `latest`, a full id or a unique prefix (4+ hex digits) among
-    /// the snapshots accepted by `filter`.
+    /// the snapshots (of `account`, when given) accepted by `filter`.
     pub fn find_snapshot(
         &self,
         spec: &str,
+        account: Option<&str>,
         filter: &dyn Fn(&Snapshot) -> bool,
     ) -> Result<(SnapshotId, Snapshot)> {
-        let (all, _) = self.snapshots()?;
+        let (all, _) = match account {
+            Some(a) => self.snapshots_of(a)?,
+            None => self.snapshots()?,
+        };
         let mut candidates: Vec<(SnapshotId, Snapshot)> =
             all.into_iter().filter(|(_, s)| filter(s)).collect();
         if spec == "latest" {

@@ -192,7 +192,7 @@ pub fn verifications(
     repo: &Repository,
 ) -> Result<HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>>> {
     let mut out: HashMap<SnapshotId, Vec<(VerificationId, VerificationRecord)>> = HashMap::new();
-    for (id, record) in repo.manifests().load_all_strict::<VerificationRecord>()? {
+    for (id, record) in repo.load_manifests_cached::<VerificationRecord>()? {
         out.entry(record.snapshot).or_default().push((id, record));
     }
     Ok(out)

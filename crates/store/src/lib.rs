@@ -436,6 +436,43 @@ impl Store {
         self.list_under(kind, "")
     }
 
+    /// The names of the objects of a kind, sorted (what [`Store::list`]
+    /// gives, without sizes and times). A local store's flat directories
+    /// are read in the calling thread without a `stat` per object: a
+    /// hundred thousand snapshots are listed in milliseconds.
+    pub fn list_names(&self, kind: ObjectKind) -> Result<Vec<String>> {
+        let flat = !matches!(
+            kind,
+            ObjectKind::Pack | ObjectKind::Log | ObjectKind::Config
+        );
+        let Some(root) = self.local_root.as_ref().filter(|_| flat) else {
+            return Ok(self
+                .list(kind)?
+                .objects
+                .into_iter()
+                .map(|o| o.name)
+                .collect());
+        };
+        let dir = root.join(kind.dir());
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if let Some(name) = kind.name_from_path(&format!("{}/{file}", kind.dir())) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// List the objects of a kind under a sub-directory (log streams).
     pub fn list_under(&self, kind: ObjectKind, sub: &str) -> Result<Listing> {
         let prefix = if sub.is_empty() {

@@ -59,7 +59,8 @@ pub fn run(ctx: &Context, args: &CatArgs) -> Result<u8> {
     let value = match args.kind.as_str() {
         "config" => serde_json::to_value(repo.config())?,
         "snapshot" => {
-            let (id, snap): (SnapshotId, Snapshot) = repo.find_snapshot(&need_id()?, &|_| true)?;
+            let (id, snap): (SnapshotId, Snapshot) =
+                repo.find_snapshot(&need_id()?, None, &|_| true)?;
             json!({ "id": id, "snapshot": snap })
         }
         "index" => {

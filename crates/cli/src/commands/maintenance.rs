@@ -11,7 +11,7 @@ use cairn_repository::{lock, repair_index, stats as repo_stats};
 fn snapshot_stats(ctx: &Context, args: &StatsArgs) -> Result<u8> {
     let repo = ctx.open(false)?;
     let chosen: Vec<cairn_repository::Snapshot> = if args.snapshots.is_empty() {
-        let (snaps, _) = repo.snapshots()?;
+        let (snaps, _) = args.filter.candidates(&repo)?;
         snaps
             .into_iter()
             .filter(|(_, s)| args.filter.accepts(s))

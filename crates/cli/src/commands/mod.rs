@@ -57,6 +57,21 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 impl SnapshotFilter {
+    /// The snapshots that may pass the filter (only its account's when it
+    /// names one), oldest first, and those that cannot be read.
+    pub fn candidates(
+        &self,
+        repo: &Repository,
+    ) -> Result<(
+        Vec<cairn_repository::repo::SnapshotEntry>,
+        Vec<cairn_repository::repo::UnreadableSnapshot>,
+    )> {
+        Ok(match &self.account {
+            Some(a) => repo.snapshots_of(a)?,
+            None => repo.snapshots()?,
+        })
+    }
+
     /// Whether a snapshot passes the filter.
     pub fn accepts(&self, s: &Snapshot) -> bool {
         self.account.as_ref().is_none_or(|a| &s.account == a)
@@ -75,7 +90,7 @@ pub fn find_snapshot(
     spec: &str,
     filter: &SnapshotFilter,
 ) -> Result<(SnapshotId, Snapshot)> {
-    Ok(repo.find_snapshot(spec, &|s| filter.accepts(s))?)
+    Ok(repo.find_snapshot(spec, filter.account.as_deref(), &|s| filter.accepts(s))?)
 }
 
 /// The error for a path a snapshot does not hold, with the absolute

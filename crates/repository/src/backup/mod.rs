@@ -742,9 +742,9 @@ fn choose_parent(
     opts: &BackupOptions,
     paths: &[PathBuf],
 ) -> Result<Option<(SnapshotId, Tree, u64)>> {
-    let id = match &opts.parent {
+    let (id, snap) = match &opts.parent {
         ParentChoice::None => return Ok(None),
-        ParentChoice::Snapshot(id) => *id,
+        ParentChoice::Snapshot(id) => (*id, repo.load_snapshot(id)?),
         ParentChoice::Auto => {
             let wanted: Vec<RawPath> = paths
                 .iter()
@@ -752,19 +752,17 @@ fn choose_parent(
                 .collect();
             let mut wanted_sorted = wanted.clone();
             wanted_sorted.sort();
-            let (snaps, _) = repo.snapshots()?;
-            let found = snaps.into_iter().rev().find(|(_, s)| {
+            let found = repo.latest_cached(&opts.account, &|s| {
                 let mut p = s.paths.clone();
                 p.sort();
                 s.account == opts.account && s.host == opts.host && p == wanted_sorted
-            });
+            })?;
             match found {
-                Some((id, _)) => id,
+                Some(found) => found,
                 None => return Ok(None),
             }
         }
     };
-    let snap = repo.load_snapshot(&id)?;
     match repo.load_tree(&snap.tree) {
         Ok(tree) => Ok(Some((id, tree, snap.summary.bytes_total))),
         Err(e) => {
