@@ -124,6 +124,133 @@ pub fn walk(
     Ok(())
 }
 
+/// Matching entries found under one tree: paths relative to it, and the
+/// entries.
+pub type Matches = std::sync::Arc<Vec<(Vec<u8>, Node)>>;
+
+/// A search through many snapshots that reads and searches each distinct
+/// tree once (`cairn find`): the matches under a tree are remembered by its
+/// id, so a subtree that a thousand snapshots share costs one visit. When
+/// the test looks at whole paths, a tree's matches depend on where it sits,
+/// and they are remembered by tree id and path.
+pub struct Finder<'a> {
+    repo: &'a Repository,
+    test: &'a dyn Fn(&[u8], &Node) -> bool,
+    by_path: bool,
+    memo: std::collections::HashMap<(TreeId, Vec<u8>), Matches>,
+    trees_read: u64,
+}
+
+impl std::fmt::Debug for Finder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finder")
+            .field("by_path", &self.by_path)
+            .field("trees_read", &self.trees_read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Finder<'a> {
+    /// A search with `test(path, entry)`; `by_path` says whether the test
+    /// looks at more of the path than the entry's name.
+    pub fn new(
+        repo: &'a Repository,
+        by_path: bool,
+        test: &'a dyn Fn(&[u8], &Node) -> bool,
+    ) -> Self {
+        Self {
+            repo,
+            test,
+            by_path,
+            memo: std::collections::HashMap::new(),
+            trees_read: 0,
+        }
+    }
+
+    /// How many trees were read so far (each distinct one once).
+    pub fn trees_read(&self) -> u64 {
+        self.trees_read
+    }
+
+    /// Every entry under the snapshot root `root` that passes the test, in
+    /// walk order (depth-first, names in order), paths from the root.
+    pub fn search(&mut self, root: &TreeId) -> Result<Matches> {
+        struct Frame {
+            key: (TreeId, Vec<u8>),
+            path: Vec<u8>,
+            tree: Tree,
+            next: usize,
+            found: Vec<(Vec<u8>, Node)>,
+        }
+        let key_of = |by_path: bool, tree: TreeId, path: &[u8]| {
+            (tree, if by_path { path.to_vec() } else { Vec::new() })
+        };
+        let root_key = key_of(self.by_path, *root, b"");
+        if let Some(m) = self.memo.get(&root_key) {
+            return Ok(m.clone());
+        }
+        self.trees_read += 1;
+        let mut stack = vec![Frame {
+            key: root_key,
+            path: Vec::new(),
+            tree: self.repo.load_tree(root)?,
+            next: 0,
+            found: Vec::new(),
+        }];
+        loop {
+            let Some(frame) = stack.last_mut() else {
+                return Err(Error::invalid("find", "internal error: empty search stack"));
+            };
+            let Some(node) = frame.tree.nodes.get(frame.next).cloned() else {
+                // This tree is done: remember it and hand its matches up.
+                let Some(done) = stack.pop() else { continue };
+                let found: Matches = std::sync::Arc::new(done.found);
+                self.memo.insert(done.key, found.clone());
+                match stack.last_mut() {
+                    Some(parent) => {
+                        let name = last_component(&done.path);
+                        add_under(&mut parent.found, name, &found);
+                    }
+                    None => return Ok(found),
+                }
+                continue;
+            };
+            frame.next += 1;
+            let path = join(&frame.path, &node.name);
+            if (self.test)(&path, &node) {
+                frame.found.push((node.name.clone(), node.clone()));
+            }
+            let Some(sub) = node.subtree() else { continue };
+            let key = key_of(self.by_path, sub, &path);
+            if let Some(m) = self.memo.get(&key) {
+                let m = m.clone();
+                add_under(&mut frame.found, &node.name, &m);
+                continue;
+            }
+            self.trees_read += 1;
+            let tree = self.repo.load_tree(&sub)?;
+            stack.push(Frame {
+                key,
+                path,
+                tree,
+                next: 0,
+                found: Vec::new(),
+            });
+        }
+    }
+}
+
+/// The last component of a path.
+fn last_component(path: &[u8]) -> &[u8] {
+    path.rsplit(|b| *b == b'/').next().unwrap_or(path)
+}
+
+/// Append matches found under the directory `name`, with `name/` before
+/// their paths.
+fn add_under(out: &mut Vec<(Vec<u8>, Node)>, name: &[u8], found: &[(Vec<u8>, Node)]) {
+    out.extend(found.iter().map(|(p, n)| (join(name, p), n.clone())));
+}
+
 /// One difference between two snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Change {
@@ -220,4 +347,119 @@ pub fn diff(repo: &Repository, a: &TreeId, b: &TreeId) -> Result<Vec<Change>> {
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::id::{BlobKind, ChunkId};
+    use crate::tree::Metadata;
+    use crate::writer::BlobWriter;
+
+    fn put(w: &BlobWriter<'_>, nodes: Vec<Node>) -> TreeId {
+        let (id, _) = w
+            .store_plain(BlobKind::Tree, &Tree::new(nodes).encode())
+            .unwrap();
+        TreeId::from_bytes(id)
+    }
+
+    fn file(w: &BlobWriter<'_>, name: &str) -> Node {
+        let (id, _) = w.store_plain(BlobKind::Data, name.as_bytes()).unwrap();
+        Node {
+            name: name.as_bytes().to_vec(),
+            meta: Metadata {
+                size: name.len() as u64,
+                ..Metadata::default()
+            },
+            data: NodeData::File {
+                chunks: vec![ChunkId::from_bytes(id)],
+            },
+        }
+    }
+
+    fn dir(name: &str, subtree: TreeId) -> Node {
+        Node {
+            name: name.as_bytes().to_vec(),
+            meta: Metadata {
+                mode: 0o040755,
+                ..Metadata::default()
+            },
+            data: NodeData::Dir { subtree },
+        }
+    }
+
+    /// What a plain walk finds, for comparison.
+    fn walked(
+        repo: &Repository,
+        root: &TreeId,
+        test: &dyn Fn(&[u8], &Node) -> bool,
+    ) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        walk(repo, root, b"", &mut |p, n| {
+            if test(p, n) {
+                out.push(p.to_vec());
+            }
+            Ok(true)
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_search_reads_each_distinct_tree_once_and_finds_what_a_walk_finds() {
+        let repo = crate::test_repo::memory_repo(&crate::test_repo::default_opts());
+        let _lock = repo.lock(false, "test").unwrap();
+        let w = BlobWriter::new(&repo).unwrap();
+        let shared = put(&w, vec![file(&w, "a.eml"), file(&w, "b.txt")]);
+        let inner = put(&w, vec![dir("cur", shared), file(&w, "a.eml")]);
+        let roots: Vec<TreeId> = (0..5)
+            .map(|i| {
+                put(
+                    &w,
+                    vec![
+                        dir("mail", inner),
+                        dir("other", shared),
+                        file(&w, &format!("day-{i}")),
+                    ],
+                )
+            })
+            .collect();
+        w.finish().unwrap();
+
+        let by_name = |_: &[u8], n: &Node| n.name.ends_with(b".eml");
+        let mut finder = Finder::new(&repo, false, &by_name);
+        for root in &roots {
+            let found: Vec<Vec<u8>> = finder
+                .search(root)
+                .unwrap()
+                .iter()
+                .map(|(p, _)| p.clone())
+                .collect();
+            assert_eq!(found, walked(&repo, root, &by_name));
+            assert_eq!(found.len(), 3);
+        }
+        // Five roots, `mail`'s tree and the shared one: seven reads, not
+        // the walk's twenty.
+        assert_eq!(finder.trees_read(), 7);
+
+        // A test on whole paths tells the shared tree's two places apart.
+        let by_path = |p: &[u8], _: &Node| p.starts_with(b"mail/") && p.ends_with(b".eml");
+        let mut finder = Finder::new(&repo, true, &by_path);
+        for root in &roots {
+            let found: Vec<Vec<u8>> = finder
+                .search(root)
+                .unwrap()
+                .iter()
+                .map(|(p, _)| p.clone())
+                .collect();
+            assert_eq!(found, walked(&repo, root, &by_path));
+            assert_eq!(
+                found,
+                vec![b"mail/a.eml".to_vec(), b"mail/cur/a.eml".to_vec()]
+            );
+        }
+        assert_eq!(finder.trees_read(), 8);
+    }
 }

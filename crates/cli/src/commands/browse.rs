@@ -130,7 +130,7 @@ pub fn find(ctx: &Context, args: &FindArgs) -> Result<u8> {
         .compile_matcher();
     let by_path = args.pattern.contains('/');
     let repo = ctx.open(false)?;
-    let (snaps, _) = repo.snapshots()?;
+    let (snaps, _) = args.filter.candidates(&repo)?;
     let mut only: Vec<SnapshotId> = Vec::new();
     for spec in &args.snapshots {
         only.push(super::find_snapshot(&repo, spec, &args.filter)?.0);
@@ -150,27 +150,30 @@ pub fn find(ctx: &Context, args: &FindArgs) -> Result<u8> {
     let chosen = snaps
         .iter()
         .filter(|(id, s)| args.filter.accepts(s) && (only.is_empty() || only.contains(id)));
+    let test = |p: &[u8], n: &Node| {
+        let subject = if by_path { slash(p) } else { n.name.clone() };
+        glob.is_match(Path::new(OsStr::from_bytes(&subject))) && in_time(n)
+    };
+    // Identical subtrees, shared by many snapshots, are searched once.
+    let mut finder = browse::Finder::new(&repo, by_path, &test);
     for (id, snap) in chosen {
-        browse::walk(&repo, &snap.tree, b"", &mut |p, n| {
-            let subject = if by_path { slash(p) } else { n.name.clone() };
-            if glob.is_match(Path::new(OsStr::from_bytes(&subject))) && in_time(n) {
-                found += 1;
-                let r = row(Some(*id), p, n);
-                if ctx.global.json {
-                    rows.push(r);
-                } else {
-                    table.add_row(vec![
-                        id.short(),
-                        output::local_time(snap.time),
-                        size(n.meta.size),
-                        output::unix_time(n.meta.mtime.sec, n.meta.mtime.nsec),
-                        r.path.display(),
-                    ]);
-                }
+        for (p, n) in finder.search(&snap.tree)?.iter() {
+            found += 1;
+            let r = row(Some(*id), p, n);
+            if ctx.global.json {
+                rows.push(r);
+            } else {
+                table.add_row(vec![
+                    id.short(),
+                    output::local_time(snap.time),
+                    size(n.meta.size),
+                    output::unix_time(n.meta.mtime.sec, n.meta.mtime.nsec),
+                    r.path.display(),
+                ]);
             }
-            Ok(true)
-        })?;
+        }
     }
+    tracing::debug!("find read {} distinct trees", finder.trees_read());
     if ctx.global.json {
         output::json(&rows)?;
     } else if found == 0 {
