@@ -29,6 +29,23 @@ pub fn stdout_write(args: std::fmt::Arguments<'_>, newline: bool) {
     }
 }
 
+/// Write to standard output through one buffer, flushed once at the end
+/// (a hundred thousand rows are one write, not a hundred thousand), with
+/// [`stdout_write`]'s handling of a closed or failing stdout.
+pub fn stdout_buffered(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+    use std::io::Write;
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    let written = write(&mut out).and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(cairn_protocol::ExitCode::ClosedStdout.code()));
+        }
+        eprintln!("cairn: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// `println!` that ends the command quietly when stdout is closed.
 macro_rules! outln {
     () => {
@@ -109,8 +126,21 @@ pub fn unix_time_utc(sec: i64, nsec: u32) -> String {
 
 /// Print a value as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    outln!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let mut failed = None;
+    stdout_buffered(|out| {
+        if let Err(e) = serde_json::to_writer_pretty(&mut *out, value) {
+            if e.is_io() {
+                return Err(e.into());
+            }
+            failed = Some(e);
+            return Ok(());
+        }
+        out.write_all(b"\n")
+    });
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// A snapshot as listed in JSON.
@@ -157,9 +187,12 @@ pub fn table(header: &[&str], right: &[usize]) -> comfy_table::Table {
 
 /// Print a table on stdout, without trailing blanks.
 pub fn print_table(t: &comfy_table::Table) {
-    for line in t.lines() {
-        outln!("{}", line.trim_end());
-    }
+    stdout_buffered(|out| {
+        for line in t.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    });
 }
 
 /// Format a Unix mode like `ls -l` (`drwxr-x---`, `-rwsr-xr-x`,

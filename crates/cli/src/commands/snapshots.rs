@@ -50,7 +50,7 @@ fn log_ranges(
 /// List snapshots, oldest first.
 pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
     let repo = ctx.open(false)?;
-    let (snaps, unreadable) = repo.snapshots()?;
+    let (snaps, unreadable) = args.filter.candidates(&repo)?;
     for (id, e) in &unreadable {
         eprintln!(
             "cairn: warning: snapshot {} cannot be read: {e}",
@@ -81,32 +81,62 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
     let fields = args.group_by.as_ref().map_or(&[][..], |g| &g.0[..]);
     let groups = group(&shown, fields, args.latest);
     if ctx.global.json {
-        let row = |id: &SnapshotId, s: &Snapshot| -> Result<Value> {
-            let mut v = serde_json::to_value(SnapshotRow::new(*id, s))?;
-            v["status"] = json!(status(id));
-            v["logs"] = if args.logs {
-                json!(log_ranges(&repo, s, &segments, &snaps))
-            } else {
-                Value::Null
-            };
-            Ok(v)
+        /// A row of `snapshots --json`: the manifest, its status and,
+        /// with --logs, its log ranges (null without).
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            row: SnapshotRow<'a>,
+            status: &'static str,
+            logs: Option<Vec<Value>>,
+        }
+        fn make<'a>(
+            id: &SnapshotId,
+            s: &'a Snapshot,
+            status: &'static str,
+            logs: Option<Vec<Value>>,
+        ) -> Row<'a> {
+            Row {
+                row: SnapshotRow::new(*id, s),
+                status,
+                logs,
+            }
+        }
+        let row = |id: &SnapshotId, s: &Snapshot| {
+            (
+                status(id),
+                args.logs.then(|| log_ranges(&repo, s, &segments, &snaps)),
+            )
         };
         if args.group_by.is_some() {
-            let mut out = Vec::new();
-            for (key, members) in &groups {
-                let rows = members
-                    .iter()
-                    .map(|(id, s)| row(id, s))
-                    .collect::<Result<Vec<_>>>()?;
-                out.push(json!({ "group": key, "snapshots": rows }));
+            #[derive(serde::Serialize)]
+            struct Group<'a> {
+                group: &'a Value,
+                snapshots: Vec<Row<'a>>,
             }
+            let out: Vec<Group<'_>> = groups
+                .iter()
+                .map(|(key, members)| Group {
+                    group: key,
+                    snapshots: members
+                        .iter()
+                        .map(|(id, s)| {
+                            let (st, logs) = row(id, s);
+                            make(id, s, st, logs)
+                        })
+                        .collect(),
+                })
+                .collect();
             output::json(&out)?;
         } else {
-            let rows = groups
+            let rows: Vec<Row<'_>> = groups
                 .iter()
                 .flat_map(|(_, m)| m.iter())
-                .map(|(id, s)| row(id, s))
-                .collect::<Result<Vec<_>>>()?;
+                .map(|(id, s)| {
+                    let (st, logs) = row(id, s);
+                    make(id, s, st, logs)
+                })
+                .collect();
             output::json(&rows)?;
         }
         return Ok(crate::exit::OK);
@@ -192,6 +222,7 @@ fn group<'a>(
     latest: Option<usize>,
 ) -> Vec<(Value, Vec<&'a (SnapshotId, Snapshot)>)> {
     let mut groups: Vec<(Value, Vec<&'a (SnapshotId, Snapshot)>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for entry in shown {
         let s = &entry.1;
         let mut key = serde_json::Map::new();
@@ -208,9 +239,13 @@ fn group<'a>(
             key.insert(name.to_string(), value);
         }
         let key = Value::Object(key);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(entry),
-            None => groups.push((key, vec![entry])),
+        let text = key.to_string();
+        match index.get(&text) {
+            Some(&at) => groups[at].1.push(entry),
+            None => {
+                index.insert(text, groups.len());
+                groups.push((key, vec![entry]));
+            }
         }
     }
     if let Some(n) = latest {
