@@ -4,7 +4,9 @@
 //! stalls before forwarding, truncates the body of an upload while passing
 //! the server's "200 OK" through (the "stored truncated" case), flips a byte
 //! in what a download returns (a bad read), or leaves keys out of object
-//! listings (an eventually consistent or faulty server).
+//! listings (an eventually consistent or faulty server). It counts the
+//! requests it sees by kind (listings, reads, writes, deletes), so a test
+//! can bound what one command costs a server.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -32,6 +34,74 @@ pub struct FaultPlan {
     pub hide_in_list: Vec<String>,
 }
 
+/// Requests forwarded or answered so far, by kind.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    /// Object listings (GET with `list-type=`).
+    pub list: AtomicU32,
+    /// Other GETs (object reads).
+    pub get: AtomicU32,
+    /// HEADs.
+    pub head: AtomicU32,
+    /// PUTs.
+    pub put: AtomicU32,
+    /// DELETEs (and multi-object delete POSTs).
+    pub delete: AtomicU32,
+    /// Anything else.
+    pub other: AtomicU32,
+}
+
+/// A copy of [`RequestCounts`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Listings.
+    pub list: u32,
+    /// Object reads.
+    pub get: u32,
+    /// HEADs.
+    pub head: u32,
+    /// PUTs.
+    pub put: u32,
+    /// Deletes.
+    pub delete: u32,
+    /// Others.
+    pub other: u32,
+}
+
+impl Counts {
+    /// Every request.
+    pub fn total(&self) -> u32 {
+        self.list + self.get + self.head + self.put + self.delete + self.other
+    }
+}
+
+impl RequestCounts {
+    /// The counts now.
+    pub fn now(&self) -> Counts {
+        Counts {
+            list: self.list.load(Ordering::SeqCst),
+            get: self.get.load(Ordering::SeqCst),
+            head: self.head.load(Ordering::SeqCst),
+            put: self.put.load(Ordering::SeqCst),
+            delete: self.delete.load(Ordering::SeqCst),
+            other: self.other.load(Ordering::SeqCst),
+        }
+    }
+
+    fn count(&self, request_line: &str) {
+        let which = match request_line.split(' ').next().unwrap_or_default() {
+            "GET" if request_line.contains("list-type=") => &self.list,
+            "GET" => &self.get,
+            "HEAD" => &self.head,
+            "PUT" => &self.put,
+            "DELETE" => &self.delete,
+            "POST" if request_line.contains("?delete") => &self.delete,
+            _ => &self.other,
+        };
+        which.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// A running proxy.
 #[derive(Debug)]
 pub struct FaultProxy {
@@ -39,6 +109,8 @@ pub struct FaultProxy {
     pub endpoint: String,
     /// Requests disturbed so far.
     pub faults: Arc<AtomicU32>,
+    /// Requests seen so far, by kind.
+    pub counts: Arc<RequestCounts>,
     stop: Arc<AtomicBool>,
 }
 
@@ -59,12 +131,13 @@ impl FaultProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let faults = Arc::new(AtomicU32::new(0));
+        let counts = Arc::new(RequestCounts::default());
         let stop = Arc::new(AtomicBool::new(false));
         let counter = Arc::new(AtomicU32::new(0));
         let puts = Arc::new(AtomicU32::new(0));
         let gets = Arc::new(AtomicU32::new(0));
         {
-            let (faults, stop) = (faults.clone(), stop.clone());
+            let (faults, stop, counts) = (faults.clone(), stop.clone(), counts.clone());
             std::thread::spawn(move || {
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -77,6 +150,7 @@ impl FaultProxy {
                         puts: puts.clone(),
                         gets: gets.clone(),
                         faults,
+                        counts: counts.clone(),
                     };
                     std::thread::spawn(move || {
                         let _ = handle(conn, &upstream, &plan, &counters);
@@ -87,6 +161,7 @@ impl FaultProxy {
         Self {
             endpoint,
             faults,
+            counts,
             stop,
         }
     }
@@ -97,6 +172,7 @@ struct Counters {
     puts: Arc<AtomicU32>,
     gets: Arc<AtomicU32>,
     faults: Arc<AtomicU32>,
+    counts: Arc<RequestCounts>,
 }
 
 /// Remove the `<Contents>` entries whose key contains one of `hide` from a
@@ -132,6 +208,7 @@ fn handle(
         puts,
         gets,
         faults,
+        counts,
     } = counters;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
@@ -180,6 +257,7 @@ fn handle(
         let i = counter.fetch_add(1, Ordering::SeqCst) + 1;
         let is_put = head.first().is_some_and(|l| l.starts_with("PUT "));
         let request_line = head.first().cloned().unwrap_or_default();
+        counts.count(&request_line);
         let is_get = request_line.starts_with("GET ");
         let is_list = is_get && request_line.contains("list-type=");
         let mut corrupt = false;
