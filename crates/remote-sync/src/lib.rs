@@ -472,7 +472,7 @@ fn check_source_complete(
     let mut missing_packs: HashSet<String> = HashSet::new();
     let mut missing_blobs = 0usize;
     for blob in &used {
-        match inventory.blobs.get(blob) {
+        match inventory.blob(blob) {
             Some(loc) if packs.contains(loc.pack.to_hex().as_str()) => {}
             Some(loc) => {
                 missing_packs.insert(loc.pack.to_hex());

@@ -285,8 +285,7 @@ impl Checker<'_> {
                         }
                         content = content.and_then(|n| {
                             self.inventory
-                                .blobs
-                                .get(c.as_bytes())
+                                .blob(c.as_bytes())
                                 .map(|l| n + u64::from(l.entry.raw_length))
                         });
                     }
@@ -334,7 +333,7 @@ impl Checker<'_> {
 /// an interrupted backup (adopted by the next one), or damaged.
 fn unindexed_packs(
     repo: &Repository,
-    packs: &HashMap<PackId, (u64, Vec<PackEntry>)>,
+    packs: &HashMap<PackId, (u64, &[PackEntry])>,
     present: &HashMap<PackId, u64>,
     report: &mut CheckReport,
 ) -> Result<()> {
@@ -471,13 +470,13 @@ pub fn check(
     for stray in &inventory.strays {
         report.warnings.push(format!("unrecognised object {stray}"));
     }
-    let packs: HashMap<PackId, (u64, Vec<PackEntry>)> = inventory
+    let packs: HashMap<PackId, (u64, &[PackEntry])> = inventory
         .packs
         .iter()
-        .map(|(id, p)| (*id, (p.size, p.blobs.clone())))
+        .map(|(id, p)| (*id, (p.size, p.blobs.as_slice())))
         .collect();
     report.packs = packs.len();
-    report.blobs = inventory.blobs.len();
+    report.blobs = inventory.blob_count();
 
     // Packs: existence, size, header.
     progress.phase("packs", None);
@@ -525,7 +524,7 @@ pub fn check(
                         .iter()
                         .map(|h| (h.id, h.kind, h.offset, h.length, h.raw_length))
                         .collect();
-                    for e in indexed {
+                    for e in indexed.iter() {
                         if !header.contains(&(e.id, e.kind, e.offset, e.length, e.raw_length)) {
                             return Err(format!(
                                 "blob {} is not where the index says",
@@ -576,7 +575,7 @@ pub fn check(
                 };
                 progress.bytes(bytes.len() as u64);
                 let mut blob_errors = Vec::new();
-                for e in &packs[id].1 {
+                for e in packs[id].1 {
                     let start = e.offset as usize;
                     let end = start + e.length as usize;
                     let Some(stored) = bytes.get(start..end) else {

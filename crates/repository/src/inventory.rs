@@ -22,6 +22,18 @@ pub struct Location {
     pub entry: PackEntry,
 }
 
+/// Where a blob is, as the inventory keeps it: the pack by its number in
+/// [`Inventory`]'s list of packs and the rest of its entry (the id is the
+/// key), 20 bytes instead of a [`Location`]'s 84.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    pack: u32,
+    offset: u32,
+    length: u32,
+    raw_length: u32,
+    kind: BlobKind,
+}
+
 /// A pack as the index describes it.
 #[derive(Debug, Clone, Default)]
 pub struct PackInfo {
@@ -38,8 +50,12 @@ pub struct Inventory {
     pub index_ids: Vec<IndexId>,
     /// Packs they list.
     pub packs: HashMap<PackId, PackInfo>,
-    /// Every blob, at the first place an index lists it.
-    pub blobs: HashMap<[u8; ID_LEN], Location>,
+    /// Every blob, at the first place an index lists it
+    /// ([`Inventory::blob`]).
+    blobs: HashMap<[u8; ID_LEN], Slot>,
+    /// Packs by number, for `blobs`.
+    pack_ids: Vec<PackId>,
+    pack_numbers: HashMap<PackId, u32>,
     /// Further places of blobs listed in more than one pack.
     pub alternates: HashMap<[u8; ID_LEN], Vec<Location>>,
     /// Index objects that could not be read, and disagreements.
@@ -68,10 +84,15 @@ impl Inventory {
                 .filter(|id| !done.contains(id))
                 .collect();
             let mut vanished = false;
-            for (id, opened) in
-                ids.iter()
-                    .zip(crate::objects::fetch_indexes(store, repo.keys(), &ids))
-            {
+            // A few at a time: each is merged and dropped before the next
+            // are read, so their decoded entries never all sit in memory
+            // beside the inventory.
+            let fetched = ids.chunks(16).flat_map(|batch| {
+                batch
+                    .iter()
+                    .zip(crate::objects::fetch_indexes(store, repo.keys(), batch))
+            });
+            for (id, opened) in fetched {
                 done.insert(*id);
                 match opened {
                     Ok(index) => {
@@ -107,33 +128,81 @@ impl Inventory {
                 info.size
             ));
         }
-        for b in blobs {
-            let here = Location {
-                kind: b.kind,
-                pack: id,
-                entry: b,
-            };
+        let number = match self.pack_numbers.get(&id) {
+            Some(n) => *n,
+            None => {
+                let n = u32::try_from(self.pack_ids.len()).unwrap_or(u32::MAX);
+                self.pack_ids.push(id);
+                self.pack_numbers.insert(id, n);
+                n
+            }
+        };
+        // A pack seen for the first time keeps the list it came with (each
+        // blob once), instead of a copy of it.
+        let fresh = info.blobs.is_empty();
+        let mut blobs = blobs;
+        if fresh {
+            blobs.retain(|b| known.insert(b.id));
+        }
+        for &b in &blobs {
             match self.blobs.get(&b.id) {
                 None => {
-                    self.blobs.insert(b.id, here);
+                    self.blobs.insert(
+                        b.id,
+                        Slot {
+                            pack: number,
+                            offset: b.offset,
+                            length: b.length,
+                            raw_length: b.raw_length,
+                            kind: b.kind,
+                        },
+                    );
                 }
-                Some(first) if first.pack == id => {}
+                Some(first) if first.pack == number => {}
                 Some(_) => {
                     let more = self.alternates.entry(b.id).or_default();
                     if !more.iter().any(|l| l.pack == id) {
-                        more.push(here);
+                        more.push(Location {
+                            kind: b.kind,
+                            pack: id,
+                            entry: b,
+                        });
                     }
                 }
             }
-            if known.insert(b.id) {
+            if !fresh && known.insert(b.id) {
                 info.blobs.push(b);
             }
         }
+        if fresh {
+            info.blobs = blobs;
+        }
+    }
+
+    /// Where a blob is: the first place an index lists it.
+    pub fn blob(&self, id: &[u8; ID_LEN]) -> Option<Location> {
+        let slot = self.blobs.get(id)?;
+        Some(Location {
+            kind: slot.kind,
+            pack: *self.pack_ids.get(slot.pack as usize)?,
+            entry: PackEntry {
+                kind: slot.kind,
+                id: *id,
+                offset: slot.offset,
+                length: slot.length,
+                raw_length: slot.raw_length,
+            },
+        })
+    }
+
+    /// How many distinct blobs the index objects list.
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
     }
 
     /// Every place a blob is listed: the first, then the others.
     pub fn locations(&self, id: &[u8; ID_LEN]) -> Vec<Location> {
-        let mut all: Vec<Location> = self.blobs.get(id).copied().into_iter().collect();
+        let mut all: Vec<Location> = self.blob(id).into_iter().collect();
         if let Some(more) = self.alternates.get(id) {
             all.extend(more.iter().copied());
         }

@@ -90,7 +90,7 @@ pub fn verify_snapshot(
     // Chunks, grouped by pack so that each pack is read once.
     let mut by_pack: HashMap<crate::id::PackId, Vec<crate::pack::PackEntry>> = HashMap::new();
     for blob in &used {
-        match inventory.blobs.get(blob) {
+        match inventory.blob(blob) {
             Some(loc) => by_pack.entry(loc.pack).or_default().push(loc.entry),
             None => report
                 .problems

@@ -220,7 +220,7 @@ pub(super) fn plan(
         used.extend(seg.manifest.chunks.iter().map(|c| *c.as_bytes()));
     }
     report.blobs_used = used.len();
-    report.blobs_before = inventory.blobs.len();
+    report.blobs_before = inventory.blob_count();
 
     // Homes: indexed packs first, then the others, each in id order.
     let mut order: Vec<PackId> = inventory

@@ -424,7 +424,7 @@ fn an_index_entry_that_a_header_contradicts_is_not_acted_on() {
     };
     // Where each chunk really is.
     let inv = Inventory::load(&repo).unwrap();
-    let loc = |c: &crate::id::ChunkId| inv.blobs[c.as_bytes()];
+    let loc = |c: &crate::id::ChunkId| inv.blob(c.as_bytes()).unwrap();
     let (l0, l1) = (loc(&chunks[0]), loc(&chunks[1]));
     // Forge an index object that places the chunk of the later pack (by id)
     // into the earlier one, where prune would pick it as the kept copy and
