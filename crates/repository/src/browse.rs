@@ -407,6 +407,11 @@ mod tests {
         out
     }
 
+    fn found_paths(finder: &mut Finder<'_>, root: &TreeId) -> Vec<Vec<u8>> {
+        let found = finder.search(root).unwrap();
+        found.iter().map(|(p, _)| p.clone()).collect()
+    }
+
     #[test]
     fn a_search_reads_each_distinct_tree_once_and_finds_what_a_walk_finds() {
         let repo = crate::test_repo::memory_repo(&crate::test_repo::default_opts());
@@ -431,12 +436,7 @@ mod tests {
         let by_name = |_: &[u8], n: &Node| n.name.ends_with(b".eml");
         let mut finder = Finder::new(&repo, false, &by_name);
         for root in &roots {
-            let found: Vec<Vec<u8>> = finder
-                .search(root)
-                .unwrap()
-                .iter()
-                .map(|(p, _)| p.clone())
-                .collect();
+            let found = found_paths(&mut finder, root);
             assert_eq!(found, walked(&repo, root, &by_name));
             assert_eq!(found.len(), 3);
         }
@@ -448,12 +448,7 @@ mod tests {
         let by_path = |p: &[u8], _: &Node| p.starts_with(b"mail/") && p.ends_with(b".eml");
         let mut finder = Finder::new(&repo, true, &by_path);
         for root in &roots {
-            let found: Vec<Vec<u8>> = finder
-                .search(root)
-                .unwrap()
-                .iter()
-                .map(|(p, _)| p.clone())
-                .collect();
+            let found = found_paths(&mut finder, root);
             assert_eq!(found, walked(&repo, root, &by_path));
             assert_eq!(
                 found,

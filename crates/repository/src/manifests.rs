@@ -37,6 +37,16 @@ pub struct Loaded<M: Manifest> {
     pub bad: Vec<(M::Id, Error)>,
 }
 
+impl<M: Manifest> Loaded<M> {
+    /// The manifests, or the first error if any could not be read.
+    pub fn strict(self) -> Result<Vec<(M::Id, M)>> {
+        match self.bad.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(self.good),
+        }
+    }
+}
+
 impl<'a> Manifests<'a> {
     /// Manifests of `store`, opened with `keys`.
     pub fn new(store: &'a Store, keys: &'a Keys) -> Self {
@@ -88,20 +98,8 @@ impl<'a> Manifests<'a> {
     /// decision.
     pub fn load_all<M: Manifest>(&self) -> Result<Loaded<M>> {
         let names = self.names::<M>()?;
-        let mut good = Vec::new();
-        let mut bad = Vec::new();
-        for (_, id, json) in self.fetch::<M>(&names) {
-            let opened = json.and_then(|json| {
-                Ok(manifest::decode_plaintext::<M>(
-                    &json,
-                    &manifest::describe::<M>(&id),
-                )?)
-            });
-            match opened {
-                Ok(m) => good.push((id, m)),
-                Err(e) => bad.push((id, e)),
-            }
-        }
+        let (opened, bad) = self.fetch_decoded::<M>(&names);
+        let mut good: Vec<(M::Id, M)> = opened.into_iter().map(|(_, id, m, _)| (id, m)).collect();
         sort_by_time(&mut good);
         Ok(Loaded { good, bad })
     }
@@ -139,21 +137,11 @@ impl<'a> Manifests<'a> {
                 (None, None) => break,
             }
         }
-        let mut added = Vec::new();
-        let mut bad = Vec::new();
-        for (name, id, json) in self.fetch::<Snapshot>(&new) {
-            let opened = json.and_then(|json| {
-                let s = manifest::decode_plaintext::<Snapshot>(
-                    &json,
-                    &manifest::describe::<Snapshot>(&id),
-                )?;
-                Ok((s, json))
-            });
-            match opened {
-                Ok((s, json)) => added.push((name, s.account, json)),
-                Err(e) => bad.push((id, e)),
-            }
-        }
+        let (opened, bad) = self.fetch_decoded::<Snapshot>(&new);
+        let added: Vec<(String, String, Vec<u8>)> = opened
+            .into_iter()
+            .map(|(name, _, s, json)| (name, s.account, json))
+            .collect();
         cache.update_snapshots(&added, &gone, true)?;
         let mut good = decode_cached(cache, account)?;
         sort_by_time(&mut good);
@@ -192,6 +180,27 @@ impl<'a> Manifests<'a> {
         Ok(None)
     }
 
+    /// Read and decode the manifests stored as `names`: (name, id,
+    /// manifest, its JSON) for each that opened, and the ones that did not.
+    #[allow(clippy::type_complexity)]
+    fn fetch_decoded<M: Manifest>(
+        &self,
+        names: &[String],
+    ) -> (Vec<(String, M::Id, M, Vec<u8>)>, Vec<(M::Id, Error)>) {
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for (name, id, json) in self.fetch::<M>(names) {
+            match json.and_then(|json| {
+                let m = manifest::decode_plaintext::<M>(&json, &manifest::describe::<M>(&id))?;
+                Ok((m, json))
+            }) {
+                Ok((m, json)) => good.push((name, id, m, json)),
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        (good, bad)
+    }
+
     /// [`Manifests::load_all`] through the local cache: one listing, and
     /// only manifests not cached yet are read (and then remembered);
     /// cached ones no longer listed are dropped. Unreadable ones are never
@@ -227,19 +236,12 @@ impl<'a> Manifests<'a> {
             .filter(|n| !cached_names.contains(*n))
             .cloned()
             .collect();
-        let mut added = Vec::new();
-        for (name, id, json) in self.fetch::<M>(&new) {
-            let opened = json.and_then(|json| {
-                let m = manifest::decode_plaintext::<M>(&json, &manifest::describe::<M>(&id))?;
-                Ok((m, json))
-            });
-            match opened {
-                Ok((m, json)) => {
-                    good.push((id, m));
-                    added.push((name, json));
-                }
-                Err(e) => bad.push((id, e)),
-            }
+        let (opened, unreadable) = self.fetch_decoded::<M>(&new);
+        bad.extend(unreadable);
+        let mut added = Vec::with_capacity(opened.len());
+        for (name, id, m, json) in opened {
+            good.push((id, m));
+            added.push((name, json));
         }
         cache.update_manifests(dir, &added, &gone)?;
         sort_by_time(&mut good);
@@ -251,21 +253,13 @@ impl<'a> Manifests<'a> {
         &self,
         cache: &IndexCache,
     ) -> Result<Vec<(M::Id, M)>> {
-        let loaded = self.load_all_cached::<M>(cache)?;
-        match loaded.bad.into_iter().next() {
-            Some((_, e)) => Err(e),
-            None => Ok(loaded.good),
-        }
+        self.load_all_cached::<M>(cache)?.strict()
     }
 
     /// Every manifest of kind `M`, oldest first; any that cannot be read is
     /// an error.
     pub fn load_all_strict<M: Manifest>(&self) -> Result<Vec<(M::Id, M)>> {
-        let loaded = self.load_all::<M>()?;
-        match loaded.bad.into_iter().next() {
-            Some((_, e)) => Err(e),
-            None => Ok(loaded.good),
-        }
+        self.load_all::<M>()?.strict()
     }
 
     /// Read and open one manifest.
