@@ -267,8 +267,12 @@ proptest! {
         seed in any::<u64>(),
         prefix in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
-        // Prepending bytes changes the first chunks only: the tail of the
-        // chunk sequence re-synchronises.
+        // Prepending bytes changes the first chunks only: the chunk
+        // sequence re-synchronises within a few chunks. How many is a
+        // matter of chance (a cut closer than the minimum size to the
+        // shifted sequence's last cut is skipped; seven chunks for one
+        // seed in the regressions file), so the bound is in bytes: every
+        // chunk that starts four maximum chunk sizes in is shared.
         let params = small_params();
         let chunker = Chunker::new(params, Gear::public());
         let data = pseudo_random(600_000, seed);
@@ -276,9 +280,17 @@ proptest! {
         shifted.extend_from_slice(&data);
         let a: Vec<&[u8]> = chunker.chunks(&data).collect();
         let b: Vec<&[u8]> = chunker.chunks(&shifted).collect();
-        let tail_a: HashSet<&[u8]> = a.iter().skip(3).copied().collect();
-        let shared = b.iter().filter(|c| tail_a.contains(*c)).count();
-        prop_assert!(shared + 6 >= a.len(), "{} shared of {}", shared, a.len());
+        let in_b: HashSet<&[u8]> = b.iter().copied().collect();
+        let settled = 4 * params.max_size() as usize;
+        let mut start = 0usize;
+        for c in &a {
+            if start >= settled {
+                prop_assert!(in_b.contains(c), "the chunk at {} is not shared", start);
+            }
+            start += c.len();
+        }
+        prop_assert_eq!(a.iter().map(|c| c.len()).sum::<usize>() + prefix.len(),
+            b.iter().map(|c| c.len()).sum::<usize>());
     }
 }
 
