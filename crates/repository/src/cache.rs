@@ -520,7 +520,7 @@ impl IndexCache {
     }
 
     /// Forget every cached manifest (`cache rebuild`).
-    pub fn clear_snapshots(&self) -> Result<()> {
+    pub fn clear_manifests(&self) -> Result<()> {
         self.write(|txn| {
             txn.delete_table(SNAPSHOTS)?;
             txn.delete_table(ACCOUNT_SNAPSHOTS)?;

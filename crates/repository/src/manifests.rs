@@ -53,16 +53,10 @@ impl<'a> Manifests<'a> {
         Self { store, keys }
     }
 
-    /// The names of every stored manifest of kind `M` (names that are not
-    /// valid for the kind are not listed; see [`Store::list`]).
+    /// The names of every stored manifest of kind `M`, sorted (names that
+    /// are not valid for the kind are not listed; see [`Store::list_names`]).
     pub fn names<M: Manifest>(&self) -> Result<Vec<String>> {
-        Ok(self
-            .store
-            .list(M::KIND)?
-            .objects
-            .into_iter()
-            .map(|o| o.name)
-            .collect())
+        Ok(self.store.list_names(M::KIND)?)
     }
 
     /// Read and open (up to the JSON) the manifests stored as `names`, many
@@ -115,7 +109,7 @@ impl<'a> Manifests<'a> {
         account: Option<&str>,
     ) -> Result<Loaded<Snapshot>> {
         // Both sorted: one merge finds what is new and what is gone.
-        let names = self.store.list_names(Snapshot::KIND)?;
+        let names = self.names::<Snapshot>()?;
         let cached = cache.cached_snapshot_names()?;
         let (mut new, mut gone) = (Vec::new(), Vec::new());
         let (mut i, mut j) = (0, 0);
@@ -207,7 +201,7 @@ impl<'a> Manifests<'a> {
     /// cached. For immutable, hash-named kinds only.
     pub fn load_all_cached<M: Manifest>(&self, cache: &IndexCache) -> Result<Loaded<M>> {
         let dir = M::KIND.dir();
-        let names = self.store.list_names(M::KIND)?;
+        let names = self.names::<M>()?;
         let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         let mut good = Vec::new();
         let mut bad = Vec::new();
@@ -373,9 +367,9 @@ mod tests {
             b.remove_snapshot(&s1).unwrap();
         }
         assert_eq!(ids(&a.snapshots().unwrap().0), vec![s2, s3]);
-        assert_eq!(ids(&a.snapshots_of("x").unwrap().0), vec![s3]);
-        assert_eq!(ids(&a.snapshots_of("y").unwrap().0), vec![s2]);
-        assert!(a.snapshots_of("z").unwrap().0.is_empty());
+        assert_eq!(ids(&a.snapshots_in(Some("x")).unwrap().0), vec![s3]);
+        assert_eq!(ids(&a.snapshots_in(Some("y")).unwrap().0), vec![s2]);
+        assert!(a.snapshots_in(Some("z")).unwrap().0.is_empty());
 
         // A parent named only by the cache but forgotten elsewhere is
         // passed over, and the cache forgets it.
@@ -419,7 +413,7 @@ mod tests {
             )
             .unwrap();
         for _ in 0..2 {
-            let (ok, bad) = repo.snapshots_of("x").unwrap();
+            let (ok, bad) = repo.snapshots_in(Some("x")).unwrap();
             assert_eq!(ids(&ok), vec![good]);
             assert_eq!(bad.len(), 1);
             assert_eq!(bad[0].0, junk);

@@ -248,7 +248,7 @@ impl Repository {
     /// Throw the index cache away and rebuild it from the index objects.
     pub fn rebuild_index_cache(&self) -> Result<SyncReport> {
         let cache = self.cache_file()?;
-        cache.clear_snapshots()?;
+        cache.clear_manifests()?;
         let report = cache.rebuild(&self.store, &self.keys)?;
         self.index_synced
             .store(true, std::sync::atomic::Ordering::Release);
@@ -351,22 +351,19 @@ impl Repository {
 
     /// Every snapshot, oldest first, and the ones that could not be read.
     pub fn snapshots(&self) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
-        let loaded = self
-            .manifests()
-            .snapshots_cached(self.cache_file()?, None)?;
-        Ok((loaded.good, loaded.bad))
+        self.snapshots_in(None)
     }
 
-    /// The snapshots of one account, oldest first, and every snapshot that
-    /// could not be read (their account is unknown). One listing; only
-    /// that account's manifests are decoded.
-    pub fn snapshots_of(
+    /// The snapshots of `account` (every one without), oldest first, and
+    /// every snapshot that could not be read (their account is unknown).
+    /// One listing; only that account's manifests are decoded.
+    pub fn snapshots_in(
         &self,
-        account: &str,
+        account: Option<&str>,
     ) -> Result<(Vec<SnapshotEntry>, Vec<UnreadableSnapshot>)> {
         let loaded = self
             .manifests()
-            .snapshots_cached(self.cache_file()?, Some(account))?;
+            .snapshots_cached(self.cache_file()?, account)?;
         Ok((loaded.good, loaded.bad))
     }
 
@@ -399,10 +396,7 @@ impl Repository {
         account: Option<&str>,
         filter: &dyn Fn(&Snapshot) -> bool,
     ) -> Result<(SnapshotId, Snapshot)> {
-        let (all, _) = match account {
-            Some(a) => self.snapshots_of(a)?,
-            None => self.snapshots()?,
-        };
+        let (all, _) = self.snapshots_in(account)?;
         let mut candidates: Vec<(SnapshotId, Snapshot)> =
             all.into_iter().filter(|(_, s)| filter(s)).collect();
         if spec == "latest" {

@@ -66,10 +66,7 @@ impl SnapshotFilter {
         Vec<cairn_repository::repo::SnapshotEntry>,
         Vec<cairn_repository::repo::UnreadableSnapshot>,
     )> {
-        Ok(match &self.account {
-            Some(a) => repo.snapshots_of(a)?,
-            None => repo.snapshots()?,
-        })
+        Ok(repo.snapshots_in(self.account.as_deref())?)
     }
 
     /// Whether a snapshot passes the filter.
