@@ -131,13 +131,27 @@ impl<'a> Manifests<'a> {
                 (None, None) => break,
             }
         }
-        let (opened, bad) = self.fetch_decoded::<Snapshot>(&new);
+        let (opened, mut bad) = self.fetch_decoded::<Snapshot>(&new);
         let added: Vec<(String, String, Vec<u8>)> = opened
             .into_iter()
             .map(|(name, _, s, json)| (name, s.account, json))
             .collect();
         cache.update_snapshots(&added, &gone, true)?;
-        let mut good = decode_cached(cache, account)?;
+        let (mut good, stale) = decode_cached(cache, account)?;
+        if !stale.is_empty() {
+            // A cached row that no longer decodes is read again: the
+            // store decides, as it does for manifests not cached.
+            let (opened, unreadable) = self.fetch_decoded::<Snapshot>(&stale);
+            bad.extend(unreadable);
+            let mut again = Vec::with_capacity(opened.len());
+            for (name, id, s, json) in opened {
+                again.push((name, s.account.clone(), json));
+                if account.is_none_or(|a| s.account == a) {
+                    good.push((id, s));
+                }
+            }
+            cache.update_snapshots(&again, &stale, false)?;
+        }
         sort_by_time(&mut good);
         Ok(Loaded { good, bad })
     }
@@ -157,7 +171,9 @@ impl<'a> Manifests<'a> {
         wanted: &dyn Fn(&Snapshot) -> bool,
     ) -> Result<Option<(SnapshotId, Snapshot)>> {
         let mut candidates = if cache.snapshots_listed()? {
-            let mut c = decode_cached(cache, Some(account))?;
+            let (mut c, stale) = decode_cached(cache, Some(account))?;
+            // Rows that no longer decode are read again at the next listing.
+            cache.update_snapshots(&[], &stale, false)?;
             sort_by_time(&mut c);
             c
         } else {
@@ -295,21 +311,27 @@ fn sort_by_time<M: Manifest>(v: &mut [(M::Id, M)]) {
     v.sort_by(|a, b| a.1.order_time().cmp(&b.1.order_time()).then(a.0.cmp(&b.0)));
 }
 
-/// The cached snapshots (only `account`'s when given). A row that no
-/// longer decodes (a cache written by another build) is left out; the next
-/// `cache rebuild` drops it.
-fn decode_cached(cache: &IndexCache, account: Option<&str>) -> Result<Vec<(SnapshotId, Snapshot)>> {
-    let mut out = Vec::new();
+/// The cached snapshots (only `account`'s when given), and the names of
+/// cached rows that no longer decode (a cache written by another build).
+#[allow(clippy::type_complexity)]
+fn decode_cached(
+    cache: &IndexCache,
+    account: Option<&str>,
+) -> Result<(Vec<(SnapshotId, Snapshot)>, Vec<String>)> {
+    let mut good = Vec::new();
+    let mut stale = Vec::new();
     cache.for_each_cached_snapshot(account, &mut |name, json| {
-        let Some(id) = Snapshot::id_from_name(name) else {
-            return;
-        };
-        match manifest::decode_plaintext::<Snapshot>(json, &manifest::describe::<Snapshot>(&id)) {
-            Ok(s) => out.push((id, s)),
-            Err(e) => tracing::warn!("cached snapshot {name} no longer decodes: {e}"),
+        let decoded = Snapshot::id_from_name(name).and_then(|id| {
+            manifest::decode_plaintext::<Snapshot>(json, &manifest::describe::<Snapshot>(&id))
+                .ok()
+                .map(|s| (id, s))
+        });
+        match decoded {
+            Some(entry) => good.push(entry),
+            None => stale.push(name.to_string()),
         }
     })?;
-    Ok(out)
+    Ok((good, stale))
 }
 
 #[cfg(test)]
@@ -395,6 +417,40 @@ mod tests {
         // A cache never filled from a listing lists before it answers.
         let c = Repository::open(a.store().clone(), PASSWORD, CacheLocation::InMemory).unwrap();
         assert_eq!(c.latest_cached("x", &on_h).unwrap().unwrap().0, s3);
+    }
+
+    #[test]
+    fn a_cached_row_that_no_longer_decodes_is_read_again() {
+        let repo = crate::test_repo::memory_repo(&default_opts());
+        let id = {
+            let _lock = repo.lock(false, "backup").unwrap();
+            repo.save_snapshot(&snap("x", "h", 1)).unwrap()
+        };
+        assert_eq!(ids(&repo.snapshots().unwrap().0), vec![id]);
+        let cache = repo.index().unwrap();
+        cache
+            .update_snapshots(
+                &[(id.to_hex(), "x".into(), b"{not json".to_vec())],
+                &[],
+                false,
+            )
+            .unwrap();
+        for account in [Some("x"), None, Some("x")] {
+            let (ok, bad) = repo.snapshots_in(account).unwrap();
+            assert_eq!(ids(&ok), vec![id], "{account:?}");
+            assert!(bad.is_empty());
+        }
+        // The parent choice drops such a row and finds it again next time.
+        cache
+            .update_snapshots(
+                &[(id.to_hex(), "x".into(), b"{not json".to_vec())],
+                &[],
+                false,
+            )
+            .unwrap();
+        assert!(repo.latest_cached("x", &|_| true).unwrap().is_none());
+        assert_eq!(ids(&repo.snapshots_in(Some("x")).unwrap().0), vec![id]);
+        assert_eq!(repo.latest_cached("x", &|_| true).unwrap().unwrap().0, id);
     }
 
     #[test]
