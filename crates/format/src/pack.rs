@@ -54,7 +54,7 @@ pub fn read_runs<T>(
 }
 
 /// Where one blob sits in a pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PackEntry {
     /// Blob kind.
     pub kind: BlobKind,

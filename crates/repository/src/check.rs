@@ -520,12 +520,9 @@ pub fn check(
                 .map_err(|e| e.to_string())
                 .and_then(|header| {
                     let (_, indexed) = &packs[id];
-                    let header: std::collections::HashSet<_> = header
-                        .iter()
-                        .map(|h| (h.id, h.kind, h.offset, h.length, h.raw_length))
-                        .collect();
+                    let header: std::collections::HashSet<&PackEntry> = header.iter().collect();
                     for e in indexed.iter() {
-                        if !header.contains(&(e.id, e.kind, e.offset, e.length, e.raw_length)) {
+                        if !header.contains(e) {
                             return Err(format!(
                                 "blob {} is not where the index says",
                                 hex::encode(&e.id[..4])

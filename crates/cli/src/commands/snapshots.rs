@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
             status: &'static str,
             logs: Option<Vec<Value>>,
         }
-        fn make<'a>(
+        fn row<'a>(
             id: &SnapshotId,
             s: &'a Snapshot,
             status: &'static str,
@@ -102,12 +102,7 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
                 logs,
             }
         }
-        let row = |id: &SnapshotId, s: &Snapshot| {
-            (
-                status(id),
-                args.logs.then(|| log_ranges(&repo, s, &segments, &snaps)),
-            )
-        };
+        let logs = |s: &Snapshot| args.logs.then(|| log_ranges(&repo, s, &segments, &snaps));
         if args.group_by.is_some() {
             #[derive(serde::Serialize)]
             struct Group<'a> {
@@ -120,10 +115,7 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
                     group: key,
                     snapshots: members
                         .iter()
-                        .map(|(id, s)| {
-                            let (st, logs) = row(id, s);
-                            make(id, s, st, logs)
-                        })
+                        .map(|(id, s)| row(id, s, status(id), logs(s)))
                         .collect(),
                 })
                 .collect();
@@ -132,10 +124,7 @@ pub fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<u8> {
             let rows: Vec<Row<'_>> = groups
                 .iter()
                 .flat_map(|(_, m)| m.iter())
-                .map(|(id, s)| {
-                    let (st, logs) = row(id, s);
-                    make(id, s, st, logs)
-                })
+                .map(|(id, s)| row(id, s, status(id), logs(s)))
                 .collect();
             output::json(&rows)?;
         }
