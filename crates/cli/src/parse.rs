@@ -68,13 +68,17 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     cairn_protocol::parse_duration(s)
 }
 
-/// Parse `5%` or `5` into a percentage in [0, 100].
-pub fn parse_percent_or_zero(s: &str) -> Result<f64, String> {
-    let n: f64 = s
-        .trim()
+/// The number in `5%` or `5`.
+fn percent_number(s: &str) -> Result<f64, String> {
+    s.trim()
         .trim_end_matches('%')
         .parse()
-        .map_err(|_| format!("{s:?} is not a percentage"))?;
+        .map_err(|_| format!("{s:?} is not a percentage"))
+}
+
+/// Parse `5%` or `5` into a percentage in [0, 100].
+pub fn parse_percent_or_zero(s: &str) -> Result<f64, String> {
+    let n = percent_number(s)?;
     if (0.0..=100.0).contains(&n) {
         Ok(n)
     } else {
@@ -120,11 +124,7 @@ pub fn parse_subset(s: &str) -> Result<cairn_repository::Subset, String> {
 
 /// Parse `10%` or `10` into a percentage in (0, 100].
 pub fn parse_percent(s: &str) -> Result<f64, String> {
-    let n: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    let n = percent_number(s)?;
     if n > 0.0 && n <= 100.0 {
         Ok(n)
     } else {
