@@ -428,26 +428,18 @@ mod tests {
         };
         assert_eq!(ids(&repo.snapshots().unwrap().0), vec![id]);
         let cache = repo.index().unwrap();
-        cache
-            .update_snapshots(
-                &[(id.to_hex(), "x".into(), b"{not json".to_vec())],
-                &[],
-                false,
-            )
-            .unwrap();
+        let spoil = || {
+            let row = (id.to_hex(), "x".to_string(), b"{not json".to_vec());
+            cache.update_snapshots(&[row], &[], false).unwrap();
+        };
+        spoil();
         for account in [Some("x"), None, Some("x")] {
             let (ok, bad) = repo.snapshots_in(account).unwrap();
             assert_eq!(ids(&ok), vec![id], "{account:?}");
             assert!(bad.is_empty());
         }
         // The parent choice drops such a row and finds it again next time.
-        cache
-            .update_snapshots(
-                &[(id.to_hex(), "x".into(), b"{not json".to_vec())],
-                &[],
-                false,
-            )
-            .unwrap();
+        spoil();
         assert!(repo.latest_cached("x", &|_| true).unwrap().is_none());
         assert_eq!(ids(&repo.snapshots_in(Some("x")).unwrap().0), vec![id]);
         assert_eq!(repo.latest_cached("x", &|_| true).unwrap().unwrap().0, id);
