@@ -26,6 +26,18 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// The store refused the request (HTTP 403): the credentials in use
+    /// do not allow it.
+    #[error(
+        "the store refused access to {location}: the credentials in use do not allow this request ({source})"
+    )]
+    Refused {
+        /// The object path involved.
+        location: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -71,6 +83,9 @@ impl Error {
         let location = location.into();
         match source {
             object_store::Error::NotFound { .. } => Error::NotFound { what: location },
+            source @ object_store::Error::PermissionDenied { .. } => {
+                Error::Refused { location, source }
+            }
             source => Error::Storage { location, source },
         }
     }
@@ -97,6 +112,12 @@ impl Error {
     /// Whether bytes were read but are not what they should be.
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Corrupt { .. })
+    }
+
+    /// Whether the store refused the request (the credentials do not
+    /// allow it).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Error::Refused { .. })
     }
 }
 

@@ -16,8 +16,13 @@
 //!   written (object_store guarantees this for every backend; the local one
 //!   writes a staging file, fsyncs it and renames it).
 //! - Objects are immutable once written. Content-addressed objects may be
-//!   written twice with identical bytes; only `config` is created with a
-//!   create-if-absent put, so two `init`s cannot both succeed.
+//!   written twice with identical bytes; `config` is created with a
+//!   create-if-absent put, so two `init`s cannot both succeed. On a store
+//!   reached over a network every upload is create-only first, and an
+//!   object already there is confirmed instead of overwritten, so
+//!   credentials that may not overwrite or delete suffice for writers
+//!   ([`Store::put`]; [`Store::check_delete_rights`] tells whether they may
+//!   delete).
 //! - `list` may be slow or paginated but returns every complete object;
 //!   names that are not valid object names (staging files, strangers) are
 //!   reported separately and never parsed as ids.
@@ -243,6 +248,12 @@ impl Store {
             upload::PutError::Unconfirmed(reason) => {
                 Error::corrupt(format!("upload of {path}"), reason)
             }
+            upload::PutError::OverwriteRefused(reason, source) => Error::Refused {
+                location: format!(
+                    "{path}, which holds other bytes than cairn sent ({reason}) and may not be overwritten with these credentials; run `cairn check --read-data` from a host with full rights"
+                ),
+                source,
+            },
         }
     }
 
@@ -502,6 +513,28 @@ impl Store {
         Ok(listing)
     }
 
+    /// Whether these credentials may delete objects: a `DELETE` of a name
+    /// that does not exist under each kind that deleting operations remove
+    /// (packs, index objects, snapshots, locks). S3 checks the right before
+    /// it looks for the object, so a refusal says the credentials lack it,
+    /// and an allowed probe changes nothing. [`Error::Refused`] names the
+    /// first path refused.
+    pub fn check_delete_rights(&self) -> Result<()> {
+        for kind in [
+            ObjectKind::Pack,
+            ObjectKind::Index,
+            ObjectKind::Snapshot,
+            ObjectKind::Lock,
+        ] {
+            let mut probe = [0u8; 32];
+            getrandom::fill(&mut probe).map_err(|e| {
+                Error::io("random probe name", std::io::Error::other(e.to_string()))
+            })?;
+            self.delete(kind, &hex::encode(probe))?;
+        }
+        Ok(())
+    }
+
     /// Delete an object; deleting a missing object succeeds.
     pub fn delete(&self, kind: ObjectKind, name: &str) -> Result<()> {
         let path = store_path(kind, name);
@@ -588,6 +621,52 @@ fn error_chain_mentions(err: &(dyn std::error::Error + 'static), needle: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_only_credentials_write_what_is_new_and_refuse_to_overwrite() {
+        let inner: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let no_delete = Arc::new(cairn_testkit::faults::NoDelete::new(inner.clone()));
+        let store = Store::remote(no_delete.clone(), "memory:restricted".into()).unwrap();
+        let name = "ab".repeat(32);
+        store
+            .put(ObjectKind::Pack, &name, Bytes::from_static(b"pack"))
+            .unwrap();
+        // Written again with the same bytes (a retry, another host): the
+        // object there is confirmed, nothing is overwritten.
+        store
+            .put(ObjectKind::Pack, &name, Bytes::from_static(b"pack"))
+            .unwrap();
+        assert_eq!(
+            no_delete.refused.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        // Other bytes under the name: only an overwrite would mend it, and
+        // the credentials refuse one; the error says what is wrong.
+        let err = store
+            .put(ObjectKind::Pack, &name, Bytes::from_static(b"other"))
+            .unwrap_err();
+        assert!(err.is_refused(), "{err}");
+        assert!(
+            err.to_string().contains("other bytes than cairn sent"),
+            "{err}"
+        );
+        assert_eq!(&store.get(ObjectKind::Pack, &name).unwrap()[..], b"pack");
+        // Deletes are refused, and the probe says so without a trace.
+        assert!(
+            store
+                .delete(ObjectKind::Pack, &name)
+                .unwrap_err()
+                .is_refused()
+        );
+        assert!(store.check_delete_rights().unwrap_err().is_refused());
+        let full = Store::remote(inner, "memory:".into()).unwrap();
+        full.check_delete_rights().unwrap();
+        assert_eq!(full.list(ObjectKind::Pack).unwrap().objects.len(), 1);
+        // With full rights a damaged object is mended by an overwrite.
+        full.put(ObjectKind::Pack, &name, Bytes::from_static(b"other"))
+            .unwrap();
+        assert_eq!(&full.get(ObjectKind::Pack, &name).unwrap()[..], b"other");
+    }
 
     #[test]
     fn memory_store_round_trip() {

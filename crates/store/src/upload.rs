@@ -8,11 +8,21 @@
 //! [`crate::Store::put`] on remote stores), and `cairn sync` through
 //! [`crate::Store::put_confirmed_async`] for what it copies, so a truncated
 //! upload is caught when it happens instead of by a later `check`.
+//!
+//! A whole-object upload is first sent **create-only** (`If-None-Match:
+//! *`): every object cairn writes after `init` is named by its contents or
+//! at random, so one that exists already holds what we would write, and it
+//! is confirmed like a fresh upload instead of being overwritten. Only when
+//! what is stored differs (damage, a truncated earlier upload) is it sent
+//! again as an overwrite. So a host whose credentials may create objects
+//! but not overwrite them (docs/FORMAT.md, "Hosts without delete rights")
+//! writes everything a backup needs, and a failed overwrite is an error
+//! that names the object.
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::sync::Arc;
 
 /// Attempts per object before a failed confirmation is an error.
@@ -104,15 +114,19 @@ pub(crate) enum PutError {
     Store(object_store::Error),
     /// Every attempt was stored wrongly; the last reason.
     Unconfirmed(String),
+    /// What is stored differs from what was sent (the reason), and the
+    /// store refused to overwrite it (create-only credentials).
+    OverwriteRefused(String, object_store::Error),
 }
 
 /// Upload whole or, with `part_size`, in parts; the ETag the server
-/// answered with.
+/// answered with. With `create`, a whole upload is create-only.
 async fn upload(
     store: &Arc<dyn ObjectStore>,
     path: &StorePath,
     bytes: &Bytes,
     part_size: Option<usize>,
+    create: bool,
 ) -> Result<Option<String>, object_store::Error> {
     match part_size {
         Some(part_size) => {
@@ -121,16 +135,36 @@ async fn upload(
             writer.put(bytes.clone());
             Ok(writer.finish().await?.e_tag)
         }
-        None => Ok(store
-            .put(path, PutPayload::from(bytes.clone()))
-            .await?
-            .e_tag),
+        None => {
+            let opts = PutOptions {
+                mode: if create {
+                    PutMode::Create
+                } else {
+                    PutMode::Overwrite
+                },
+                ..PutOptions::default()
+            };
+            Ok(store
+                .put_opts(path, PutPayload::from(bytes.clone()), opts)
+                .await?
+                .e_tag)
+        }
     }
+}
+
+/// Whether a failed create-only upload may simply be sent again: object_store
+/// retries server errors itself, but not a timeout or a dropped connection of
+/// a request it cannot know to be idempotent. Ours is (a create of a name
+/// that stands for its contents), so those are sent again here.
+fn retry_create(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::Generic { .. })
 }
 
 /// Upload the bytes (whole, or in parts of `part_size`) and confirm them
 /// against `expected` ([`single_etag`] or [`multipart_etag`]), sending them
 /// again (up to [`ATTEMPTS`] in all) when the store holds something else.
+/// A whole upload is create-only first (see the module documentation): an
+/// object already there is confirmed, and overwritten only when it differs.
 /// A bad last attempt is deleted, so nothing wrong stays under the name.
 /// Returns how many times the bytes were sent again.
 pub(crate) async fn put_confirmed(
@@ -141,20 +175,40 @@ pub(crate) async fn put_confirmed(
     expected: &str,
 ) -> Result<u32, PutError> {
     let mut attempt = 1;
+    let mut create = part_size.is_none();
+    let mut mismatch: Option<String> = None;
     loop {
-        let etag = upload(store, path, &bytes, part_size)
-            .await
-            .map_err(PutError::Store)?;
+        let etag = match upload(store, path, &bytes, part_size, create).await {
+            Ok(etag) => etag,
+            // Stored before (by us a moment ago, by another host, or by an
+            // earlier run): confirm what is there.
+            Err(object_store::Error::AlreadyExists { .. }) if create => None,
+            Err(e) if create && attempt < ATTEMPTS && retry_create(&e) => {
+                tracing::warn!("{path}: {e}; sending it again");
+                attempt += 1;
+                continue;
+            }
+            Err(e @ object_store::Error::PermissionDenied { .. }) if mismatch.is_some() => {
+                return Err(PutError::OverwriteRefused(mismatch.unwrap_or_default(), e));
+            }
+            Err(e) => return Err(PutError::Store(e)),
+        };
         match check_upload(store, path, &bytes, etag, expected).await {
             Ok(()) => return Ok(attempt - 1),
             Err(reason) if attempt < ATTEMPTS => {
                 tracing::warn!("{path}: {reason}; sending it again");
                 attempt += 1;
+                // What is stored is wrong: only an overwrite mends it.
+                create = false;
+                mismatch = Some(reason);
             }
             Err(reason) => {
-                let _ = store.delete(path).await;
+                let removed = match store.delete(path).await {
+                    Ok(()) => "the object was removed again",
+                    Err(_) => "the object could not be removed again",
+                };
                 return Err(PutError::Unconfirmed(format!(
-                    "{reason} ({ATTEMPTS} attempts); the object was removed again"
+                    "{reason} ({ATTEMPTS} attempts); {removed}"
                 )));
             }
         }

@@ -286,3 +286,102 @@ impl ObjectStore for Flaky {
         self.inner.copy_opts(from, to, options).await
     }
 }
+
+/// An [`ObjectStore`] wrapper with a backup host's credentials
+/// (docs/FORMAT.md, "Hosts without delete rights"): deletes and puts that
+/// are not create-only are refused with "permission denied" (S3's 403), as
+/// a bucket policy that denies `s3:DeleteObject` and requires
+/// `If-None-Match: *` refuses them. Multipart uploads are refused too.
+#[derive(Debug)]
+pub struct NoDelete {
+    inner: Arc<dyn ObjectStore>,
+    /// Requests refused so far.
+    pub refused: AtomicI64,
+}
+
+impl NoDelete {
+    /// Wrap `inner`.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            refused: AtomicI64::new(0),
+        }
+    }
+
+    fn refuse(&self, location: &str) -> object_store::Error {
+        self.refused.fetch_add(1, Ordering::SeqCst);
+        object_store::Error::PermissionDenied {
+            path: location.to_string(),
+            source: "refused: these credentials may only create objects".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for NoDelete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NoDelete({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for NoDelete {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        if opts.mode != object_store::PutMode::Create {
+            return Err(self.refuse(location.as_ref()));
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        _opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        Err(self.refuse(location.as_ref()))
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        use futures::StreamExt;
+        self.refused.fetch_add(1, Ordering::SeqCst);
+        Box::pin(locations.map(|l| {
+            let path = l?;
+            Err(object_store::Error::PermissionDenied {
+                path: path.to_string(),
+                source: "refused: these credentials may not delete".into(),
+            })
+        }))
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        _to: &Path,
+        _options: CopyOptions,
+    ) -> object_store::Result<()> {
+        Err(self.refuse(from.as_ref()))
+    }
+}
