@@ -17,7 +17,8 @@ Exit status:
   3   backup finished, but some files could not be read
   10  no repository at the given location
   11  the repository is locked by another process
-  12  wrong password, or no usable key file
+  12  wrong password, no usable key file, or credentials that may not do
+      this (a command that deletes, on a host that may not)
   130 interrupted (SIGINT or SIGTERM); nothing half-written is kept
 
 Without --repo or CAIRN_REPOSITORY, cairn uses a default local repository in

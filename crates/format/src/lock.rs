@@ -37,6 +37,17 @@ pub struct LockInfo {
     /// ([`DEFAULT_LEASE`] then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_secs: Option<u64>,
+    /// A random id (32 hex digits) the holder writes into every object of
+    /// one lock: the first, each refresh, and its release marker. Absent in
+    /// locks written before release markers existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// A release marker: the holder of this shared lock let it go but may
+    /// not delete its objects (credentials without delete rights), so every
+    /// object of the same `session` is stale from now on. Markers of
+    /// exclusive locks are ignored: their holders may delete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 impl LockInfo {

@@ -17,7 +17,8 @@ pub enum ExitCode {
     NoRepository = 10,
     /// Locked by another process, or this process's lock was lost.
     Locked = 11,
-    /// Wrong password, or no usable key.
+    /// Wrong password, no usable key, or credentials that do not allow
+    /// the operation (a command that deletes, on a host that may not).
     WrongPassword = 12,
     /// Stopped at a safe point by SIGTERM or SIGINT.
     Interrupted = 130,

@@ -247,6 +247,10 @@ pub fn sync(
         Source::Store(_) if opts.delete => return Err(SyncError::NeedsRepository),
         Source::Store(_) => None,
     };
+    if opts.delete && !opts.dry_run {
+        // Find out before copying, not when the first deletion is refused.
+        cairn_repository::repo::require_delete_rights(dest, "sync --delete")?;
+    }
     // No prune on the source while we copy and decide what to delete.
     let _lock = repo.map(|r| r.lock(false, "sync")).transpose()?;
     let src = source.store();

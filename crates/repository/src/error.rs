@@ -62,6 +62,31 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// The store refused a request: the credentials in use do not allow it.
+    #[error(
+        "the store refused access to {location}: the credentials in use do not allow this request ({source})"
+    )]
+    Refused {
+        /// The object path involved.
+        location: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// An operation that deletes was started with credentials that may not
+    /// delete (a backup host's, README "Protecting backups from the host
+    /// they protect").
+    #[error(
+        "{operation} deletes objects, and the credentials in use may not delete from {location} (the store refused a test deletion: {detail}); run it from a host with full rights, such as the maintenance host"
+    )]
+    NoDeleteRights {
+        /// What was asked for (`prune`, `forget`...).
+        operation: String,
+        /// The repository location.
+        location: String,
+        /// The store's answer to the probe.
+        detail: String,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -134,7 +159,8 @@ pub enum Error {
 pub enum ErrorClass {
     /// There is no repository at the location.
     NoRepository,
-    /// The password or the keys do not open the repository.
+    /// The password or the keys do not open the repository, or the
+    /// store's credentials do not allow the operation.
     Credentials,
     /// Another process holds the repository, or this process lost its lock.
     Locked,
@@ -149,7 +175,11 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::NoRepository(_) | Error::NoBucket { .. } => ErrorClass::NoRepository,
-            Error::WrongPassword | Error::NoKeys | Error::NoUsableKey(_) => ErrorClass::Credentials,
+            Error::WrongPassword
+            | Error::NoKeys
+            | Error::NoUsableKey(_)
+            | Error::Refused { .. }
+            | Error::NoDeleteRights { .. } => ErrorClass::Credentials,
             Error::Locked(_) | Error::LockLost(_) => ErrorClass::Locked,
             Error::Interrupted(_) => ErrorClass::Interrupted,
             _ => ErrorClass::Other,
@@ -229,6 +259,7 @@ impl From<cairn_store::Error> for Error {
         match e {
             S::NotFound { what } => Error::NotFound { what },
             S::Storage { location, source } => Error::Storage { location, source },
+            S::Refused { location, source } => Error::Refused { location, source },
             S::Io { path, source } => Error::Io { path, source },
             S::Corrupt { what, reason } => Error::Corrupt { what, reason },
             S::Invalid { what, reason } => Error::Invalid { what, reason },

@@ -11,8 +11,17 @@
 //! removes it.
 //!
 //! Acquisition is write-then-check: write our lock, list the others, and
-//! back off (delete ours, fail) if any live lock conflicts. Two contenders
+//! back off (release ours, fail) if any live lock conflicts. Two contenders
 //! may both back off; they can never both proceed.
+//!
+//! Holders whose credentials may not delete (a backup host's, FORMAT.md
+//! "Hosts without delete rights") never need to: a refresh leaves the old
+//! object to go stale by its time, and a shared lock is released by
+//! writing a **release marker** (an object of the same `session` with
+//! `released`), after which every object of that session is stale. A host
+//! with delete rights (`cairn unlock`, and every prune) removes such
+//! objects. Exclusive locks are always deleted: taking one needs delete
+//! rights ([`crate::Repository::require_delete_rights`]).
 //!
 //! The holder's side of the bargain ([`LockGuard::confirm`]): immediately
 //! before each commit point (an index object, a snapshot or segment
@@ -126,6 +135,17 @@ impl LockState for LockInfo {
     }
 
     fn describe(&self, id: &LockId) -> String {
+        if self.released {
+            return format!(
+                "the release marker {} of a shared lock of {} (pid {}) on {} for {}, released {}",
+                id.short(),
+                self.username,
+                self.pid,
+                self.host,
+                self.operation,
+                self.refreshed
+            );
+        }
         format!(
             "{} lock {} held by {} (pid {}, user {}) on {} for {}, since {}, refreshed {}",
             if self.exclusive {
@@ -168,16 +188,37 @@ fn write_lock(store: &Store, keys: &Keys, info: &LockInfo) -> Result<LockId> {
 
 /// Every lock object, decoded where possible.
 pub fn list_locks(store: &Store, keys: &Keys) -> Result<Vec<(LockId, Result<LockInfo>)>> {
+    read_locks(store, keys, None)
+}
+
+/// The lock objects, decoded where possible; with `newer_than`, only those
+/// the store says were written after it (the rest are read as stale
+/// without fetching them).
+fn read_locks(
+    store: &Store,
+    keys: &Keys,
+    newer_than: Option<jiff::Timestamp>,
+) -> Result<Vec<(LockId, Result<LockInfo>)>> {
     let listing = store.list(ObjectKind::Lock)?;
+    let names: Vec<String> = listing
+        .objects
+        .into_iter()
+        .filter(|o| LockId::from_hex(&o.name).is_ok())
+        .filter(|o| match (newer_than, o.modified) {
+            (Some(t), Some(m)) => m > t,
+            _ => true,
+        })
+        .map(|o| o.name)
+        .collect();
+    let infos = store.get_many_checked(ObjectKind::Lock, &names, 8, |name, bytes| -> Result<_> {
+        let what = format!("lock {}", &name[..name.len().min(8)]);
+        Ok(cairn_format::lock::open(keys, &bytes, &what)?)
+    });
     let mut out = Vec::new();
-    for obj in listing.objects {
-        let Ok(id) = LockId::from_hex(&obj.name) else {
+    for (name, info) in names.iter().zip(infos) {
+        let Ok(id) = LockId::from_hex(name) else {
             continue;
         };
-        let what = format!("lock {}", id.short());
-        let info = store.get_checked(ObjectKind::Lock, &obj.name, |bytes| -> Result<_> {
-            Ok(cairn_format::lock::open(keys, &bytes, &what)?)
-        });
         match info {
             // Released between list and get.
             Err(e) if e.is_not_found() => continue,
@@ -187,22 +228,68 @@ pub fn list_locks(store: &Store, keys: &Keys) -> Result<Vec<(LockId, Result<Lock
     Ok(out)
 }
 
-/// Remove stale locks (or, with `all`, every lock). Returns what was removed.
+/// The sessions whose shared lock a release marker ended.
+fn released_sessions(locks: &[(LockId, Result<LockInfo>)]) -> std::collections::HashSet<String> {
+    locks
+        .iter()
+        .filter_map(|(_, info)| info.as_ref().ok())
+        .filter(|i| i.released && !i.exclusive)
+        .filter_map(|i| i.session.clone())
+        .collect()
+}
+
+/// Whether a lock object binds nobody: stale by its time or process, a
+/// release marker, or an object of a shared lock its holder released.
+fn is_dead(
+    info: &LockInfo,
+    released: &std::collections::HashSet<String>,
+    now: jiff::Timestamp,
+) -> bool {
+    info.released
+        || (!info.exclusive && info.session.as_ref().is_some_and(|s| released.contains(s)))
+        || info.is_stale(now)
+}
+
+/// Remove stale locks, released ones and their markers (or, with `all`,
+/// every lock). Returns what was removed. Needs delete rights.
 pub fn unlock(store: &Store, keys: &Keys, all: bool) -> Result<Vec<(LockId, String)>> {
     let now = jiff::Timestamp::now();
-    let mut removed = Vec::new();
-    for (id, info) in list_locks(store, keys)? {
-        let (remove, why) = match &info {
-            Ok(i) if all => (true, i.describe(&id)),
-            Ok(i) => (i.is_stale(now), i.describe(&id)),
-            Err(e) => (true, format!("unreadable lock {}: {e}", id.short())),
+    let locks = list_locks(store, keys)?;
+    let released = released_sessions(&locks);
+    let mut doomed = Vec::new();
+    for (id, info) in locks {
+        let (remove, marker, why) = match &info {
+            Ok(i) if all => (true, i.released, i.describe(&id)),
+            Ok(i) => (is_dead(i, &released, now), i.released, i.describe(&id)),
+            Err(e) => (true, false, format!("unreadable lock {}: {e}", id.short())),
         };
         if remove {
-            store.delete_object(&id)?;
-            removed.push((id, why));
+            doomed.push((marker, id, why));
         }
     }
+    // Markers last: a marker gone first would bring its session's other
+    // objects back to life until their lease passes.
+    doomed.sort_by_key(|(marker, _, _)| *marker);
+    let mut removed = Vec::new();
+    for (_, id, why) in doomed {
+        store.delete_object(&id)?;
+        removed.push((id, why));
+    }
     Ok(removed)
+}
+
+/// How long before now a lock object must have been written to be stale
+/// whatever it says: the longest lease and an hour for clock skew.
+fn certainly_stale_before(now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+    let margin = jiff::SignedDuration::try_from(MAX_LEASE + Duration::from_secs(3600)).ok()?;
+    now.checked_sub(margin).ok()
+}
+
+/// A fresh session id: 16 random bytes in hex.
+fn new_session() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
 }
 
 /// Live locks that conflict with taking one of the given kind.
@@ -213,13 +300,18 @@ fn conflicts(
     exclusive: bool,
 ) -> Result<Vec<String>> {
     let now = jiff::Timestamp::now();
+    // Objects older than the longest lease are not even read: on a
+    // repository whose backup hosts may not delete, they pile up until a
+    // maintenance host removes them.
+    let locks = read_locks(store, keys, certainly_stale_before(now))?;
+    let released = released_sessions(&locks);
     let mut out = Vec::new();
-    for (id, info) in list_locks(store, keys)? {
+    for (id, info) in locks {
         if Some(id) == own {
             continue;
         }
         match info {
-            Ok(i) if i.is_stale(now) => {}
+            Ok(i) if is_dead(&i, &released, now) => {}
             Ok(i) if exclusive || i.exclusive => out.push(i.describe(&id)),
             Ok(_) => {}
             Err(e) if exclusive => out.push(format!(
@@ -230,6 +322,30 @@ fn conflicts(
         }
     }
     Ok(out)
+}
+
+/// Let a lock go: delete its object, or, where the store refuses deletes
+/// (or refused one before), write a release marker for a shared lock.
+fn release(store: &Store, keys: &Keys, info: &LockInfo, id: LockId, deletes_refused: bool) {
+    if !deletes_refused {
+        match store.delete_object(&id) {
+            Ok(()) => return,
+            Err(e) if e.is_refused() && !info.exclusive => {}
+            Err(e) => {
+                tracing::warn!("could not release lock {}: {e}", id.short());
+                return;
+            }
+        }
+    }
+    let mut marker = info.clone();
+    marker.released = true;
+    marker.refreshed = jiff::Timestamp::now();
+    if let Err(e) = write_lock(store, keys, &marker) {
+        tracing::warn!(
+            "could not release lock {} (no deletes allowed, and writing its release marker failed: {e}); it is stale once its lease has passed",
+            id.short()
+        );
+    }
 }
 
 fn human(d: Duration) -> String {
@@ -258,6 +374,9 @@ pub struct HeldLock {
     last_refresh: Mutex<Duration>,
     lost: AtomicBool,
     lost_why: Mutex<Option<String>>,
+    /// Whether the store refused to delete our old lock object: from then
+    /// on old objects are left to go stale, and release writes a marker.
+    deletes_refused: AtomicBool,
 }
 
 impl HeldLock {
@@ -379,8 +498,18 @@ impl HeldLock {
         let old = std::mem::replace(&mut *current, new_id);
         *self.last_refresh.lock() = started;
         drop(current);
-        if let Err(e) = self.store.delete_object(&old) {
-            tracing::warn!("could not remove old lock {}: {e}", old.short());
+        if self.deletes_refused.load(Ordering::SeqCst) {
+            return;
+        }
+        match self.store.delete_object(&old) {
+            Ok(()) => {}
+            Err(e) if e.is_refused() => {
+                tracing::info!(
+                    "the store refuses deletes: old lock objects are left to go stale ({e})"
+                );
+                self.deletes_refused.store(true, Ordering::SeqCst);
+            }
+            Err(e) => tracing::warn!("could not remove old lock {}: {e}", old.short()),
         }
     }
 }
@@ -388,6 +517,8 @@ impl HeldLock {
 /// A held lock; released (deleted) on drop.
 pub struct LockGuard {
     held: Arc<HeldLock>,
+    /// What our lock objects say (its session), for the release.
+    info: LockInfo,
     stop: Option<Sender<()>>,
     refresher: Option<JoinHandle<()>>,
 }
@@ -430,12 +561,20 @@ impl LockGuard {
             created: now,
             refreshed: now,
             lease_secs: Some(lease.as_secs()),
+            session: Some(new_session()?),
+            released: false,
         };
         let started = boottime();
         let id = write_lock(store, keys, &info)?;
-        let blocking = conflicts(store, keys, Some(id), exclusive)?;
+        let blocking = match conflicts(store, keys, Some(id), exclusive) {
+            Ok(blocking) => blocking,
+            Err(e) => {
+                release(store, keys, &info, id, false);
+                return Err(e);
+            }
+        };
         if !blocking.is_empty() {
-            store.delete_object(&id)?;
+            release(store, keys, &info, id, false);
             return Err(locked_error(exclusive, operation, &blocking));
         }
         let held = Arc::new(HeldLock {
@@ -448,7 +587,9 @@ impl LockGuard {
             last_refresh: Mutex::new(started),
             lost: AtomicBool::new(false),
             lost_why: Mutex::new(None),
+            deletes_refused: AtomicBool::new(false),
         });
+        let released_info = info.clone();
         let (stop, stopped) = bounded::<()>(1);
         let refresher = {
             let held = Arc::clone(&held);
@@ -468,6 +609,7 @@ impl LockGuard {
         };
         Ok(Self {
             held,
+            info: released_info,
             stop: Some(stop),
             refresher: Some(refresher),
         })
@@ -508,10 +650,14 @@ impl Drop for LockGuard {
         if let Some(t) = self.refresher.take() {
             let _ = t.join();
         }
-        let id = self.held.id();
-        if let Err(e) = self.held.store.delete_object(&id) {
-            tracing::warn!("could not release lock {}: {e}", id.short());
-        }
+        let held = &self.held;
+        release(
+            &held.store,
+            &held.keys,
+            &self.info,
+            held.id(),
+            held.deletes_refused.load(Ordering::SeqCst),
+        );
     }
 }
 

@@ -445,6 +445,11 @@ impl Repository {
         operation: &str,
         wait: std::time::Duration,
     ) -> Result<LockGuard> {
+        if exclusive {
+            // Exclusive holders delete: find out now, not midway, when the
+            // credentials may not.
+            self.require_delete_rights(operation)?;
+        }
         let deadline = std::time::Instant::now() + wait;
         loop {
             match LockGuard::acquire(&self.store, &self.keys, exclusive, operation) {
@@ -461,6 +466,13 @@ impl Repository {
                 other => return other,
             }
         }
+    }
+
+    /// Fail with [`Error::NoDeleteRights`] unless the store's credentials
+    /// may delete objects ([`Store::check_delete_rights`]); `operation`
+    /// names what needs them. Called before anything is written.
+    pub fn require_delete_rights(&self, operation: &str) -> Result<()> {
+        require_delete_rights(&self.store, operation)
     }
 
     /// The lock this process holds, for writers that confirm it from other
@@ -651,17 +663,33 @@ impl Repository {
         if keys.len() <= 1 {
             return Err(Error::invalid("key", "refusing to remove the last key"));
         }
+        self.require_delete_rights("key remove")?;
         self.confirm_lock()?;
         Ok(self.store.delete_object(id)?)
     }
 
     /// Replace the key in use with one for a new password.
     pub fn change_password(&mut self, new_password: &[u8], cost: KdfCost) -> Result<KeyId> {
+        self.require_delete_rights("key passwd")?;
         let new_id = self.add_key(new_password, cost)?;
         let old = self.key_id;
         self.key_id = new_id;
         self.confirm_lock()?;
         self.store.delete_object(&old)?;
         Ok(new_id)
+    }
+}
+
+/// [`Repository::require_delete_rights`] for any store (a sync's
+/// destination).
+pub fn require_delete_rights(store: &Store, operation: &str) -> Result<()> {
+    match store.check_delete_rights() {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_refused() => Err(Error::NoDeleteRights {
+            operation: operation.to_string(),
+            location: store.location().to_string(),
+            detail: e.to_string(),
+        }),
+        Err(e) => Err(e.into()),
     }
 }

@@ -182,6 +182,12 @@ fn print_prune(r: &PruneReport) {
             r.staging_files_removed
         );
     }
+    if r.locks_removed > 0 {
+        outln!(
+            "  {} lock objects that bound nobody removed (stale, or released by hosts that may not delete)",
+            r.locks_removed
+        );
+    }
     for c in &r.contradictions {
         outln!("  warning: {c}");
     }

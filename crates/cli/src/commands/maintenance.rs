@@ -97,6 +97,11 @@ pub fn stats(ctx: &Context, args: &StatsArgs) -> Result<u8> {
 /// Remove stale locks (or all).
 pub fn unlock(ctx: &Context, args: &UnlockArgs) -> Result<u8> {
     let repo = ctx.open(false)?;
+    repo.require_delete_rights(if args.remove_all {
+        "unlock --remove-all"
+    } else {
+        "unlock"
+    })?;
     let removed = lock::unlock(repo.store(), repo.keys(), args.remove_all)?;
     if ctx.global.json {
         let rows: Vec<_> = removed

@@ -35,6 +35,8 @@ fn foreign(refreshed: jiff::Timestamp, lease_secs: Option<u64>) -> LockInfo {
         created: refreshed,
         refreshed,
         lease_secs,
+        session: None,
+        released: false,
     }
 }
 
@@ -138,4 +140,84 @@ fn a_running_holder_keeps_its_lock_fresh() {
     assert_ne!(lock.id(), first);
     drop(lock);
     assert!(list_locks(&store, &keys).unwrap().is_empty());
+}
+
+/// A store with a backup host's rights (no deletes, create-only puts) and
+/// one with full rights on the same objects.
+fn restricted_and_full() -> (Store, Store, Arc<cairn_testkit::faults::NoDelete>) {
+    let inner: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let no_delete = Arc::new(cairn_testkit::faults::NoDelete::new(inner.clone()));
+    let restricted = Store::remote(no_delete.clone(), "memory:restricted".into()).unwrap();
+    let full = Store::from_object_store(inner, "memory:".into()).unwrap();
+    (restricted, full, no_delete)
+}
+
+#[test]
+fn a_host_that_may_not_delete_releases_its_lock_with_a_marker() {
+    let (restricted, full, no_delete) = restricted_and_full();
+    let keys = Keys::derive(&MasterKey::generate().unwrap());
+    let lock =
+        LockGuard::acquire_with_lease(&restricted, &keys, false, "backup", MIN_LEASE).unwrap();
+    // Refreshed every third of a second; the old objects stay.
+    std::thread::sleep(Duration::from_millis(1200));
+    lock.confirm().unwrap();
+    let objects = list_locks(&full, &keys).unwrap();
+    assert!(objects.len() > 2, "{}", objects.len());
+    assert!(no_delete.refused.load(Ordering::SeqCst) >= 1);
+    // Held: a prune is kept out.
+    let err = LockGuard::acquire(&full, &keys, true, "prune").unwrap_err();
+    assert!(matches!(err, Error::Locked(_)), "{err}");
+    drop(lock);
+    // Released by a marker: a prune may start at once, though the objects
+    // are all still there and the newest is within its lease.
+    let locks = list_locks(&full, &keys).unwrap();
+    let markers: Vec<_> = locks
+        .iter()
+        .filter(|(_, i)| i.as_ref().unwrap().released)
+        .collect();
+    assert_eq!(markers.len(), 1);
+    let session = markers[0].1.as_ref().unwrap().session.clone().unwrap();
+    assert!(
+        locks
+            .iter()
+            .all(|(_, i)| i.as_ref().unwrap().session.as_deref() == Some(session.as_str()))
+    );
+    let prune = LockGuard::acquire(&full, &keys, true, "prune").unwrap();
+    drop(prune);
+    // The host with full rights cleans up, leaving nothing.
+    let removed = unlock(&full, &keys, false).unwrap();
+    assert_eq!(removed.len(), locks.len());
+    assert!(
+        removed.last().unwrap().1.contains("release marker"),
+        "{removed:?}"
+    );
+    assert!(list_locks(&full, &keys).unwrap().is_empty());
+    // And the restricted host can tell it may not.
+    assert!(restricted.check_delete_rights().unwrap_err().is_refused());
+    full.check_delete_rights().unwrap();
+}
+
+#[test]
+fn a_release_marker_ends_only_a_shared_lock() {
+    let (store, keys) = setup();
+    let now = jiff::Timestamp::now();
+    let mut exclusive = foreign(now, Some(600));
+    exclusive.session = Some("ab".repeat(16));
+    write_lock(&store, &keys, &exclusive).unwrap();
+    let mut marker = exclusive.clone();
+    marker.released = true;
+    write_lock(&store, &keys, &marker).unwrap();
+    // A forged marker for an exclusive lock changes nothing.
+    let err = LockGuard::acquire(&store, &keys, false, "backup").unwrap_err();
+    assert!(matches!(err, Error::Locked(_)), "{err}");
+    // The same for a shared lock releases it.
+    let (store, keys) = setup();
+    let mut shared = exclusive.clone();
+    shared.exclusive = false;
+    write_lock(&store, &keys, &shared).unwrap();
+    assert!(LockGuard::acquire(&store, &keys, true, "prune").is_err());
+    let mut marker = shared.clone();
+    marker.released = true;
+    write_lock(&store, &keys, &marker).unwrap();
+    drop(LockGuard::acquire(&store, &keys, true, "prune").unwrap());
 }

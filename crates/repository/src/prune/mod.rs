@@ -153,6 +153,9 @@ pub struct PruneReport {
     pub index_objects_written: usize,
     /// Index objects removed.
     pub index_objects_removed: usize,
+    /// Lock objects that bound nobody removed: stale ones, and those of
+    /// shared locks released by hosts that may not delete.
+    pub locks_removed: usize,
 }
 
 impl PruneReport {
@@ -175,7 +178,14 @@ pub fn prune_locked(
         progress.done();
         return Ok(plan.report);
     }
-    apply::apply(repo, plan, progress)
+    let mut report = apply::apply(repo, plan, progress)?;
+    // Backup hosts that may not delete leave their lock objects behind
+    // (FORMAT.md "Hosts without delete rights"); prune holds the rights.
+    match crate::lock::unlock(repo.store(), repo.keys(), false) {
+        Ok(removed) => report.locks_removed = removed.len(),
+        Err(e) => progress.warn(&format!("could not remove stale lock objects: {e}")),
+    }
+    Ok(report)
 }
 
 /// Take the exclusive lock and prune.
