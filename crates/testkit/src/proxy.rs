@@ -4,7 +4,8 @@
 //! stalls before forwarding, truncates the body of an upload while passing
 //! the server's "200 OK" through (the "stored truncated" case), flips a byte
 //! in what a download returns (a bad read), or leaves keys out of object
-//! listings (an eventually consistent or faulty server). It counts the
+//! listings (an eventually consistent or faulty server), or refuses what a
+//! backup host's create-only, no-delete credentials may not do. It counts the
 //! requests it sees by kind (listings, reads, writes, deletes), so a test
 //! can bound what one command costs a server.
 
@@ -32,6 +33,13 @@ pub struct FaultPlan {
     pub corrupt_get: Option<(String, u32)>,
     /// Leave out of every object listing the keys that contain any of these.
     pub hide_in_list: Vec<String>,
+    /// A backup host's credentials: answer 403 AccessDenied to every
+    /// DELETE (and multi-object delete), to a PUT or multipart completion
+    /// without `If-None-Match: *` and to a copy, as a bucket policy that
+    /// denies `s3:DeleteObject` and requires `s3:if-none-match` does; a
+    /// create-only PUT of a key that exists is answered 412 by the proxy
+    /// itself, whatever the server behind it does with the header.
+    pub create_only: bool,
 }
 
 /// Requests forwarded or answered so far, by kind.
@@ -282,6 +290,22 @@ fn handle(
                 body.len()
             )
         };
+        if plan.create_only {
+            match create_only_verdict(&request_line, &head, upstream) {
+                Verdict::Forward => {}
+                Verdict::Refuse => {
+                    faults.fetch_add(1, Ordering::SeqCst);
+                    client.write_all(error("403 Forbidden", "AccessDenied").as_bytes())?;
+                    return Ok(());
+                }
+                Verdict::Exists => {
+                    client.write_all(
+                        error("412 Precondition Failed", "PreconditionFailed").as_bytes(),
+                    )?;
+                    return Ok(());
+                }
+            }
+        }
         if every(plan.drop_every, i) {
             faults.fetch_add(1, Ordering::SeqCst);
             return Ok(());
@@ -363,4 +387,55 @@ fn handle(
         client.write_all(&body)?;
     }
     Ok(())
+}
+
+/// What a create-only, no-delete policy does with a request.
+enum Verdict {
+    Forward,
+    Refuse,
+    Exists,
+}
+
+fn create_only_verdict(request_line: &str, head: &[String], upstream: &str) -> Verdict {
+    let mut parts = request_line.split(' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    let header = |name: &str| {
+        head.iter().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let create_only = header("if-none-match").is_some_and(|v| v == "*");
+    match method {
+        "DELETE" => Verdict::Refuse,
+        "POST" if target.contains("?delete") => Verdict::Refuse,
+        // Completing a multipart upload writes the object.
+        "POST" if target.contains("uploadId=") && !create_only => Verdict::Refuse,
+        "PUT" if header("x-amz-copy-source").is_some() => Verdict::Refuse,
+        // A part is not an object yet.
+        "PUT" if target.contains("partNumber=") => Verdict::Forward,
+        "PUT" if !create_only => Verdict::Refuse,
+        "PUT" if object_exists(upstream, target.split('?').next().unwrap_or(target)) => {
+            Verdict::Exists
+        }
+        _ => Verdict::Forward,
+    }
+}
+
+/// Whether the server holds `path` (an unsigned HEAD: the test servers do
+/// not check signatures).
+fn object_exists(upstream: &str, path: &str) -> bool {
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        return false;
+    };
+    let request = format!("HEAD {path} HTTP/1.1\r\nHost: {upstream}\r\nConnection: close\r\n\r\n");
+    if up.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut status = String::new();
+    let _ = BufReader::new(up).read_line(&mut status);
+    status.split(' ').nth(1) == Some("200")
 }
