@@ -11,7 +11,7 @@
 
 use cairn_e2e::proxy::{FaultPlan, FaultProxy};
 use cairn_e2e::s3::Server;
-use cairn_e2e::{Env, TreeSpec, assert_same_tree, generate_tree, mutate_tree};
+use cairn_e2e::{TreeSpec, assert_same_tree, generate_tree, mutate_tree, on_both, s3_env};
 use cairn_repository::ObjectKind;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,40 +21,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Each test body runs against both servers: moto and s3rver.
-macro_rules! on_both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn moto() {
-                super::$name(super::Server::Moto)
-            }
-            #[test]
-            fn s3rver() {
-                super::$name(super::Server::S3rver)
-            }
-        }
-    };
-}
-
-fn s3_env(server: Server, endpoint: &str, url: &str) -> Env {
-    Env::new()
-        .with_vars(server.cairn_env(endpoint))
-        .with_repo_url(url.to_string())
+/// Options for reaching `server` through `endpoint` with its credentials.
+fn s3_options(server: Server, endpoint: &str) -> cairn_repository::s3::S3Options {
+    let (id, secret) = server.credentials();
+    cairn_repository::s3::S3Options {
+        endpoint: Some(endpoint.to_string()),
+        path_style: true,
+        allow_http: true,
+        credentials: Some((id.into(), secret.into())),
+        ..Default::default()
+    }
 }
 
 /// Every object of the repository at `url`, with its size, as the server
 /// holds it (read with full rights, past the proxy).
 fn objects(server: Server, url: &str) -> BTreeSet<(String, u64)> {
-    let (id, secret) = server.credentials();
-    let opts = cairn_repository::s3::S3Options {
-        endpoint: Some(server.endpoint().to_string()),
-        path_style: true,
-        allow_http: true,
-        credentials: Some((id.into(), secret.into())),
-        ..Default::default()
-    };
-    let store = cairn_repository::s3::store(url, &opts).unwrap();
+    let store = cairn_repository::s3::store(url, &s3_options(server, server.endpoint())).unwrap();
     let mut all = BTreeSet::new();
     for kind in ObjectKind::ALL {
         for o in store.list(kind).unwrap().objects {
@@ -72,14 +54,9 @@ fn locks(all: &BTreeSet<(String, u64)>) -> usize {
 /// a create-only PUT of a key that exists (412), a DELETE.
 fn proxy_models_the_policy(server: Server, endpoint: &str, url: &str) {
     use object_store::{ObjectStoreExt, PutMode, PutOptions};
-    let (id, secret) = server.credentials();
     let opts = cairn_repository::s3::S3Options {
-        endpoint: Some(endpoint.to_string()),
-        path_style: true,
-        allow_http: true,
-        credentials: Some((id.into(), secret.into())),
         max_retries: Some(0),
-        ..Default::default()
+        ..s3_options(server, endpoint)
     };
     let raw = cairn_repository::s3::object_store(url, &opts).unwrap();
     let store = cairn_repository::Store::remote(raw.clone(), url.to_string()).unwrap();
@@ -107,12 +84,8 @@ fn proxy_models_the_policy(server: Server, endpoint: &str, url: &str) {
         "{delete:?}"
     );
     // Taken away past the proxy, so the repository's listing is clean.
-    let direct = cairn_repository::s3::object_store(url, &{
-        let mut o = opts.clone();
-        o.endpoint = Some(server.endpoint().to_string());
-        o
-    })
-    .unwrap();
+    let direct =
+        cairn_repository::s3::object_store(url, &s3_options(server, server.endpoint())).unwrap();
     store.block_on(direct.delete(&path)).unwrap();
 }
 
@@ -244,3 +217,173 @@ fn a_backup_host_without_delete_rights_backs_up_and_cannot_prune(server: Server)
     host.ok(&["backup", s(&src), "--account", "mail"]);
 }
 on_both!(a_backup_host_without_delete_rights_backs_up_and_cannot_prune);
+
+/// The repository's store as the maintenance host opens it, under its
+/// object lock.
+fn locked_store(server: Server, url: &str, period_secs: u64) -> cairn_repository::Store {
+    use cairn_repository::config::{ObjectLock, ObjectLockMode};
+    cairn_repository::s3::store(url, &s3_options(server, server.endpoint()))
+        .unwrap()
+        .with_object_lock(ObjectLock {
+            mode: ObjectLockMode::Governance,
+            period_secs,
+        })
+        .unwrap()
+}
+
+fn packs(store: &cairn_repository::Store) -> BTreeSet<String> {
+    store
+        .list(ObjectKind::Pack)
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.name)
+        .collect()
+}
+
+fn until(store: &cairn_repository::Store, pack: &str) -> jiff::Timestamp {
+    store
+        .retention(ObjectKind::Pack, pack)
+        .unwrap()
+        .unwrap()
+        .until
+        .unwrap()
+}
+
+/// S3 object lock on moto (s3rver has none): every object that holds
+/// backups is written retained; a deletion of a retained version is
+/// refused by the server; forget and prune keep what is retained and say
+/// so; prune extends the retention of packs still in use; what nothing
+/// uses is deleted once its retention has passed.
+#[test]
+fn object_lock_keeps_what_is_retained_and_extends_what_is_in_use() {
+    let server = Server::Moto;
+    const PERIOD: u64 = 8;
+    let plain = format!("s3://{}/repo", server.bucket());
+    let refused = s3_env(server, server.endpoint(), &plain).run(&[
+        "init",
+        "--kdf-memory-kib",
+        "256",
+        "--object-lock",
+        "8s",
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(err.contains("does not have object lock enabled"), "{err}");
+
+    let url = format!("s3://{}-ol/repo", server.bucket());
+    let env = s3_env(server, server.endpoint(), &url);
+    let init = env.json(&[
+        "init",
+        "--kdf-memory-kib",
+        "256",
+        "--pack-size",
+        "256KiB",
+        "--create-bucket",
+        "--object-lock",
+        "8s",
+    ]);
+    assert_eq!(init["object_lock"]["period_secs"], PERIOD, "{init}");
+    assert_eq!(init["object_lock"]["mode"], "governance", "{init}");
+    let src = env.path("src");
+    generate_tree(
+        &src,
+        TreeSpec {
+            small_files: 40,
+            large_files: 2,
+            large_size: 500_000,
+            seed: 162,
+        },
+    );
+    env.ok(&["backup", s(&src)]);
+    let written = jiff::Timestamp::now();
+    let store = locked_store(server, &url, PERIOD);
+    let first = packs(&store);
+    let old = first.iter().next().unwrap().clone();
+    let old_until = until(&store, &old);
+    let period = jiff::SignedDuration::from_secs(PERIOD as i64);
+    assert!(old_until > written + period - jiff::SignedDuration::from_secs(2));
+
+    // The server refuses to delete a retained version; cairn does not
+    // even try to hide it behind a delete marker.
+    let version = store
+        .retention(ObjectKind::Pack, &old)
+        .unwrap()
+        .unwrap()
+        .version
+        .unwrap();
+    let err = store
+        .delete_version(ObjectKind::Pack, &old, &version)
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    assert!(
+        store
+            .delete(ObjectKind::Pack, &old)
+            .unwrap_err()
+            .is_retained()
+    );
+    assert!(packs(&store).contains(&old));
+
+    // A second snapshot shares most data; a forget of the first keeps it
+    // while its manifest is retained, and says so.
+    mutate_tree(&src, 17);
+    env.ok(&["backup", s(&src)]);
+    let forget = [
+        "forget",
+        "--keep-last",
+        "1",
+        "--prune",
+        "--delete-after",
+        "0",
+        "--max-unused",
+        "0%",
+    ];
+    let report = env.json(&forget);
+    assert_eq!(report["retained"], 1, "{report}");
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 2);
+
+    // Past half the period, prune extends the retention of packs in use.
+    std::thread::sleep(std::time::Duration::from_millis(PERIOD * 1000 / 2 + 500));
+    let report = env.json(&forget);
+    assert!(
+        report["prune"]["retention_extended"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(
+        until(&store, &old) > old_until,
+        "the old pack in use was not extended"
+    );
+
+    // Past the first manifest's retention, forget removes it; packs that
+    // only it used wait while their retention (extended while in use)
+    // lasts.
+    let due = written + period + jiff::SignedDuration::from_secs(2);
+    while jiff::Timestamp::now() < due {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let report = env.json(&forget);
+    assert_eq!(report["retained"], 0, "{report}");
+    assert_eq!(report["removed"], 1, "{report}");
+    let retained = report["prune"]["packs_retained"].as_u64().unwrap();
+    assert!(retained > 0, "{report}");
+    let waiting = packs(&store);
+
+    // Once that has passed, they go, for good.
+    std::thread::sleep(std::time::Duration::from_millis(PERIOD * 1000 + 1000));
+    let report = env.json(&["prune", "--delete-after", "0", "--max-unused", "0%"]);
+    assert_eq!(report["packs_retained"], 0, "{report}");
+    assert!(
+        report["packs_deleted"].as_u64().unwrap() >= retained,
+        "{report}"
+    );
+    assert!(packs(&store).len() < waiting.len());
+    env.ok(&["check", "--read-data"]);
+    let target = env.path("restored");
+    env.ok(&[
+        "restore",
+        &format!("latest:{}", s(&src)),
+        "--target",
+        s(&target),
+    ]);
+    assert_same_tree(&src, &target);
+}

@@ -162,3 +162,30 @@ impl Default for Env {
         Self::new()
     }
 }
+
+/// An environment whose repository is `url` on the S3 test server
+/// `server`, reached through `endpoint` (the server, or a proxy in front
+/// of it).
+pub fn s3_env(server: s3::Server, endpoint: &str, url: &str) -> Env {
+    Env::new()
+        .with_vars(server.cairn_env(endpoint))
+        .with_repo_url(url.to_string())
+}
+
+/// Run a test body `fn name(server: Server)` against both S3 test
+/// servers, moto and s3rver, as `name::moto` and `name::s3rver`.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn moto() {
+                super::$name($crate::s3::Server::Moto)
+            }
+            #[test]
+            fn s3rver() {
+                super::$name($crate::s3::Server::S3rver)
+            }
+        }
+    };
+}

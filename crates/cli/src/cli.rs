@@ -262,11 +262,35 @@ pub struct InitArgs {
     /// is yours).
     #[arg(long)]
     pub create_bucket: bool,
+    /// On S3: write every object that holds backups under S3 object lock,
+    /// retained for this long (a number of days, or 90d, 2w...); prune
+    /// extends the retention of what is still in use. The bucket must have
+    /// object lock enabled (--create-bucket creates it so).
+    #[arg(long, value_name = "DAYS", value_parser = crate::parse::parse_lock_period)]
+    pub object_lock: Option<std::time::Duration>,
+    /// The object-lock mode: governance (users with the bypass right may
+    /// still delete) or compliance (nobody may, before the date).
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "governance",
+        requires = "object_lock"
+    )]
+    pub object_lock_mode: ObjectLockModeArg,
     /// Generate a random password into this new file (mode 0600) and
     /// protect the repository's key with it; the file must not exist.
     /// (`--password-file`/CAIRN_PASSWORD_FILE may name the same file.)
     #[arg(long, value_name = "FILE")]
     pub generate_password_file: Option<PathBuf>,
+}
+
+/// The object-lock modes `init --object-lock-mode` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectLockModeArg {
+    /// Users with s3:BypassGovernanceRetention may still delete.
+    Governance,
+    /// Nobody may delete before the retention date.
+    Compliance,
 }
 
 /// `backup`.

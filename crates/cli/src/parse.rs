@@ -68,6 +68,18 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     cairn_protocol::parse_duration(s)
 }
 
+/// An object-lock period: a number of days, or a duration (`90d`, `2w`,
+/// `30s` for tests).
+pub fn parse_lock_period(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(days) => days
+            .checked_mul(86_400)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("{s} days is too long")),
+        Err(_) => parse_duration(s),
+    }
+}
+
 /// The number in `5%` or `5`.
 fn percent_number(s: &str) -> Result<f64, String> {
     s.trim()
@@ -183,6 +195,22 @@ mod tests {
         for bad in ["0/5", "6/5", "x/5", "0%", "101%", "0GiB", "5XB", ""] {
             assert!(parse_subset(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn object_lock_periods() {
+        use std::time::Duration;
+        assert_eq!(
+            parse_lock_period("30").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_lock_period("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert_eq!(parse_lock_period("8s").unwrap(), Duration::from_secs(8));
+        assert!(parse_lock_period("soon").is_err());
+        assert!(parse_lock_period("99999999999999999999").is_err());
     }
 
     #[test]

@@ -69,6 +69,65 @@ impl Default for ChunkerConfig {
     }
 }
 
+/// S3 object lock retention mode (S3's own terms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectLockMode {
+    /// Users with `s3:BypassGovernanceRetention` may still delete or
+    /// shorten the retention.
+    Governance,
+    /// Nobody, the account's root user included, may delete an object
+    /// version or shorten its retention before the date.
+    Compliance,
+}
+
+impl ObjectLockMode {
+    /// The name S3 uses in headers and XML (`GOVERNANCE`, `COMPLIANCE`).
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            ObjectLockMode::Governance => "GOVERNANCE",
+            ObjectLockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// The shortest object-lock period accepted (tests use seconds).
+pub const MIN_OBJECT_LOCK_SECS: u64 = 1;
+/// The longest: 100 years, as S3 allows.
+pub const MAX_OBJECT_LOCK_SECS: u64 = 100 * 366 * 86_400;
+
+/// S3 object lock (`init --object-lock`, docs/FORMAT.md "Object lock").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectLock {
+    /// The retention mode every protected object is written with.
+    pub mode: ObjectLockMode,
+    /// How long a protected object is retained after it is written, and
+    /// after each extension by prune, in seconds.
+    pub period_secs: u64,
+}
+
+impl ObjectLock {
+    /// The period.
+    pub fn period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.period_secs)
+    }
+
+    /// Check the period's bounds.
+    pub fn validate(&self) -> Result<()> {
+        if !(MIN_OBJECT_LOCK_SECS..=MAX_OBJECT_LOCK_SECS).contains(&self.period_secs) {
+            return Err(Error::invalid(
+                "object lock",
+                format!(
+                    "a period of {} s is outside 1 s .. 100 years",
+                    self.period_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The decrypted `config` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +144,11 @@ pub struct RepoConfig {
     pub compression: Compression,
     /// Target pack size in bytes.
     pub pack_size: u32,
+    /// S3 object lock, when `init --object-lock` asked for it. Readers
+    /// that do not know the field refuse the config (it is
+    /// `deny_unknown_fields`): they would delete what must be kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
 }
 
 impl RepoConfig {
@@ -97,6 +161,7 @@ impl RepoConfig {
             chunker,
             compression,
             pack_size,
+            object_lock: None,
         };
         config.validate()?;
         Ok(config)
@@ -123,6 +188,46 @@ impl RepoConfig {
                 ),
             ));
         }
+        if let Some(lock) = &self.object_lock {
+            lock.validate()?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_lock_round_trips_and_is_bounded() {
+        let mut config = RepoConfig::new(
+            ChunkerConfig::default(),
+            Compression::default(),
+            DEFAULT_PACK_SIZE,
+        )
+        .unwrap();
+        let plain = serde_json::to_string(&config).unwrap();
+        assert!(!plain.contains("object_lock"), "{plain}");
+        config.object_lock = Some(ObjectLock {
+            mode: ObjectLockMode::Compliance,
+            period_secs: 86_400,
+        });
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(
+            json.contains(r#""object_lock":{"mode":"compliance","period_secs":86400}"#),
+            "{json}"
+        );
+        let back: RepoConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config);
+        back.validate().unwrap();
+        config.object_lock = Some(ObjectLock {
+            mode: ObjectLockMode::Governance,
+            period_secs: 0,
+        });
+        assert!(config.validate().is_err());
+        assert!(
+            serde_json::from_str::<RepoConfig>(&json.replace("compliance", "forever")).is_err()
+        );
     }
 }

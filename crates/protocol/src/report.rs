@@ -82,6 +82,13 @@ pub struct ForgetReport {
     pub logs: Vec<LogRetention>,
     /// Accounts purged.
     pub purged_accounts: Vec<String>,
+    /// Of those removed, snapshots and log segments that S3 object lock
+    /// still retains: they stay until a forget after `retained_until`.
+    #[serde(default)]
+    pub retained: u64,
+    /// The earliest retain-until date among them.
+    #[serde(default)]
+    pub retained_until: Option<jiff::Timestamp>,
     /// The prune that followed, if any.
     pub prune: Option<serde_json::Value>,
 }

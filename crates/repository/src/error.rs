@@ -87,6 +87,15 @@ pub enum Error {
         /// The store's answer to the probe.
         detail: String,
     },
+    /// An object under S3 object lock whose retention has not passed: it
+    /// stays.
+    #[error("{location} is retained by object lock until {until}")]
+    Retained {
+        /// The object path.
+        location: String,
+        /// Its retain-until date.
+        until: jiff::Timestamp,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -225,6 +234,14 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }
+
+    /// The retain-until date when object lock kept an object.
+    pub fn retained_until(&self) -> Option<jiff::Timestamp> {
+        match self {
+            Error::Retained { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
 }
 
 impl From<cairn_format::Error> for Error {
@@ -260,6 +277,7 @@ impl From<cairn_store::Error> for Error {
             S::NotFound { what } => Error::NotFound { what },
             S::Storage { location, source } => Error::Storage { location, source },
             S::Refused { location, source } => Error::Refused { location, source },
+            S::Retained { location, until } => Error::Retained { location, until },
             S::Io { path, source } => Error::Io { path, source },
             S::Corrupt { what, reason } => Error::Corrupt { what, reason },
             S::Invalid { what, reason } => Error::Invalid { what, reason },

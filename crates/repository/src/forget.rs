@@ -17,6 +17,7 @@
 use crate::account::AccountState;
 use crate::error::Result;
 use crate::id::{SnapshotId, VerificationId};
+use crate::layout::ObjectKind;
 use crate::lock::LockGuard;
 use crate::logs::Segment;
 use crate::repo::Repository;
@@ -48,6 +49,33 @@ pub struct ForgetOutcome {
     pub segments_removed: usize,
     /// Accounts recorded as purged.
     pub purged: Vec<String>,
+    /// Snapshots and log segments kept because object lock still retains
+    /// their manifests (a later forget removes them), and the earliest date
+    /// one of them may go.
+    pub retained: usize,
+    /// The earliest retain-until date among them.
+    pub retained_until: Option<jiff::Timestamp>,
+    /// Every manifest the plan removes or object lock kept from it
+    /// (`dir/name`): what the prune after it must not extend
+    /// ([`crate::prune::ExtendManifests::AllBut`]).
+    pub doomed: std::collections::HashSet<String>,
+}
+
+impl ForgetOutcome {
+    /// Count a manifest object lock kept, or pass the error on.
+    fn kept(&mut self, result: Result<()>) -> Result<bool> {
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) => match e.retained_until() {
+                Some(until) => {
+                    self.retained += 1;
+                    self.retained_until = Some(self.retained_until.map_or(until, |t| t.min(until)));
+                    Ok(false)
+                }
+                None => Err(e),
+            },
+        }
+    }
 }
 
 /// Delete what `plan` names, in the protocol's order, under an exclusive
@@ -60,14 +88,35 @@ pub fn apply_forget(
     lock.confirm()?;
     let mut out = ForgetOutcome::default();
     for (id, records) in &plan.snapshots {
-        repo.remove_snapshot(id)?;
+        out.doomed
+            .insert(crate::pending::entry(ObjectKind::Snapshot, &id.to_hex()));
+        for (record, _) in records {
+            out.doomed.insert(crate::pending::entry(
+                ObjectKind::Verification,
+                &record.to_hex(),
+            ));
+        }
+        if !out.kept(repo.remove_snapshot(id))? {
+            continue;
+        }
         out.snapshots_removed += 1;
-        crate::verification::delete_verifications(repo, records)?;
-        out.verifications_removed += records.len();
+        // A record object lock keeps is ignored once its snapshot is gone.
+        let mut outcome = ForgetOutcome::default();
+        for record in records {
+            if outcome.kept(crate::verification::delete_verifications(
+                repo,
+                std::slice::from_ref(record),
+            ))? {
+                out.verifications_removed += 1;
+            }
+        }
     }
     for seg in &plan.segments {
-        crate::logs::remove_segment(repo, seg)?;
-        out.segments_removed += 1;
+        out.doomed
+            .insert(crate::pending::entry(ObjectKind::Log, &seg.object));
+        if out.kept(crate::logs::remove_segment(repo, seg))? {
+            out.segments_removed += 1;
+        }
     }
     for account in &plan.purge {
         crate::account::record_account_event(repo, account, AccountState::Purged, plan.now)?;
@@ -119,14 +168,18 @@ mod tests {
         let lock = repo.lock(true, "forget").unwrap();
         let out = apply_forget(&repo, &plan, &lock).unwrap();
         assert_eq!(
-            out,
-            ForgetOutcome {
-                snapshots_removed: 1,
-                verifications_removed: 1,
-                segments_removed: 1,
-                purged: vec!["mail".into()],
-            }
+            (
+                out.snapshots_removed,
+                out.verifications_removed,
+                out.segments_removed,
+                out.purged,
+                out.retained,
+            ),
+            (1, 1, 1, vec!["mail".to_string()], 0)
         );
+        // What the prune after it must not extend: the snapshot, its record
+        // and the segment.
+        assert_eq!(out.doomed.len(), 3, "{:?}", out.doomed);
         let (left, bad) = repo.snapshots().unwrap();
         assert!(bad.is_empty());
         assert_eq!(left.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [b]);

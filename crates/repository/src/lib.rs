@@ -77,7 +77,7 @@ pub use keyfile::KdfCost;
 pub use layout::ObjectKind;
 pub use lock::LockGuard;
 pub use progress::{FileChange, NoProgress, Progress};
-pub use prune::{PruneOptions, PruneReport, prune, prune_locked};
+pub use prune::{ExtendManifests, PruneOptions, PruneReport, prune, prune_locked};
 pub use repair::{RepairReport, repair_index};
 pub use repo::{CacheLocation, InitOptions, Repository};
 pub use restore::{RestoreOptions, RestoreSummary, restore};

@@ -32,6 +32,9 @@ pub struct InitOptions {
     pub pack_size: u32,
     /// Cost of the password derivation in the first key file.
     pub kdf: KdfCost,
+    /// S3 object lock for the objects that hold backups (the bucket must
+    /// have it enabled).
+    pub object_lock: Option<crate::config::ObjectLock>,
 }
 
 impl Default for InitOptions {
@@ -41,6 +44,7 @@ impl Default for InitOptions {
             compression: Compression::default(),
             pack_size: DEFAULT_PACK_SIZE,
             kdf: KdfCost::default(),
+            object_lock: None,
         }
     }
 }
@@ -104,7 +108,24 @@ impl Repository {
             return Err(Error::AlreadyInitialized(store.location().to_string()));
         }
         opts.kdf.validate()?;
-        let config = RepoConfig::new(opts.chunker, opts.compression, opts.pack_size)?;
+        let mut config = RepoConfig::new(opts.chunker, opts.compression, opts.pack_size)?;
+        let store = match opts.object_lock {
+            Some(lock) => {
+                lock.validate()?;
+                if !store.bucket_has_object_lock()? {
+                    return Err(Error::invalid(
+                        "object lock",
+                        format!(
+                            "the bucket of {} does not have object lock enabled; S3 enables it only when a bucket is created (`cairn init --create-bucket --object-lock ...` does)",
+                            store.location()
+                        ),
+                    ));
+                }
+                config.object_lock = Some(lock);
+                store.with_object_lock(lock)?
+            }
+            None => store,
+        };
         let master = MasterKey::generate()?;
         let keys = Keys::derive(&master);
         // The key file first: a config without a key would be a repository
@@ -155,6 +176,18 @@ impl Repository {
         cache_location: CacheLocation,
     ) -> Result<Self> {
         let keys = Keys::derive(&master);
+        let store = match config.object_lock {
+            Some(lock) if store.is_s3() => store.with_object_lock(lock)?,
+            Some(_) => {
+                // A copy made by `sync --from`: readable as any other.
+                tracing::warn!(
+                    "the repository's config asks for S3 object lock, and {} is not on S3: nothing written here is retained",
+                    store.location()
+                );
+                store
+            }
+            None => store,
+        };
         let gear = match config.chunker.gear {
             GearSource::Keyed => Gear::from_seed(keys.gear_seed()),
             GearSource::Public => Gear::public(),

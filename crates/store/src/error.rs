@@ -38,6 +38,14 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// An object under S3 object lock whose retention has not passed.
+    #[error("{location} is retained by object lock until {until}")]
+    Retained {
+        /// The object path.
+        location: String,
+        /// Its retain-until date.
+        until: jiff::Timestamp,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -112,6 +120,11 @@ impl Error {
     /// Whether bytes were read but are not what they should be.
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Corrupt { .. })
+    }
+
+    /// Whether object lock kept the object.
+    pub fn is_retained(&self) -> bool {
+        matches!(self, Error::Retained { .. })
     }
 
     /// Whether the store refused the request (the credentials do not

@@ -13,11 +13,12 @@
 use crate::Store;
 use crate::error::{Error, Result};
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::client::{HttpClient, HttpConnector as _, ReqwestConnector};
 use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Settings for S3-compatible servers.
@@ -119,21 +120,23 @@ fn env(name: &str) -> Option<String> {
 
 /// Open an S3 repository location.
 pub fn store(url: &str, opts: &S3Options) -> Result<Store> {
-    Store::remote(object_store(url, opts)?, url.to_string())
+    let mut store = Store::remote(object_store(url, opts)?, url.to_string())?;
+    store.s3 = Some(Arc::new(S3Link::new(url, opts)));
+    Ok(store)
 }
 
 /// What the options, the environment and the profile files resolve to.
-struct Settings {
-    bucket: String,
-    prefix: String,
+pub(crate) struct Settings {
+    pub(crate) bucket: String,
+    pub(crate) prefix: String,
     /// Access key id, secret and session token, when all are static.
-    credentials: Option<(String, String, Option<String>)>,
-    region: String,
-    endpoint: Option<String>,
+    pub(crate) credentials: Option<(String, String, Option<String>)>,
+    pub(crate) region: String,
+    pub(crate) endpoint: Option<String>,
 }
 
 impl Settings {
-    fn resolve(url: &str, opts: &S3Options) -> Result<Self> {
+    pub(crate) fn resolve(url: &str, opts: &S3Options) -> Result<Self> {
         let (bucket, prefix) = parse_url(url)?;
         let profile_name = opts
             .profile
@@ -209,7 +212,7 @@ impl Settings {
     }
 }
 
-fn client_options(opts: &S3Options) -> ClientOptions {
+pub(crate) fn client_options(opts: &S3Options) -> ClientOptions {
     ClientOptions::new()
         .with_allow_http(opts.allow_http)
         .with_timeout(Duration::from_secs(120))
@@ -219,6 +222,17 @@ fn client_options(opts: &S3Options) -> ClientOptions {
 /// The object store behind [`store`], for tests that must write what a
 /// [`Store`] never writes (strangers in a listing).
 pub fn object_store(url: &str, opts: &S3Options) -> Result<Arc<dyn object_store::ObjectStore>> {
+    object_store_with_headers(url, opts, None)
+}
+
+/// [`object_store`], sending `headers` with every request, and a SHA-256
+/// checksum with every upload when there are any (S3 wants an integrity
+/// header on uploads that carry object-lock headers).
+pub(crate) fn object_store_with_headers(
+    url: &str,
+    opts: &S3Options,
+    headers: Option<http::HeaderMap>,
+) -> Result<Arc<dyn object_store::ObjectStore>> {
     let settings = Settings::resolve(url, opts)?;
     let mut b = AmazonS3Builder::new()
         .with_bucket_name(&settings.bucket)
@@ -253,7 +267,13 @@ pub fn object_store(url: &str, opts: &S3Options) -> Result<Arc<dyn object_store:
             max_retries: opts.max_retries.unwrap_or(10),
             retry_timeout: Duration::from_secs(180),
         })
-        .with_client_options(client_options(opts));
+        .with_client_options(match &headers {
+            Some(h) => client_options(opts).with_default_headers(h.clone()),
+            None => client_options(opts),
+        });
+    if headers.is_some() {
+        b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+    }
     let s3 = b
         .build()
         .map_err(|e| Error::invalid("S3 repository", e.to_string()))?;
@@ -277,9 +297,9 @@ pub enum BucketCreated {
 
 /// Create the bucket of `url` (S3's CreateBucket, signed with the static
 /// credentials; a region other than us-east-1 is sent as the location
-/// constraint). A bucket that exists already is not an error.
-pub fn create_bucket(url: &str, opts: &S3Options) -> Result<BucketCreated> {
-    use object_store::client::{HttpConnector as _, ReqwestConnector};
+/// constraint), with object lock enabled if asked. A bucket that exists
+/// already is not an error.
+pub fn create_bucket(url: &str, opts: &S3Options, object_lock: bool) -> Result<BucketCreated> {
     let settings = Settings::resolve(url, opts)?;
     let what = format!("creating bucket {}", settings.bucket);
     let Some((key_id, secret_key, token)) = settings.credentials.clone() else {
@@ -309,9 +329,12 @@ pub fn create_bucket(url: &str, opts: &S3Options) -> Result<BucketCreated> {
             settings.region
         )
     };
-    let mut request = http::Request::builder()
-        .method(http::Method::PUT)
-        .uri(&uri)
+    let mut builder = http::Request::builder().method(http::Method::PUT).uri(&uri);
+    if object_lock {
+        // Object lock can only be enabled when a bucket is created.
+        builder = builder.header("x-amz-bucket-object-lock-enabled", "true");
+    }
+    let mut request = builder
         .body(object_store::client::HttpRequestBody::from(body))
         .map_err(|e| Error::invalid(what.clone(), format!("{uri}: {e}")))?;
     let credential = object_store::aws::AwsCredential {
@@ -356,6 +379,228 @@ pub fn create_bucket(url: &str, opts: &S3Options) -> Result<BucketCreated> {
     ))
 }
 
+// The S3 requests object_store does not make, signed with the same
+// credentials: object lock on buckets (`?object-lock`), the retention of
+// one object version (a `HEAD` for its headers, `PUT ?retention`), and the
+// deletion of one version (`DELETE ?versionId=`), for [`crate::object_lock`].
+
+/// How an S3 store can be reached outside object_store, made on first use.
+pub(crate) struct S3Link {
+    pub(crate) url: String,
+    pub(crate) opts: S3Options,
+    api: Mutex<Option<Arc<S3Api>>>,
+}
+
+impl std::fmt::Debug for S3Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Link").field("url", &self.url).finish()
+    }
+}
+
+impl S3Link {
+    pub(crate) fn new(url: &str, opts: &S3Options) -> Self {
+        Self {
+            url: url.to_string(),
+            opts: opts.clone(),
+            api: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn api(&self) -> Result<Arc<S3Api>> {
+        let mut slot = self.api.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(api) = &*slot {
+            return Ok(Arc::clone(api));
+        }
+        let api = Arc::new(S3Api::new(&self.url, &self.opts)?);
+        *slot = Some(Arc::clone(&api));
+        Ok(api)
+    }
+}
+
+/// A server's answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    /// The `<Code>` of an S3 error body, or "".
+    pub(crate) fn code(&self) -> &str {
+        self.body
+            .split_once("<Code>")
+            .and_then(|(_, rest)| rest.split_once("</Code>"))
+            .map_or("", |(code, _)| code)
+    }
+
+    /// A header's value as text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Signed requests to one repository's bucket.
+pub(crate) struct S3Api {
+    settings: Settings,
+    path_style: bool,
+    client: HttpClient,
+}
+
+impl std::fmt::Debug for S3Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Api")
+            .field("bucket", &self.settings.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Percent-encode a key for a URL path, keeping `/`.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl S3Api {
+    pub(crate) fn new(url: &str, opts: &S3Options) -> Result<Self> {
+        let settings = Settings::resolve(url, opts)?;
+        let client = ReqwestConnector::default()
+            .connect(&client_options(opts))
+            .map_err(|e| Error::invalid("S3 client", e.to_string()))?;
+        Ok(Self {
+            settings,
+            path_style: opts.path_style,
+            client,
+        })
+    }
+
+    /// The bucket's name.
+    pub(crate) fn bucket(&self) -> &str {
+        &self.settings.bucket
+    }
+
+    /// The full key of a repository path (the prefix, then the path).
+    pub(crate) fn key(&self, path: &str) -> String {
+        if self.settings.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.settings.prefix)
+        }
+    }
+
+    fn url(&self, key: Option<&str>, query: &str) -> Result<String> {
+        let endpoint = self
+            .settings
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.settings.region));
+        let endpoint = endpoint.trim_end_matches('/');
+        let bucket = &self.settings.bucket;
+        let base = if self.path_style {
+            format!("{endpoint}/{bucket}")
+        } else {
+            match endpoint.split_once("://") {
+                Some((scheme, host)) => format!("{scheme}://{bucket}.{host}"),
+                None => {
+                    return Err(Error::invalid(
+                        "S3 endpoint",
+                        format!("{endpoint} is not a URL"),
+                    ));
+                }
+            }
+        };
+        let path = key.map_or_else(|| "/".to_string(), |k| format!("/{}", encode_key(k)));
+        let path = if self.path_style && key.is_none() {
+            String::new()
+        } else {
+            path
+        };
+        Ok(if query.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{query}")
+        })
+    }
+
+    /// Send one signed request: `key` is a full key (see [`S3Api::key`]),
+    /// or `None` for the bucket itself.
+    pub(crate) async fn send(
+        &self,
+        method: http::Method,
+        key: Option<&str>,
+        query: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+    ) -> Result<Answer> {
+        let uri = self.url(key, query)?;
+        let what = format!("{method} {uri}");
+        let Some((key_id, secret_key, token)) = self.settings.credentials.clone() else {
+            return Err(Error::invalid(
+                what,
+                "object lock needs static credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)",
+            ));
+        };
+        let mut builder = http::Request::builder().method(method).uri(&uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        let mut request = builder
+            .body(object_store::client::HttpRequestBody::from(body))
+            .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+        let credential = object_store::aws::AwsCredential {
+            key_id,
+            secret_key,
+            token,
+        };
+        object_store::aws::AwsAuthorizer::new(&credential, "s3", &self.settings.region)
+            .try_authorize(&mut request, None)
+            .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().bytes().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// [`S3Api::send`] from synchronous code, on a runtime of its own.
+    pub(crate) fn send_blocking(
+        &self,
+        method: http::Method,
+        key: Option<&str>,
+        query: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+    ) -> Result<Answer> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?;
+        rt.block_on(self.send(method, key, query, headers, body))
+    }
+}
+
+/// The `Content-MD5` header of a body.
+pub(crate) fn content_md5(body: &str) -> String {
+    use base64::Engine as _;
+    use md5::{Digest, Md5};
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +633,14 @@ mod tests {
         assert_eq!(ini["default"]["aws_access_key_id"], "AKID");
         assert_eq!(ini["other"]["aws_access_key_id"], "O");
         assert!(read_ini(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn keys_are_encoded_but_slashes_kept() {
+        assert_eq!(
+            encode_key("logs/mail.example.org/wal/ab"),
+            "logs/mail.example.org/wal/ab"
+        );
+        assert_eq!(encode_key("a b/c+d"), "a%20b/c%2Bd");
     }
 }

@@ -61,9 +61,10 @@ impl Store {
             None => single_etag(&b),
         })
         .await?;
-        let resent = upload::put_confirmed(&self.inner, &path, bytes, part_size, &expected)
-            .await
-            .map_err(|e| self.put_error(&path, e))?;
+        let resent =
+            upload::put_confirmed(self.writer_for(kind), &path, bytes, part_size, &expected)
+                .await
+                .map_err(|e| self.put_error(&path, e))?;
         self.protect(kind, name)?;
         Ok(resent)
     }

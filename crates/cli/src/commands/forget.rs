@@ -182,6 +182,18 @@ fn print_prune(r: &PruneReport) {
             r.staging_files_removed
         );
     }
+    if r.packs_retained > 0 {
+        outln!(
+            "  {} packs due for deletion are retained by object lock and wait until it passes",
+            r.packs_retained
+        );
+    }
+    if r.retention_extended > 0 {
+        outln!(
+            "  object lock: the retention of {} objects in use extended",
+            r.retention_extended
+        );
+    }
     if r.locks_removed > 0 {
         outln!(
             "  {} lock objects that bound nobody removed (stale, or released by hosts that may not delete)",
@@ -364,6 +376,8 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
         );
     }
     let mut purged = Vec::new();
+    let mut retained: (usize, Option<Timestamp>) = (0, None);
+    let mut doomed = std::collections::HashSet::new();
     if let Some(lock) = &lock {
         let plan = ForgetPlan {
             now,
@@ -386,16 +400,26 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
                 .map(|p| p.account.clone())
                 .collect(),
         };
-        purged = apply_forget(&repo, &plan, lock)?.purged;
+        let outcome = apply_forget(&repo, &plan, lock)?;
+        purged = outcome.purged;
         for a in &purged {
             ctx.note(&format!("account {a} purged"));
         }
+        if let Some(until) = outcome.retained_until {
+            ctx.note(&format!(
+                "{} of the snapshots and log segments to remove are retained by object lock until {} at the earliest; a forget after that removes them",
+                outcome.retained,
+                crate::output::local_time(until)
+            ));
+        }
+        retained = (outcome.retained, outcome.retained_until);
+        doomed = outcome.doomed;
     }
     let mut prune_report = None;
     if args.prune {
         match &lock {
             Some(lock) => {
-                prune_report = Some(prune_under(ctx, &repo, &args.prune_opts, lock)?);
+                prune_report = Some(prune_under(ctx, &repo, &args.prune_opts, lock, &doomed)?);
             }
             None => ctx.note("prune skipped: this is a dry run, the snapshots are still there"),
         }
@@ -420,6 +444,8 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
                 )
                 .collect(),
             purged_accounts: purged.clone(),
+            retained: retained.0 as u64,
+            retained_until: retained.1,
             prune: prune_report.as_ref().map(prune_json),
         })?;
     }
@@ -515,9 +541,16 @@ fn forget_named(ctx: &Context, args: &ForgetArgs) -> Result<u8> {
             segments: Vec::new(),
             purge: Vec::new(),
         };
-        apply_forget(&repo, &plan, lock)?;
+        let outcome = apply_forget(&repo, &plan, lock)?;
+        if let Some(until) = outcome.retained_until {
+            ctx.note(&format!(
+                "{} of them are retained by object lock until {} at the earliest and stay; a forget after that removes them",
+                outcome.retained,
+                crate::output::local_time(until)
+            ));
+        }
         if args.prune {
-            prune_under(ctx, &repo, &args.prune_opts, lock)?;
+            prune_under(ctx, &repo, &args.prune_opts, lock, &outcome.doomed)?;
         }
     }
     Ok(exit::OK)
@@ -530,9 +563,16 @@ fn prune_under(
     repo: &Repository,
     settings: &PruneSettings,
     lock: &cairn_repository::lock::LockGuard,
+    doomed: &std::collections::HashSet<String>,
 ) -> Result<PruneReport> {
     let progress = CliProgress::new(ctx.global.quiet, ctx.global.json);
-    let r = cairn_repository::prune_locked(repo, &prune_options(settings, false), lock, &progress)?;
+    let r = cairn_repository::prune_locked(
+        repo,
+        &prune_options(settings, false),
+        lock,
+        &progress,
+        cairn_repository::ExtendManifests::AllBut(doomed),
+    )?;
     if !ctx.global.json {
         print_prune(&r);
     }

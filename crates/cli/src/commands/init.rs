@@ -1,9 +1,10 @@
 //! `cairn init`.
 
-use crate::cli::InitArgs;
+use crate::cli::{InitArgs, ObjectLockModeArg};
 use crate::context::{Context, Location};
 use crate::output;
 use anyhow::{Context as _, Result, bail};
+use cairn_repository::config::{ObjectLock, ObjectLockMode};
 use cairn_repository::{ChunkerConfig, Compression, GearSource, InitOptions, KdfCost, Repository};
 
 fn u32_arg(name: &str, v: u64) -> Result<u32> {
@@ -35,7 +36,20 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
             iterations: args.kdf_iterations,
             parallelism: 1,
         },
+        object_lock: args.object_lock.map(|period| ObjectLock {
+            mode: match args.object_lock_mode {
+                ObjectLockModeArg::Governance => ObjectLockMode::Governance,
+                ObjectLockModeArg::Compliance => ObjectLockMode::Compliance,
+            },
+            period_secs: period.as_secs(),
+        }),
     };
+    if let Some(lock) = &opts.object_lock {
+        if !loc.starts_with("s3://") {
+            bail!("--object-lock is an S3 feature (s3://bucket/prefix), not for {loc}");
+        }
+        lock.validate()?;
+    }
     // Validate everything before asking for a password or touching storage.
     opts.chunker.params()?;
     opts.compression.validate()?;
@@ -46,8 +60,12 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
             bail!("--create-bucket is for repositories on S3 (s3://bucket/prefix), not {loc}");
         }
         use cairn_repository::s3::BucketCreated;
-        match cairn_repository::s3::create_bucket(loc, &ctx.s3_options())
-            .map_err(cairn_repository::Error::from)?
+        match cairn_repository::s3::create_bucket(
+            loc,
+            &ctx.s3_options(),
+            opts.object_lock.is_some(),
+        )
+        .map_err(cairn_repository::Error::from)?
         {
             BucketCreated::Created => ctx.say(&format!("created the bucket of {loc}")),
             BucketCreated::Existed => ctx.say(&format!("the bucket of {loc} exists already")),
@@ -89,6 +107,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
         output::json(&serde_json::json!({
             "id": repo.config().id,
             "location": repo.store().location(),
+            "object_lock": repo.config().object_lock,
         }))?;
     } else {
         ctx.say(&format!(

@@ -36,6 +36,7 @@
 //!   are deleted; the old records last.
 
 mod apply;
+mod extend;
 mod plan;
 
 use crate::error::Result;
@@ -156,6 +157,11 @@ pub struct PruneReport {
     /// Lock objects that bound nobody removed: stale ones, and those of
     /// shared locks released by hosts that may not delete.
     pub locks_removed: usize,
+    /// Packs due for deletion that S3 object lock still retains: they
+    /// wait (counted in `packs_pending`) until their retention passes.
+    pub packs_retained: usize,
+    /// Objects in use whose object-lock retention this run extended.
+    pub retention_extended: usize,
 }
 
 impl PruneReport {
@@ -165,6 +171,20 @@ impl PruneReport {
     }
 }
 
+/// Which manifests a prune extends the object-lock retention of (packs in
+/// use, keys and the config are always extended).
+#[derive(Debug, Clone, Copy)]
+pub enum ExtendManifests<'a> {
+    /// None: a prune alone does not know which snapshots a retention
+    /// policy still keeps, and extending one a forget is waiting to remove
+    /// would keep it for ever.
+    None,
+    /// Every snapshot, log segment, account event and verification record
+    /// but these (`dir/name`, [`crate::pending::entry`]): what the forget
+    /// before this prune wanted to remove and object lock kept.
+    AllBut(&'a std::collections::HashSet<String>),
+}
+
 /// Prune under an exclusive lock the caller already holds (forget
 /// `--prune` keeps one lock for both steps).
 pub fn prune_locked(
@@ -172,6 +192,7 @@ pub fn prune_locked(
     opts: &PruneOptions,
     _lock: &LockGuard,
     progress: &dyn Progress,
+    manifests: ExtendManifests<'_>,
 ) -> Result<PruneReport> {
     let plan = plan::plan(repo, opts, progress)?;
     if opts.dry_run {
@@ -185,6 +206,7 @@ pub fn prune_locked(
         Ok(removed) => report.locks_removed = removed.len(),
         Err(e) => progress.warn(&format!("could not remove stale lock objects: {e}")),
     }
+    report.retention_extended = extend::extend_retention(repo, manifests)?;
     Ok(report)
 }
 
@@ -195,7 +217,7 @@ pub fn prune(
     progress: &dyn Progress,
 ) -> Result<PruneReport> {
     let lock = repo.lock(true, "prune")?;
-    prune_locked(repo, opts, &lock, progress)
+    prune_locked(repo, opts, &lock, progress, ExtendManifests::None)
 }
 
 #[cfg(test)]

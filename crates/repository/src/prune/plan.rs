@@ -383,6 +383,22 @@ pub(super) fn plan(
         }
     }
     report.unused_bytes_after = unused_total;
+    // Under object lock a due pack whose retention lasts waits, recorded
+    // as due when its retention passes.
+    let retained = super::extend::retained_packs(repo, &delete_now)?;
+    if !retained.is_empty() {
+        report.packs_retained = retained.len();
+        let held: std::collections::HashMap<PackId, jiff::Timestamp> =
+            retained.into_iter().collect();
+        delete_now.retain(|(p, size)| match held.get(p) {
+            Some(until) => {
+                let since = until.checked_sub(delete_after).unwrap_or(*until);
+                waiting.push((*p, *size, since));
+                false
+            }
+            None => true,
+        });
+    }
     report.packs_deleted = delete_now.len();
     report.bytes_deleted = delete_now.iter().map(|(_, s)| s).sum();
     report.packs_pending = waiting.len();
