@@ -324,6 +324,16 @@ fn object_lock_keeps_what_is_retained_and_extends_what_is_in_use() {
     );
     assert!(packs(&store).contains(&old));
 
+    // A password change would leave the old key behind: refused up front.
+    let keys_before = env.json(&["key", "list"]);
+    let newpw = env.path("newpw");
+    std::fs::write(&newpw, "another password\n").unwrap();
+    let out = env.run(&["key", "passwd", "--new-password-file", s(&newpw)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("retained by object lock until"), "{err}");
+    assert_eq!(env.json(&["key", "list"]), keys_before);
+
     // A second snapshot shares most data; a forget of the first keeps it
     // while its manifest is retained, and says so.
     mutate_tree(&src, 17);

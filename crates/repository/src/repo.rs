@@ -704,6 +704,20 @@ impl Repository {
     /// Replace the key in use with one for a new password.
     pub fn change_password(&mut self, new_password: &[u8], cost: KdfCost) -> Result<KeyId> {
         self.require_delete_rights("key passwd")?;
+        // Under object lock the old key file may not go yet: say so before
+        // a new one is added.
+        if self.store.object_lock().is_some()
+            && let Some(until) = self
+                .store
+                .retention(ObjectKind::Key, &self.key_id.object_name())?
+                .and_then(|r| r.until)
+                .filter(|u| *u > jiff::Timestamp::now())
+        {
+            return Err(Error::Retained {
+                location: ObjectKind::Key.path(&self.key_id.object_name()),
+                until,
+            });
+        }
         let new_id = self.add_key(new_password, cost)?;
         let old = self.key_id;
         self.key_id = new_id;
