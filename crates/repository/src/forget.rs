@@ -62,19 +62,22 @@ pub struct ForgetOutcome {
 }
 
 impl ForgetOutcome {
-    /// Count a manifest object lock kept, or pass the error on.
-    fn kept(&mut self, result: Result<()>) -> Result<bool> {
-        match result {
-            Ok(()) => Ok(true),
-            Err(e) => match e.retained_until() {
-                Some(until) => {
-                    self.retained += 1;
-                    self.retained_until = Some(self.retained_until.map_or(until, |t| t.min(until)));
-                    Ok(false)
-                }
-                None => Err(e),
-            },
-        }
+    /// Count a manifest object lock kept until `until`.
+    fn hold(&mut self, until: jiff::Timestamp) {
+        self.retained += 1;
+        self.retained_until = Some(self.retained_until.map_or(until, |t| t.min(until)));
+    }
+}
+
+/// A deletion's result: `Ok(None)` when it happened, `Ok(Some(until))`
+/// when object lock kept the object until then; other errors pass.
+fn unless_retained(result: Result<()>) -> Result<Option<jiff::Timestamp>> {
+    match result {
+        Ok(()) => Ok(None),
+        Err(e) => match e.retained_until() {
+            Some(until) => Ok(Some(until)),
+            None => Err(e),
+        },
     }
 }
 
@@ -96,17 +99,15 @@ pub fn apply_forget(
                 &record.to_hex(),
             ));
         }
-        if !out.kept(repo.remove_snapshot(id))? {
+        if let Some(until) = unless_retained(repo.remove_snapshot(id))? {
+            out.hold(until);
             continue;
         }
         out.snapshots_removed += 1;
         // A record object lock keeps is ignored once its snapshot is gone.
-        let mut outcome = ForgetOutcome::default();
-        for record in records {
-            if outcome.kept(crate::verification::delete_verifications(
-                repo,
-                std::slice::from_ref(record),
-            ))? {
+        for (record, _) in records {
+            let removed = repo.delete_manifest::<VerificationRecord>(&record.to_hex());
+            if unless_retained(removed)?.is_none() {
                 out.verifications_removed += 1;
             }
         }
@@ -114,8 +115,9 @@ pub fn apply_forget(
     for seg in &plan.segments {
         out.doomed
             .insert(crate::pending::entry(ObjectKind::Log, &seg.object));
-        if out.kept(crate::logs::remove_segment(repo, seg))? {
-            out.segments_removed += 1;
+        match unless_retained(crate::logs::remove_segment(repo, seg))? {
+            Some(until) => out.hold(until),
+            None => out.segments_removed += 1,
         }
     }
     for account in &plan.purge {

@@ -200,25 +200,21 @@ fn read_locks(
     newer_than: Option<jiff::Timestamp>,
 ) -> Result<Vec<(LockId, Result<LockInfo>)>> {
     let listing = store.list(ObjectKind::Lock)?;
-    let names: Vec<String> = listing
+    let (ids, names): (Vec<LockId>, Vec<String>) = listing
         .objects
         .into_iter()
-        .filter(|o| LockId::from_hex(&o.name).is_ok())
         .filter(|o| match (newer_than, o.modified) {
             (Some(t), Some(m)) => m > t,
             _ => true,
         })
-        .map(|o| o.name)
-        .collect();
+        .filter_map(|o| Some((LockId::from_hex(&o.name).ok()?, o.name)))
+        .unzip();
     let infos = store.get_many_checked(ObjectKind::Lock, &names, 8, |name, bytes| -> Result<_> {
         let what = format!("lock {}", &name[..name.len().min(8)]);
         Ok(cairn_format::lock::open(keys, &bytes, &what)?)
     });
     let mut out = Vec::new();
-    for (name, info) in names.iter().zip(infos) {
-        let Ok(id) = LockId::from_hex(name) else {
-            continue;
-        };
+    for (id, info) in ids.into_iter().zip(infos) {
         match info {
             // Released between list and get.
             Err(e) if e.is_not_found() => continue,

@@ -205,15 +205,3 @@ pub fn verdicts(repo: &Repository) -> Result<HashMap<SnapshotId, Verdict>> {
         .filter_map(|(s, records)| records.last().map(|(_, r)| (s, r.verdict)))
         .collect())
 }
-
-/// Delete the verification records of `snapshot` (after it was
-/// forgotten).
-pub fn delete_verifications(
-    repo: &Repository,
-    records: &[(VerificationId, VerificationRecord)],
-) -> Result<()> {
-    for (id, _) in records {
-        repo.delete_manifest::<VerificationRecord>(&id.to_hex())?;
-    }
-    Ok(())
-}

@@ -12,7 +12,7 @@
 //! be removable by the maintenance host at any time.
 
 use crate::error::{Error, Result};
-use crate::s3::{S3Api, content_md5};
+use crate::s3::{Request, S3Api, S3Link, content_md5};
 use crate::{ObjectKind, Store, store_path};
 use cairn_format::config::ObjectLock;
 use std::sync::Arc;
@@ -63,24 +63,8 @@ fn after(now: jiff::Timestamp, d: std::time::Duration) -> jiff::Timestamp {
 }
 
 impl Store {
-    fn s3_api(&self, what: &str) -> Result<Arc<S3Api>> {
-        match &self.s3 {
-            Some(link) => link.api(),
-            None => Err(Error::invalid(
-                what,
-                format!(
-                    "object lock is an S3 feature, and {} is not on S3",
-                    self.location
-                ),
-            )),
-        }
-    }
-
-    /// This store, writing its protected objects under `lock`: each upload
-    /// carries the mode and a retain-until date of now plus the period and
-    /// a margin (a tenth of the period, at most a day). Only S3 stores can.
-    pub fn with_object_lock(&self, lock: ObjectLock) -> Result<Store> {
-        let link = self.s3.as_ref().ok_or_else(|| {
+    fn s3_link(&self) -> Result<&S3Link> {
+        self.s3.as_deref().ok_or_else(|| {
             Error::invalid(
                 "object lock",
                 format!(
@@ -88,7 +72,18 @@ impl Store {
                     self.location
                 ),
             )
-        })?;
+        })
+    }
+
+    fn s3_api(&self) -> Result<Arc<S3Api>> {
+        self.s3_link()?.api()
+    }
+
+    /// This store, writing its protected objects under `lock`: each upload
+    /// carries the mode and a retain-until date of now plus the period and
+    /// a margin (a tenth of the period, at most a day). Only S3 stores can.
+    pub fn with_object_lock(&self, lock: ObjectLock) -> Result<Store> {
+        let link = self.s3_link()?;
         let until = after(jiff::Timestamp::now(), lock.period() + margin(&lock));
         let mut headers = http::HeaderMap::new();
         let value = |v: &str| {
@@ -130,9 +125,10 @@ impl Store {
     /// Whether the bucket has object lock enabled (S3's
     /// GetObjectLockConfiguration).
     pub fn bucket_has_object_lock(&self) -> Result<bool> {
-        let api = self.s3_api("object lock")?;
+        let api = self.s3_api()?;
+        let what = format!("reading the object lock of bucket {}", api.bucket());
         let answer =
-            api.send_blocking(http::Method::GET, None, "object-lock=", &[], String::new())?;
+            self.block_on(api.send(&what, Request::new(http::Method::GET, None, "object-lock=")))?;
         if answer.status.is_success() {
             return Ok(answer
                 .body
@@ -144,7 +140,7 @@ impl Store {
             return Ok(false);
         }
         Err(Error::invalid(
-            format!("the object lock of bucket {}", api.bucket()),
+            what,
             format!("the server answered {} {}", answer.status, answer.code()),
         ))
     }
@@ -152,16 +148,17 @@ impl Store {
     /// The retention of an object (`None`: it does not exist).
     pub fn retention(&self, kind: ObjectKind, name: &str) -> Result<Option<Retention>> {
         let path = store_path(kind, name);
-        let api = self.s3_api(path.as_ref())?;
+        let api = self.s3_api()?;
         let key = api.key(path.as_ref());
+        let what = format!("reading the retention of {path}");
         let answer =
-            self.block_on(api.send(http::Method::HEAD, Some(&key), "", &[], String::new()))?;
+            self.block_on(api.send(&what, Request::new(http::Method::HEAD, Some(&key), "")))?;
         if answer.status == http::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !answer.status.is_success() {
             return Err(Error::invalid(
-                format!("the retention of {path}"),
+                what,
                 format!("the server answered {}", answer.status),
             ));
         }
@@ -174,22 +171,57 @@ impl Store {
         }))
     }
 
-    /// Set the retain-until date of an object's version (S3's
-    /// PutObjectRetention, in this store's mode). Extending is always
-    /// allowed; shortening is refused by S3 (compliance mode, or
-    /// governance mode without the bypass right).
-    pub fn set_retention(
+    /// The retain-until date of an object whose retention has not passed
+    /// (`None`: passed, none, or no such object).
+    pub fn retained_until(&self, kind: ObjectKind, name: &str) -> Result<Option<jiff::Timestamp>> {
+        let now = jiff::Timestamp::now();
+        Ok(self
+            .retention(kind, name)?
+            .and_then(|r| r.until)
+            .filter(|u| *u > now))
+    }
+
+    /// Whether an object's retention is due for renewal: written
+    /// (`modified`, from a listing) at least half a period ago, and less
+    /// than half a period from its date (or without one). Objects written
+    /// more recently are not asked. Returns what to renew.
+    pub fn renewal_due(
         &self,
         kind: ObjectKind,
         name: &str,
-        version: Option<&str>,
-        until: jiff::Timestamp,
+        modified: Option<jiff::Timestamp>,
+    ) -> Result<Option<Retention>> {
+        let Some(lock) = self.object_lock() else {
+            return Ok(None);
+        };
+        let now = jiff::Timestamp::now();
+        let half = lock.period() / 2;
+        if modified.is_some_and(|m| after(m, half) > now) {
+            return Ok(None);
+        }
+        Ok(self
+            .retention(kind, name)?
+            .filter(|r| r.until.is_none_or(|u| u < after(now, half))))
+    }
+
+    /// Renew an object's retention ([`Store::renewal_due`]): its version
+    /// is retained until the period from now (S3's PutObjectRetention, in
+    /// this store's mode). Extending is always allowed; shortening is
+    /// refused by S3 (compliance mode, or governance mode without the
+    /// bypass right).
+    pub fn renew_retention(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        retention: &Retention,
     ) -> Result<()> {
         let path = store_path(kind, name);
         let lock = self.object_lock().ok_or_else(|| {
             Error::invalid(path.to_string(), "the store writes without object lock")
         })?;
-        let api = self.s3_api(path.as_ref())?;
+        let until = after(jiff::Timestamp::now(), lock.period());
+        let version = retention.version.as_deref();
+        let api = self.s3_api()?;
         let key = api.key(path.as_ref());
         let body = format!(
             "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
@@ -200,19 +232,16 @@ impl Store {
             Some(v) => format!("retention=&versionId={v}"),
             None => "retention=".to_string(),
         };
-        let md5 = content_md5(&body);
-        let answer = self.block_on(api.send(
-            http::Method::PUT,
-            Some(&key),
-            &query,
-            &[("content-md5", md5)],
-            body,
-        ))?;
+        let what = format!("extending the retention of {path}");
+        let request = Request::new(http::Method::PUT, Some(&key), &query)
+            .header("content-md5", content_md5(&body))
+            .body(body);
+        let answer = self.block_on(api.send(&what, request))?;
         if answer.status.is_success() {
             return Ok(());
         }
         Err(Error::invalid(
-            format!("extending the retention of {path}"),
+            what,
             format!("the server answered {} {}", answer.status, answer.code()),
         ))
     }
@@ -243,27 +272,26 @@ impl Store {
     /// retention lasts, with 403). Deleting a missing version succeeds.
     pub fn delete_version(&self, kind: ObjectKind, name: &str, version: &str) -> Result<()> {
         let path = store_path(kind, name);
-        let api = self.s3_api(path.as_ref())?;
+        let api = self.s3_api()?;
         let key = api.key(path.as_ref());
+        let what = format!("deleting {path}");
+        let query = format!("versionId={version}");
         let answer = self.block_on(api.send(
-            http::Method::DELETE,
-            Some(&key),
-            &format!("versionId={version}"),
-            &[],
-            String::new(),
+            &what,
+            Request::new(http::Method::DELETE, Some(&key), &query),
         ))?;
         match answer.status {
             s if s.is_success() || s == http::StatusCode::NOT_FOUND => Ok(()),
-            http::StatusCode::FORBIDDEN => Err(Error::Invalid {
-                what: format!("deleting {path}"),
-                reason: format!(
+            http::StatusCode::FORBIDDEN => Err(Error::invalid(
+                what,
+                format!(
                     "the server refused ({} {}): its retention lasts, or these credentials may not delete",
                     answer.status,
                     answer.code()
                 ),
-            }),
+            )),
             s => Err(Error::invalid(
-                format!("deleting {path}"),
+                what,
                 format!("the server answered {s} {}", answer.code()),
             )),
         }

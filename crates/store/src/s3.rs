@@ -300,27 +300,9 @@ pub enum BucketCreated {
 /// constraint), with object lock enabled if asked. A bucket that exists
 /// already is not an error.
 pub fn create_bucket(url: &str, opts: &S3Options, object_lock: bool) -> Result<BucketCreated> {
-    let settings = Settings::resolve(url, opts)?;
-    let what = format!("creating bucket {}", settings.bucket);
-    let Some((key_id, secret_key, token)) = settings.credentials.clone() else {
-        return Err(Error::invalid(
-            what,
-            "creating a bucket needs static credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)",
-        ));
-    };
-    let endpoint = settings
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", settings.region));
-    let endpoint = endpoint.trim_end_matches('/');
-    let uri = if opts.path_style {
-        format!("{endpoint}/{}", settings.bucket)
-    } else {
-        match endpoint.split_once("://") {
-            Some((scheme, host)) => format!("{scheme}://{}.{host}/", settings.bucket),
-            None => return Err(Error::invalid(what, format!("{endpoint} is not a URL"))),
-        }
-    };
+    let api = S3Api::new(url, opts)?;
+    let what = format!("creating bucket {}", api.bucket());
+    let settings = &api.settings;
     let body = if settings.region == "us-east-1" {
         String::new()
     } else {
@@ -329,53 +311,24 @@ pub fn create_bucket(url: &str, opts: &S3Options, object_lock: bool) -> Result<B
             settings.region
         )
     };
-    let mut builder = http::Request::builder().method(http::Method::PUT).uri(&uri);
+    let mut request = Request::new(http::Method::PUT, None, "").body(body);
     if object_lock {
         // Object lock can only be enabled when a bucket is created.
-        builder = builder.header("x-amz-bucket-object-lock-enabled", "true");
+        request = request.header("x-amz-bucket-object-lock-enabled", "true".into());
     }
-    let mut request = builder
-        .body(object_store::client::HttpRequestBody::from(body))
-        .map_err(|e| Error::invalid(what.clone(), format!("{uri}: {e}")))?;
-    let credential = object_store::aws::AwsCredential {
-        key_id,
-        secret_key,
-        token,
-    };
-    object_store::aws::AwsAuthorizer::new(&credential, "s3", &settings.region)
-        .try_authorize(&mut request, None)
-        .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
-    let client = ReqwestConnector::default()
-        .connect(&client_options(opts))
-        .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", e))?;
-    let (status, text) = rt
-        .block_on(async {
-            let response = client.execute(request).await.map_err(|e| e.to_string())?;
-            let status = response.status();
-            let body = response.into_body().bytes().await.unwrap_or_default();
-            let text = String::from_utf8_lossy(&body).into_owned();
-            Ok::<_, String>((status, text))
-        })
-        .map_err(|e| Error::invalid(what.clone(), format!("{uri}: {e}")))?;
-    if status.is_success() {
+    let answer = api.send_blocking(&what, request)?;
+    if answer.status.is_success() {
         return Ok(BucketCreated::Created);
     }
-    if text.contains("<Code>BucketAlreadyOwnedByYou</Code>")
-        || text.contains("<Code>BucketAlreadyExists</Code>")
-    {
+    if matches!(
+        answer.code(),
+        "BucketAlreadyOwnedByYou" | "BucketAlreadyExists"
+    ) {
         return Ok(BucketCreated::Existed);
     }
-    let code = text
-        .split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map_or("", |(code, _)| code);
     Err(Error::invalid(
         what,
-        format!("the server answered {status} {code}"),
+        format!("the server answered {} {}", answer.status, answer.code()),
     ))
 }
 
@@ -437,6 +390,41 @@ impl Answer {
     /// A header's value as text.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One request for [`S3Api::send`].
+pub(crate) struct Request<'a> {
+    method: http::Method,
+    /// A full key ([`S3Api::key`]), or `None` for the bucket itself.
+    key: Option<&'a str>,
+    query: &'a str,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl<'a> Request<'a> {
+    /// A request without headers or body.
+    pub(crate) fn new(method: http::Method, key: Option<&'a str>, query: &'a str) -> Self {
+        Self {
+            method,
+            key,
+            query,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// With this header.
+    pub(crate) fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// With this body.
+    pub(crate) fn body(mut self, body: String) -> Self {
+        self.body = body;
+        self
     }
 }
 
@@ -529,44 +517,35 @@ impl S3Api {
         })
     }
 
-    /// Send one signed request: `key` is a full key (see [`S3Api::key`]),
-    /// or `None` for the bucket itself.
-    pub(crate) async fn send(
-        &self,
-        method: http::Method,
-        key: Option<&str>,
-        query: &str,
-        headers: &[(&'static str, String)],
-        body: String,
-    ) -> Result<Answer> {
-        let uri = self.url(key, query)?;
-        let what = format!("{method} {uri}");
+    /// Send one signed request; errors say `what` was being done.
+    pub(crate) async fn send(&self, what: &str, request: Request<'_>) -> Result<Answer> {
+        let uri = self.url(request.key, request.query)?;
+        let fail = |reason: String| Error::invalid(what, reason);
         let Some((key_id, secret_key, token)) = self.settings.credentials.clone() else {
-            return Err(Error::invalid(
-                what,
-                "object lock needs static credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)",
+            return Err(fail(
+                "it needs static credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)".into(),
             ));
         };
-        let mut builder = http::Request::builder().method(method).uri(&uri);
-        for (name, value) in headers {
+        let mut builder = http::Request::builder().method(request.method).uri(&uri);
+        for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
-        let mut request = builder
-            .body(object_store::client::HttpRequestBody::from(body))
-            .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+        let mut signed = builder
+            .body(object_store::client::HttpRequestBody::from(request.body))
+            .map_err(|e| fail(format!("{uri}: {e}")))?;
         let credential = object_store::aws::AwsCredential {
             key_id,
             secret_key,
             token,
         };
         object_store::aws::AwsAuthorizer::new(&credential, "s3", &self.settings.region)
-            .try_authorize(&mut request, None)
-            .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+            .try_authorize(&mut signed, None)
+            .map_err(|e| fail(e.to_string()))?;
         let response = self
             .client
-            .execute(request)
+            .execute(signed)
             .await
-            .map_err(|e| Error::invalid(what.clone(), e.to_string()))?;
+            .map_err(|e| fail(format!("{uri}: {e}")))?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().bytes().await.unwrap_or_default();
@@ -577,20 +556,14 @@ impl S3Api {
         })
     }
 
-    /// [`S3Api::send`] from synchronous code, on a runtime of its own.
-    pub(crate) fn send_blocking(
-        &self,
-        method: http::Method,
-        key: Option<&str>,
-        query: &str,
-        headers: &[(&'static str, String)],
-        body: String,
-    ) -> Result<Answer> {
+    /// [`S3Api::send`] from synchronous code outside a [`Store`], on a
+    /// runtime of its own.
+    pub(crate) fn send_blocking(&self, what: &str, request: Request<'_>) -> Result<Answer> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        rt.block_on(self.send(method, key, query, headers, body))
+        rt.block_on(self.send(what, request))
     }
 }
 

@@ -9,7 +9,6 @@ use crate::id::PackId;
 use crate::layout::ObjectKind;
 use crate::repo::Repository;
 use std::collections::HashSet;
-use std::time::Duration;
 
 /// The manifest kinds a forget decides about.
 const MANIFEST_KINDS: [ObjectKind; 4] = [
@@ -19,13 +18,6 @@ const MANIFEST_KINDS: [ObjectKind; 4] = [
     ObjectKind::Verification,
 ];
 
-fn after(t: jiff::Timestamp, d: Duration) -> jiff::Timestamp {
-    jiff::SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| t.checked_add(d).ok())
-        .unwrap_or(jiff::Timestamp::MAX)
-}
-
 /// Extend the retention of every object in use whose retain-until date
 /// is less than half the period away, to the period from now. In use: the
 /// config, the keys and the packs the index lists, and the manifests
@@ -34,13 +26,9 @@ fn after(t: jiff::Timestamp, d: Duration) -> jiff::Timestamp {
 /// written, is far enough). Returns how many were extended.
 pub(super) fn extend_retention(repo: &Repository, manifests: ExtendManifests<'_>) -> Result<usize> {
     let store = repo.store();
-    let Some(lock) = store.object_lock() else {
+    if store.object_lock().is_none() {
         return Ok(0);
-    };
-    let period = lock.period();
-    let now = jiff::Timestamp::now();
-    let threshold = after(now, period / 2);
-    let until = after(now, period);
+    }
     let indexed: HashSet<PackId> = repo.index()?.packs()?.into_iter().map(|(p, _)| p).collect();
     let mut extended = 0;
     let kinds: Vec<ObjectKind> = match manifests {
@@ -62,18 +50,11 @@ pub(super) fn extend_retention(repo: &Repository, manifests: ExtendManifests<'_>
             {
                 continue;
             }
-            if obj.modified.is_some_and(|m| after(m, period / 2) > now) {
-                continue;
+            if let Some(due) = store.renewal_due(kind, &obj.name, obj.modified)? {
+                repo.confirm_lock()?;
+                store.renew_retention(kind, &obj.name, &due)?;
+                extended += 1;
             }
-            let Some(retention) = store.retention(kind, &obj.name)? else {
-                continue;
-            };
-            if retention.until.is_some_and(|u| u >= threshold) {
-                continue;
-            }
-            repo.confirm_lock()?;
-            store.set_retention(kind, &obj.name, retention.version.as_deref(), until)?;
-            extended += 1;
         }
     }
     Ok(extended)
@@ -89,14 +70,9 @@ pub(super) fn retained_packs(
     if store.object_lock().is_none() {
         return Ok(Vec::new());
     }
-    let now = jiff::Timestamp::now();
     let mut out = Vec::new();
     for (p, _) in due {
-        if let Some(until) = store
-            .retention(ObjectKind::Pack, &p.to_hex())?
-            .and_then(|r| r.until)
-            .filter(|u| *u > now)
-        {
+        if let Some(until) = store.retained_until(ObjectKind::Pack, &p.to_hex())? {
             out.push((*p, until));
         }
     }
