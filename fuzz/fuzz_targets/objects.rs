@@ -1,6 +1,7 @@
 //! Whole repository objects from arbitrary bytes (a store someone else
 //! controls): snapshot manifests, index objects, packs, verification
-//! records, account events, pending deletions and key files are rejected with errors, never panics.
+//! records, account events, pending deletions, key files and objects
+//! sealed to a public key are rejected with errors, never panics.
 #![no_main]
 
 use cairn_format::account::AccountEvent;
@@ -11,6 +12,7 @@ use cairn_format::keyfile::KeyFile;
 use cairn_format::manifest;
 use cairn_format::pack;
 use cairn_format::pending::PendingRecord;
+use cairn_format::seal_to::{self, Recipient};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::verification::VerificationRecord;
 use libfuzzer_sys::fuzz_target;
@@ -23,8 +25,15 @@ fn keys() -> &'static Keys {
     })
 }
 
+fn recipient() -> &'static Recipient {
+    static R: OnceLock<Recipient> = OnceLock::new();
+    R.get_or_init(|| Recipient::generate().unwrap_or_else(|_| std::process::abort()))
+}
+
 fuzz_target!(|data: &[u8]| {
     let keys = keys();
+    // Envelope version 2 (sealed to a public key), with any R and E.
+    let _ = seal_to::open_object(recipient(), cairn_format::crypto::Sealed::Index, data, "fuzz");
     // Named by their hash, so the name check passes and parsing is reached.
     let _ = manifest::open::<Snapshot>(keys, &SnapshotId::of_bytes(data), data);
     let _ = manifest::open::<AccountEvent>(keys, &AccountEventId::of_bytes(data), data);

@@ -4,7 +4,8 @@
 //!
 //! What this crate owns: identifiers ([`id`]), the wire encoding ([`wire`]),
 //! keys, encryption, blob encoding and the sealed-object envelope
-//! ([`crypto`]), key files ([`keyfile`]), the `config` object ([`config`]),
+//! ([`crypto`]), sealing to a public key for put-only keys ([`seal_to`],
+//! not yet used by the repository), key files ([`keyfile`]), the `config` object ([`config`]),
 //! the pack, index and tree codecs ([`pack`], [`index`], [`tree`]), every
 //! manifest ([`snapshot`], [`account`], [`log_segment`], [`verification`],
 //! [`pending`]) under one rule ([`manifest`]), locks ([`lock`]), the names
@@ -34,6 +35,7 @@ pub mod manifest;
 pub mod names;
 pub mod pack;
 pub mod pending;
+pub mod seal_to;
 pub mod snapshot;
 pub mod tree;
 pub mod verification;
