@@ -138,15 +138,7 @@ impl Keys {
     /// Encrypt `buf[NONCE_LEN..]` in place and append the tag. The caller
     /// reserves the first `NONCE_LEN` bytes; a random nonce is written there.
     pub(crate) fn seal_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)?;
-        buf[..NONCE_LEN].copy_from_slice(&nonce);
-        let tag = self
-            .aead
-            .encrypt_inout_detached(&XNonce::from(nonce), aad, (&mut buf[NONCE_LEN..]).into())
-            .map_err(|_| Error::invalid("message", "too long to encrypt"))?;
-        buf.extend_from_slice(tag.as_slice());
-        Ok(())
+        seal_in_place(&self.aead, aad, buf)
     }
 
     /// Decrypt and authenticate `nonce || ciphertext || tag` into `out`
@@ -158,28 +150,7 @@ impl Keys {
         what: &str,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        if sealed.len() < SEAL_OVERHEAD {
-            return Err(Error::corrupt(
-                what,
-                format!("{} bytes is shorter than nonce and tag", sealed.len()),
-            ));
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        out.clear();
-        out.extend_from_slice(ciphertext);
-        let nonce: [u8; NONCE_LEN] = nonce
-            .try_into()
-            .map_err(|_| Error::corrupt(what, "bad nonce"))?;
-        let tag = Tag::try_from(tag).map_err(|_| Error::corrupt(what, "bad tag"))?;
-        self.aead
-            .decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag)
-            .map_err(|_| {
-                Error::corrupt(
-                    what,
-                    "authentication failed (altered, truncated or written with another key)",
-                )
-            })
+        open_into(&self.aead, aad, sealed, what, out)
     }
 
     /// Decrypt and authenticate `nonce || ciphertext || tag`.
@@ -188,6 +159,51 @@ impl Keys {
         self.open_into(aad, sealed, what, &mut out)?;
         Ok(out)
     }
+}
+
+/// Encrypt `buf[NONCE_LEN..]` in place under `aead` and append the tag;
+/// a random nonce is written into the first `NONCE_LEN` bytes.
+pub(crate) fn seal_in_place(aead: &XChaCha20Poly1305, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce)?;
+    buf[..NONCE_LEN].copy_from_slice(&nonce);
+    let tag = aead
+        .encrypt_inout_detached(&XNonce::from(nonce), aad, (&mut buf[NONCE_LEN..]).into())
+        .map_err(|_| Error::invalid("message", "too long to encrypt"))?;
+    buf.extend_from_slice(tag.as_slice());
+    Ok(())
+}
+
+/// Decrypt and authenticate `nonce || ciphertext || tag` under `aead` into
+/// `out` (cleared first; its capacity is reused).
+pub(crate) fn open_into(
+    aead: &XChaCha20Poly1305,
+    aad: &[u8],
+    sealed: &[u8],
+    what: &str,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(Error::corrupt(
+            what,
+            format!("{} bytes is shorter than nonce and tag", sealed.len()),
+        ));
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+    out.clear();
+    out.extend_from_slice(ciphertext);
+    let nonce: [u8; NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| Error::corrupt(what, "bad nonce"))?;
+    let tag = Tag::try_from(tag).map_err(|_| Error::corrupt(what, "bad tag"))?;
+    aead.decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag)
+        .map_err(|_| {
+            Error::corrupt(
+                what,
+                "authentication failed (altered, truncated or written with another key)",
+            )
+        })
 }
 
 /// How blobs are compressed.

@@ -13,12 +13,10 @@
 //! and read these objects. The format crate keeps the primitive, so the
 //! bytes it produces are fixed and tested before anything stores them.
 
-use crate::crypto::{
-    ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC, NONCE_LEN, SEAL_OVERHEAD, Sealed, TAG_LEN,
-};
+use crate::crypto::{self, ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC, NONCE_LEN, SEAL_OVERHEAD, Sealed};
 use crate::error::{Error, Result};
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::KeyInit;
+use chacha20poly1305::{Key, XChaCha20Poly1305};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroize;
 
@@ -139,42 +137,17 @@ impl SessionKey {
 
     /// `nonce || ciphertext || tag` of `plaintext`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)?;
         let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&[0u8; NONCE_LEN]);
         out.extend_from_slice(plaintext);
-        let tag = self
-            .0
-            .encrypt_inout_detached(&XNonce::from(nonce), aad, (&mut out[NONCE_LEN..]).into())
-            .map_err(|_| Error::invalid("message", "too long to encrypt"))?;
-        out.extend_from_slice(tag.as_slice());
+        crypto::seal_in_place(&self.0, aad, &mut out)?;
         Ok(out)
     }
 
     /// Open `nonce || ciphertext || tag`.
     pub fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
-        if sealed.len() < SEAL_OVERHEAD {
-            return Err(Error::corrupt(
-                what,
-                format!("{} bytes is shorter than nonce and tag", sealed.len()),
-            ));
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce
-            .try_into()
-            .map_err(|_| Error::corrupt(what, "bad nonce"))?;
-        let tag = Tag::try_from(tag).map_err(|_| Error::corrupt(what, "bad tag"))?;
-        let mut out = ciphertext.to_vec();
-        self.0
-            .decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag)
-            .map_err(|_| {
-                Error::corrupt(
-                    what,
-                    "authentication failed (altered, truncated or sealed in another session)",
-                )
-            })?;
+        let mut out = Vec::new();
+        crypto::open_into(&self.0, aad, sealed, what, &mut out)?;
         Ok(out)
     }
 }
