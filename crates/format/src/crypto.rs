@@ -509,7 +509,7 @@ pub(crate) const ENVELOPE_MAGIC: &[u8; 5] = b"CAIRN";
 pub(crate) const ENVELOPE_VERSION: u8 = 1;
 pub(crate) const ENVELOPE_HEADER_LEN: usize = 8;
 
-fn envelope_header(kind: Sealed) -> [u8; ENVELOPE_HEADER_LEN] {
+pub(crate) fn envelope_header(kind: Sealed) -> [u8; ENVELOPE_HEADER_LEN] {
     let mut h = [0u8; ENVELOPE_HEADER_LEN];
     h[..5].copy_from_slice(ENVELOPE_MAGIC);
     h[5] = ENVELOPE_VERSION;

@@ -201,10 +201,9 @@ impl Session {
 
 fn envelope(kind: Sealed, sealing: &Sealing) -> [u8; SEALED_TO_HEADER_LEN] {
     let mut h = [0u8; SEALED_TO_HEADER_LEN];
-    h[..5].copy_from_slice(ENVELOPE_MAGIC);
+    h[..ENVELOPE_HEADER_LEN].copy_from_slice(&crypto::envelope_header(kind));
     h[5] = ENVELOPE_SEALED_TO;
-    h[6] = kind as u8;
-    h[8..].copy_from_slice(&sealing.to_bytes());
+    h[ENVELOPE_HEADER_LEN..].copy_from_slice(&sealing.to_bytes());
     h
 }
 
@@ -230,9 +229,10 @@ pub fn sealing_of(bytes: &[u8], kind: Sealed, what: &str) -> Result<Option<Seali
             format!("envelope says kind {}, expected {}", bytes[6], kind as u8),
         ));
     }
-    let mut re = [0u8; 64];
-    re.copy_from_slice(&bytes[ENVELOPE_HEADER_LEN..SEALED_TO_HEADER_LEN]);
-    Ok(Some(Sealing::from_bytes(&re)))
+    let re: &[u8; 64] = bytes[ENVELOPE_HEADER_LEN..SEALED_TO_HEADER_LEN]
+        .try_into()
+        .map_err(|_| Error::corrupt(what, "envelope header cut short"))?;
+    Ok(Some(Sealing::from_bytes(re)))
 }
 
 /// Open a version 2 `kind` object with the recipient's secret.
