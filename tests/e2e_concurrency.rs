@@ -513,6 +513,7 @@ fn a_forged_index_entry_does_not_get_the_real_copy_pruned() {
         packs: vec![IndexedPack {
             id: *wrong,
             size: wrong_info.size,
+            sealing: None,
             blobs: victim_info
                 .blobs
                 .iter()

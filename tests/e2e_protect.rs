@@ -397,3 +397,195 @@ fn object_lock_keeps_what_is_retained_and_extends_what_is_in_use() {
     ]);
     assert_same_tree(&src, &target);
 }
+
+/// Put-only keys (README, "Put-only keys"), on a backup host that may not
+/// delete either: it backs up and pushes logs, reads nothing, and is
+/// refused every other command with status 12; the maintenance host's full
+/// key restores everything byte for byte, checks it and applies retention.
+fn a_put_only_key_adds_backups_and_reads_nothing(server: Server) {
+    let url = format!("s3://{}/put-only", server.bucket());
+    let maintenance = s3_env(server, server.endpoint(), &url);
+    maintenance.ok(&["init", "--kdf-memory-kib", "256", "--pack-size", "256KiB"]);
+    let src = maintenance.path("src");
+    generate_tree(
+        &src,
+        TreeSpec {
+            small_files: 40,
+            large_files: 2,
+            large_size: 400_000,
+            seed: 163,
+        },
+    );
+    maintenance.ok(&["backup", s(&src), "--account", "mail"]);
+    let put_password = maintenance.path("put-password");
+    std::fs::write(&put_password, "only puts\n").unwrap();
+    let added = maintenance.json(&[
+        "key",
+        "add",
+        "--put-only",
+        "--account",
+        "mail",
+        "--new-password-file",
+        s(&put_password),
+    ]);
+    assert_eq!(added["action"], "added", "{added}");
+    let keys = maintenance.json(&["key", "list"]);
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["put_only"] == serde_json::json!(["mail"])),
+        "{keys}"
+    );
+
+    // The backup host: the put-only key, through a proxy refusing deletes
+    // and overwrites.
+    let proxy = FaultProxy::start(
+        server.endpoint(),
+        FaultPlan {
+            create_only: true,
+            ..FaultPlan::default()
+        },
+    );
+    let host = s3_env(server, &proxy.endpoint, &url);
+    std::fs::write(host.path("password"), "only puts\n").unwrap();
+    mutate_tree(&src, 17);
+    let first = host.json(&["backup", s(&src), "--account", "mail"]);
+    let second = host.json(&["backup", s(&src), "--account", "mail"]);
+    // Only a directory above the source may differ (`/tmp` changes
+    // under running tests); no file content is stored again.
+    assert!(
+        second["summary"]["raw_bytes_added"].as_u64().unwrap() < 4096,
+        "the second put-only backup stores nothing new: {second}"
+    );
+    let segment = host.path("000000010000000000000001");
+    let wal: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&segment, &wal).unwrap();
+    let log_push = [
+        "log",
+        "push",
+        "--account",
+        "mail",
+        "--stream",
+        "wal",
+        s(&segment),
+    ];
+    host.ok(&log_push);
+    host.ok(&log_push); // a retry: recognised, nothing stored twice
+    let out = host.run(&["backup", s(&src), "--account", "other"]);
+    assert_eq!(out.status.code(), Some(12));
+    let target = host.path("restored");
+    for args in [
+        vec!["restore", "latest", "--target", s(&target)],
+        vec!["ls", "latest"],
+        vec!["cat", "config"],
+        vec!["snapshots"],
+        vec!["check"],
+        vec![
+            "log",
+            "get",
+            "--account",
+            "mail",
+            "--stream",
+            "wal",
+            "000000010000000000000001",
+            s(&target),
+        ],
+        vec!["forget", "--keep-last", "1"],
+        vec!["prune"],
+        vec!["key", "add", "--new-password-file", s(&put_password)],
+    ] {
+        let out = host.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(12), "{args:?}: {err}");
+        assert!(err.contains("put-only key"), "{args:?}: {err}");
+    }
+    assert!(!target.exists(), "a refused restore wrote something");
+
+    // With only that key, nothing stored opens: every object is tried
+    // under every envelope kind, and no plaintext sits in any of them.
+    let store = cairn_repository::s3::store(&url, &s3_options(server, server.endpoint())).unwrap();
+    let put = cairn_repository::Repository::open(
+        store.clone(),
+        b"only puts",
+        cairn_repository::repo::CacheLocation::InMemory,
+    )
+    .unwrap();
+    let needle = std::fs::read(src.join("db/large-1.bin")).unwrap();
+    let mut tried = 0;
+    for kind in ObjectKind::ALL {
+        let names: Vec<String> = match kind {
+            ObjectKind::Key => continue,
+            ObjectKind::Config => vec!["config".into()],
+            _ => store
+                .list(kind)
+                .unwrap()
+                .objects
+                .into_iter()
+                .map(|o| o.name)
+                .collect(),
+        };
+        for name in names {
+            let bytes = store.get(kind, &name).unwrap();
+            for sealed in cairn_repository::crypto::Sealed::ALL {
+                if sealed == cairn_repository::crypto::Sealed::Lock {
+                    continue;
+                }
+                assert!(
+                    cairn_repository::crypto::open_object(put.keys(), sealed, &bytes, &name)
+                        .is_err(),
+                    "{} opened as {sealed:?}",
+                    kind.path(&name)
+                );
+            }
+            assert!(
+                !bytes.windows(64).any(|w| w == &needle[1000..1064]),
+                "{} holds plaintext",
+                kind.path(&name)
+            );
+            tried += 1;
+        }
+    }
+    assert!(tried > 8, "{tried}");
+
+    // The full key reads it all.
+    let snaps = maintenance.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 3, "{snaps}");
+    let again = maintenance.path("again");
+    let id = second["id"].as_str().unwrap();
+    maintenance.ok(&[
+        "restore",
+        &format!("{id}:{}", s(&src)),
+        "--target",
+        s(&again),
+    ]);
+    assert_same_tree(&src, &again);
+    let got = maintenance.path("wal-back");
+    maintenance.ok(&[
+        "log",
+        "get",
+        "--account",
+        "mail",
+        "--stream",
+        "wal",
+        "000000010000000000000001",
+        s(&got),
+    ]);
+    assert_eq!(std::fs::read(&got).unwrap(), wal);
+    maintenance.ok(&["log", "verify", "--read-data"]);
+    maintenance.ok(&["check", "--read-data"]);
+    // Retention with the full key: the put-only snapshots are kept or
+    // forgotten like any other, and prune keeps what stays readable.
+    maintenance.ok(&["forget", "--keep-last", "1", "--prune"]);
+    maintenance.ok(&["check", "--read-data"]);
+    let last = maintenance.path("last");
+    maintenance.ok(&[
+        "restore",
+        &format!("{id}:{}", s(&src)),
+        "--target",
+        s(&last),
+    ]);
+    assert_same_tree(&src, &last);
+    drop(first);
+}
+on_both!(a_put_only_key_adds_backups_and_reads_nothing);

@@ -859,6 +859,14 @@ pub struct KeyAddArgs {
     /// Host name recorded in the key file (default: this machine's).
     #[arg(long)]
     pub host: Option<String>,
+    /// A put-only key: it backs up and pushes logs for the accounts named
+    /// with --account, and cannot read, restore, forget or prune anything,
+    /// not even what it stored itself.
+    #[arg(long, requires = "account")]
+    pub put_only: bool,
+    /// An account a put-only key may write (repeat for more).
+    #[arg(long, requires = "put_only")]
+    pub account: Vec<String>,
 }
 
 /// `unlock`.

@@ -32,6 +32,9 @@ pub struct Context {
     pub global: Global,
     /// Resolved location.
     pub location: Location,
+    /// Whether the command may run with a put-only key (backup, log push,
+    /// key list); every other command refuses one up front.
+    pub put_only_ok: bool,
 }
 
 fn default_location() -> Result<Location> {
@@ -130,7 +133,11 @@ impl Context {
             Some(r) if !r.is_empty() => Location::Explicit(r.clone()),
             _ => default_location()?,
         };
-        Ok(Self { global, location })
+        Ok(Self {
+            global,
+            location,
+            put_only_ok: false,
+        })
     }
 
     /// A command's result in words, on stdout unless quiet or `--json`
@@ -254,6 +261,9 @@ impl Context {
         }
         let password = self.password(false)?;
         let mut repo = Repository::open(store, &password, self.cache()?)?;
+        if !self.put_only_ok {
+            repo.require_full_key("this command")?;
+        }
         if let Some(wait) = self.global.retry_lock {
             repo.set_lock_wait(wait);
         }

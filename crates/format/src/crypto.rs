@@ -1,210 +1,23 @@
-//! Keys, authenticated encryption, blob encoding and the sealed-object
-//! envelope. The byte layouts are specified in `docs/FORMAT.md`
-//! ("Encryption", "Blobs", "Sealed objects"); this module implements them.
-//!
-//! One random 32-byte master key per repository. Everything else is derived
-//! from it with BLAKE3 `derive_key` and the fixed context strings below, so a
-//! key file only has to protect those 32 bytes.
+//! Blob encoding and sealed objects: what is sealed under which key, in
+//! which envelope version. The byte layouts are specified in
+//! `docs/FORMAT.md` ("Blobs", "Sealed objects"); this module implements
+//! them on [`crate::cipher`] and [`crate::keys`], and re-exports the names
+//! callers have always used from here.
 
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, ChunkId, ID_LEN, TreeId};
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use crate::id::{BlobKind, ID_LEN};
 use std::cell::RefCell;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// Context strings for `blake3::derive_key`. Changing one makes every
-/// existing repository unreadable: they are part of the format.
-pub(crate) mod context {
-    pub(crate) const DATA_ID: &str = "cairn 2026-11-22 data blob id v1";
-    pub(crate) const TREE_ID: &str = "cairn 2026-11-22 tree blob id v1";
-    pub(crate) const ENCRYPTION: &str = "cairn 2026-11-22 xchacha20poly1305 v1";
-    pub(crate) const GEAR_SEED: &str = "cairn 2026-11-22 chunker gear seed v1";
-    pub(crate) const STREAM_TAG: &str = "cairn 2026-11-22 log stream tag v1";
-}
-
-/// Bytes of nonce before every ciphertext.
-pub const NONCE_LEN: usize = 24;
-/// Bytes of Poly1305 tag after every ciphertext.
-pub const TAG_LEN: usize = 16;
-/// Overhead of one sealed message: nonce and tag.
-pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 /// Largest blob plaintext accepted on decode (512 MiB): a bound on what a
 /// corrupt or hostile header can make a reader allocate.
 pub const MAX_BLOB_LEN: u32 = 512 << 20;
 
-/// The repository's master key. Never printed, zeroed on drop.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct MasterKey([u8; 32]);
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(..)")
-    }
-}
-
-impl MasterKey {
-    /// A fresh random key.
-    pub fn generate() -> Result<Self> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
-        Ok(Self(bytes))
-    }
-
-    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-/// The working keys derived from a [`MasterKey`].
-#[derive(Clone)]
-pub struct Keys {
-    data_id: [u8; 32],
-    tree_id: [u8; 32],
-    gear_seed: [u8; 32],
-    stream_tag: [u8; 32],
-    aead: XChaCha20Poly1305,
-}
-
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Keys(..)")
-    }
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        self.data_id.zeroize();
-        self.tree_id.zeroize();
-        self.gear_seed.zeroize();
-        self.stream_tag.zeroize();
-    }
-}
-
-impl Keys {
-    /// Derive the working keys.
-    pub fn derive(master: &MasterKey) -> Self {
-        let mut enc = blake3::derive_key(context::ENCRYPTION, master.as_bytes());
-        let aead = XChaCha20Poly1305::new(&Key::from(enc));
-        enc.zeroize();
-        Self {
-            data_id: blake3::derive_key(context::DATA_ID, master.as_bytes()),
-            tree_id: blake3::derive_key(context::TREE_ID, master.as_bytes()),
-            gear_seed: blake3::derive_key(context::GEAR_SEED, master.as_bytes()),
-            stream_tag: blake3::derive_key(context::STREAM_TAG, master.as_bytes()),
-            aead,
-        }
-    }
-
-    /// The id of a data blob with this plaintext.
-    pub fn chunk_id(&self, plaintext: &[u8]) -> ChunkId {
-        ChunkId::from_bytes(*blake3::keyed_hash(&self.data_id, plaintext).as_bytes())
-    }
-
-    /// The id of a tree blob with this plaintext.
-    pub fn tree_id(&self, plaintext: &[u8]) -> TreeId {
-        TreeId::from_bytes(*blake3::keyed_hash(&self.tree_id, plaintext).as_bytes())
-    }
-
-    /// The raw id of a blob of either kind.
-    pub fn blob_id(&self, kind: BlobKind, plaintext: &[u8]) -> [u8; ID_LEN] {
-        let key = match kind {
-            BlobKind::Data => &self.data_id,
-            BlobKind::Tree => &self.tree_id,
-        };
-        *blake3::keyed_hash(key, plaintext).as_bytes()
-    }
-
-    /// The seed of this repository's chunker gear table (secret, so chunk
-    /// sizes do not reveal which known files the repository holds).
-    pub fn gear_seed(&self) -> &[u8; 32] {
-        &self.gear_seed
-    }
-
-    /// The directory name of a log stream: 32 hex digits of a keyed hash of
-    /// account and stream, so object names reveal neither.
-    pub fn stream_tag(&self, account: &str, stream: &str) -> String {
-        let mut h = blake3::Hasher::new_keyed(&self.stream_tag);
-        h.update(account.as_bytes());
-        h.update(&[0]);
-        h.update(stream.as_bytes());
-        hex::encode(&h.finalize().as_bytes()[..16])
-    }
-
-    /// Encrypt `buf[NONCE_LEN..]` in place and append the tag. The caller
-    /// reserves the first `NONCE_LEN` bytes; a random nonce is written there.
-    pub(crate) fn seal_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
-        seal_in_place(&self.aead, aad, buf)
-    }
-
-    /// Decrypt and authenticate `nonce || ciphertext || tag` into `out`
-    /// (cleared first; its capacity is reused).
-    pub(crate) fn open_into(
-        &self,
-        aad: &[u8],
-        sealed: &[u8],
-        what: &str,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        open_into(&self.aead, aad, sealed, what, out)
-    }
-
-    /// Decrypt and authenticate `nonce || ciphertext || tag`.
-    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.open_into(aad, sealed, what, &mut out)?;
-        Ok(out)
-    }
-}
-
-/// Encrypt `buf[NONCE_LEN..]` in place under `aead` and append the tag;
-/// a random nonce is written into the first `NONCE_LEN` bytes.
-pub(crate) fn seal_in_place(aead: &XChaCha20Poly1305, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce)?;
-    buf[..NONCE_LEN].copy_from_slice(&nonce);
-    let tag = aead
-        .encrypt_inout_detached(&XNonce::from(nonce), aad, (&mut buf[NONCE_LEN..]).into())
-        .map_err(|_| Error::invalid("message", "too long to encrypt"))?;
-    buf.extend_from_slice(tag.as_slice());
-    Ok(())
-}
-
-/// Decrypt and authenticate `nonce || ciphertext || tag` under `aead` into
-/// `out` (cleared first; its capacity is reused).
-pub(crate) fn open_into(
-    aead: &XChaCha20Poly1305,
-    aad: &[u8],
-    sealed: &[u8],
-    what: &str,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    if sealed.len() < SEAL_OVERHEAD {
-        return Err(Error::corrupt(
-            what,
-            format!("{} bytes is shorter than nonce and tag", sealed.len()),
-        ));
-    }
-    let (nonce, rest) = sealed.split_at(NONCE_LEN);
-    let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-    out.clear();
-    out.extend_from_slice(ciphertext);
-    let nonce: [u8; NONCE_LEN] = nonce
-        .try_into()
-        .map_err(|_| Error::corrupt(what, "bad nonce"))?;
-    let tag = Tag::try_from(tag).map_err(|_| Error::corrupt(what, "bad tag"))?;
-    aead.decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag)
-        .map_err(|_| {
-            Error::corrupt(
-                what,
-                "authentication failed (altered, truncated or written with another key)",
-            )
-        })
-}
+pub(crate) use crate::cipher::{
+    ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC, ENVELOPE_VERSION, envelope_header, open_into,
+    seal_in_place,
+};
+pub use crate::cipher::{NONCE_LEN, SEAL_OVERHEAD, Sealed, TAG_LEN};
+pub use crate::keys::{Keys, MasterKey};
 
 /// How blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -355,7 +168,7 @@ pub fn encode_blob(
         buf[NONCE_LEN] = ENCODING_RAW;
         buf.extend_from_slice(plaintext);
     }
-    keys.seal_in_place(&blob_aad(kind, id), &mut buf)?;
+    seal_in_place(keys.blob_cipher(), &blob_aad(kind, id), &mut buf)?;
     Ok(buf)
 }
 
@@ -384,7 +197,13 @@ impl Decoder {
                 format!("recorded length {raw_len} exceeds the {MAX_BLOB_LEN}-byte limit"),
             ));
         }
-        keys.open_into(&blob_aad(kind, id), stored, &what(), &mut self.sealed)?;
+        open_into(
+            keys.blob_cipher(),
+            &blob_aad(kind, id),
+            stored,
+            &what(),
+            &mut self.sealed,
+        )?;
         let plaintext: &[u8] = match self.sealed.first() {
             Some(&ENCODING_RAW) => &self.sealed[1..],
             Some(&ENCODING_ZSTD) => {
@@ -459,81 +278,44 @@ pub fn decode_blob(
     with_blob(keys, kind, id, stored, raw_len, <[u8]>::to_vec)
 }
 
-/// Kinds of sealed objects; the tag byte is part of the envelope header and
-/// of the associated data, so an object cannot be passed off as another kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sealed {
-    Config = 1,
-    Index = 2,
-    Snapshot = 3,
-    Lock = 4,
-    PackHeader = 5,
-    AccountEvent = 6,
-    LogSegment = 7,
-    PendingDeletion = 8,
-    Verification = 9,
-}
-
-impl Sealed {
-    /// Every kind, in tag order.
-    pub const ALL: [Sealed; 9] = [
-        Sealed::Config,
-        Sealed::Index,
-        Sealed::Snapshot,
-        Sealed::Lock,
-        Sealed::PackHeader,
-        Sealed::AccountEvent,
-        Sealed::LogSegment,
-        Sealed::PendingDeletion,
-        Sealed::Verification,
-    ];
-
-    /// The name FORMAT.md gives the kind.
-    pub const fn noun(self) -> &'static str {
-        match self {
-            Sealed::Config => "config",
-            Sealed::Index => "index",
-            Sealed::Snapshot => "snapshot",
-            Sealed::Lock => "lock",
-            Sealed::PackHeader => "pack header",
-            Sealed::AccountEvent => "account event",
-            Sealed::LogSegment => "log segment",
-            Sealed::PendingDeletion => "pending deletion",
-            Sealed::Verification => "verification record",
-        }
-    }
-}
-
-/// Envelope header: magic, envelope version, kind tag, reserved zero.
-pub(crate) const ENVELOPE_MAGIC: &[u8; 5] = b"CAIRN";
-pub(crate) const ENVELOPE_VERSION: u8 = 1;
-pub(crate) const ENVELOPE_HEADER_LEN: usize = 8;
-
-pub(crate) fn envelope_header(kind: Sealed) -> [u8; ENVELOPE_HEADER_LEN] {
-    let mut h = [0u8; ENVELOPE_HEADER_LEN];
-    h[..5].copy_from_slice(ENVELOPE_MAGIC);
-    h[5] = ENVELOPE_VERSION;
-    h[6] = kind as u8;
-    h
-}
+/// Byte 7 of a version 1 envelope: which key sealed it.
+pub(crate) const SEALED_BY_MASTER: u8 = 0;
+/// Byte 7 of a version 1 lock: sealed under the lock key, which every key
+/// file holds (put-only ones included).
+pub(crate) const SEALED_BY_LOCK_KEY: u8 = 1;
 
 /// Seal a plaintext as a `kind` object: `header || nonce || ct || tag`, the
-/// header being the associated data.
+/// header being the associated data. Locks are sealed under the lock key
+/// where put-only keys exist (so that they read them), else under the
+/// master key as before; a put-only session seals everything else to its
+/// recipient (envelope version 2); a full key under the master key.
 pub fn seal_object(keys: &Keys, kind: Sealed, plaintext: &[u8]) -> Result<Vec<u8>> {
-    let header = envelope_header(kind);
-    let mut buf = Vec::with_capacity(ENVELOPE_HEADER_LEN + plaintext.len() + SEAL_OVERHEAD);
-    buf.extend_from_slice(&header);
-    buf.extend_from_slice(&[0u8; NONCE_LEN]);
-    buf.extend_from_slice(plaintext);
-    // seal_in_place works on a buffer whose first NONCE_LEN bytes are the
-    // nonce; run it on the part after the header.
-    let mut body = buf.split_off(ENVELOPE_HEADER_LEN);
-    keys.seal_in_place(&header, &mut body)?;
-    buf.extend_from_slice(&body);
-    Ok(buf)
+    let (mut header, aead) = match (kind, keys.session()) {
+        (Sealed::Lock, _) if keys.is_put_only() || keys.knows_recipients() => {
+            let mut h = envelope_header(kind).to_vec();
+            h[7] = SEALED_BY_LOCK_KEY;
+            (h, keys.lock_cipher())
+        }
+        (_, Some(sealing)) => (
+            crate::seal_to::envelope(kind, sealing).to_vec(),
+            keys.blob_cipher(),
+        ),
+        (_, None) => (
+            envelope_header(kind).to_vec(),
+            keys.master_cipher(kind.noun())?,
+        ),
+    };
+    let mut body = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+    body.extend_from_slice(&[0u8; NONCE_LEN]);
+    body.extend_from_slice(plaintext);
+    seal_in_place(aead, &header, &mut body)?;
+    header.reserve_exact(body.len());
+    header.extend_from_slice(&body);
+    Ok(header)
 }
 
-/// Open a sealed `kind` object.
+/// Open a sealed `kind` object: under the master key, the lock key (locks
+/// only) or the session key its version 2 envelope names.
 pub fn open_object(keys: &Keys, kind: Sealed, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.len() < ENVELOPE_HEADER_LEN + SEAL_OVERHEAD {
         return Err(Error::corrupt(
@@ -541,24 +323,45 @@ pub fn open_object(keys: &Keys, kind: Sealed, bytes: &[u8], what: &str) -> Resul
             format!("{} bytes is too short for a sealed object", bytes.len()),
         ));
     }
-    let (header, body) = bytes.split_at(ENVELOPE_HEADER_LEN);
-    if &header[..5] != ENVELOPE_MAGIC {
+    if &bytes[..5] != ENVELOPE_MAGIC {
         return Err(Error::corrupt(what, "not a cairn object (bad magic)"));
     }
+    if bytes[5] == crate::seal_to::ENVELOPE_SEALED_TO {
+        let Some(sealing) = crate::seal_to::sealing_of(bytes, kind, what)? else {
+            return Err(Error::corrupt(what, "not sealed to a public key"));
+        };
+        let opener = keys.for_sealing(Some(&sealing), what)?;
+        let (header, body) = bytes.split_at(crate::seal_to::SEALED_TO_HEADER_LEN);
+        let mut out = Vec::new();
+        open_into(opener.blob_cipher(), header, body, what, &mut out)?;
+        return Ok(out);
+    }
+    let (header, body) = bytes.split_at(ENVELOPE_HEADER_LEN);
     if header[5] != ENVELOPE_VERSION {
         return Err(Error::UnsupportedVersion {
             what: what.to_string(),
             found: u32::from(header[5]),
-            supported: u32::from(ENVELOPE_VERSION),
+            supported: u32::from(crate::seal_to::ENVELOPE_SEALED_TO),
         });
     }
-    if header[6] != kind as u8 || header[7] != 0 {
+    let aead = match header[7] {
+        _ if header[6] != kind as u8 => None,
+        SEALED_BY_MASTER => Some(keys.master_cipher(what)?),
+        SEALED_BY_LOCK_KEY if kind == Sealed::Lock => Some(keys.lock_cipher()),
+        _ => None,
+    };
+    let Some(aead) = aead else {
         return Err(Error::corrupt(
             what,
-            format!("envelope says kind {}, expected {}", header[6], kind as u8),
+            format!(
+                "envelope says kind {} (key {}), expected {}",
+                header[6], header[7], kind as u8
+            ),
         ));
-    }
-    keys.open(header, body, what)
+    };
+    let mut out = Vec::new();
+    open_into(aead, header, body, what, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -640,8 +443,7 @@ mod tests {
             let mut buf = vec![0u8; NONCE_LEN];
             buf.push(ENCODING_ZSTD);
             buf.extend_from_slice(payload);
-            keys.seal_in_place(&blob_aad(BlobKind::Data, &id), &mut buf)
-                .unwrap();
+            seal_in_place(keys.blob_cipher(), &blob_aad(BlobKind::Data, &id), &mut buf).unwrap();
             buf
         };
         for payload in [

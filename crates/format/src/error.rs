@@ -36,6 +36,13 @@ pub enum Error {
         /// Why it is rejected.
         reason: String,
     },
+    /// An operation a put-only key cannot do: it opens nothing the master
+    /// key sealed, nor what its earlier sessions wrote.
+    #[error("{what} needs the repository's full key; this is a put-only key")]
+    PutOnly {
+        /// What was asked for.
+        what: String,
+    },
     /// The operating system's random number generator failed.
     #[error("the random number generator failed: {0}")]
     Random(getrandom::Error),

@@ -7,10 +7,14 @@ use crate::crypto::{self, Keys, Sealed};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, ID_LEN, IndexId, PackId};
 use crate::pack::PackEntry;
+use crate::seal_to::Sealing;
 use crate::wire::{Put, Reader};
 
-/// Version byte at the start of the plaintext.
+/// Version byte at the start of the plaintext, when no pack is sealed to
+/// a put-only recipient.
 pub const INDEX_VERSION: u8 = 1;
+/// The version whose pack records say how each pack's blobs are sealed.
+pub const INDEX_VERSION_SEALED: u8 = 2;
 /// Bytes per blob entry: kind, id, offset, length, raw length.
 pub const INDEX_ENTRY_LEN: usize = 1 + ID_LEN + 12;
 const PACK_RECORD_MIN: usize = ID_LEN + 8 + 4;
@@ -24,6 +28,9 @@ pub struct IndexedPack {
     pub size: u64,
     /// Its blobs.
     pub blobs: Vec<PackEntry>,
+    /// The put-only session its blobs are sealed to (`None`: the master
+    /// key).
+    pub sealing: Option<Sealing>,
 }
 
 /// The decrypted content of an index object.
@@ -44,11 +51,25 @@ impl IndexFile {
         let mut out = Vec::with_capacity(
             5 + self.packs.len() * PACK_RECORD_MIN + self.blob_count() * INDEX_ENTRY_LEN,
         );
-        out.put_u8(INDEX_VERSION);
+        let sealed = self.packs.iter().any(|p| p.sealing.is_some());
+        out.put_u8(if sealed {
+            INDEX_VERSION_SEALED
+        } else {
+            INDEX_VERSION
+        });
         out.put_u32(self.packs.len() as u32);
         for p in &self.packs {
             out.extend_from_slice(p.id.as_bytes());
             out.put_u64(p.size);
+            if sealed {
+                match &p.sealing {
+                    Some(s) => {
+                        out.put_u8(1);
+                        out.extend_from_slice(&s.to_bytes());
+                    }
+                    None => out.put_u8(0),
+                }
+            }
             out.put_u32(p.blobs.len() as u32);
             for b in &p.blobs {
                 out.put_u8(b.kind.to_byte());
@@ -65,11 +86,11 @@ impl IndexFile {
     pub fn decode(plain: &[u8], what: &str) -> Result<Self> {
         let mut r = Reader::new(plain, what);
         let version = r.u8()?;
-        if version != INDEX_VERSION {
+        if version != INDEX_VERSION && version != INDEX_VERSION_SEALED {
             return Err(Error::UnsupportedVersion {
                 what: what.to_string(),
                 found: u32::from(version),
-                supported: u32::from(INDEX_VERSION),
+                supported: u32::from(INDEX_VERSION_SEALED),
             });
         }
         let pack_count = r.count(PACK_RECORD_MIN)?;
@@ -77,6 +98,14 @@ impl IndexFile {
         for _ in 0..pack_count {
             let id = PackId::from_bytes(r.array()?);
             let size = r.u64()?;
+            let sealing = match version {
+                INDEX_VERSION_SEALED => match r.u8()? {
+                    0 => None,
+                    1 => Some(Sealing::from_bytes(&r.array()?)),
+                    other => return Err(r.error(format!("sealed flag {other}"))),
+                },
+                _ => None,
+            };
             let blob_count = r.count(INDEX_ENTRY_LEN)?;
             let mut blobs = Vec::with_capacity(blob_count);
             for _ in 0..blob_count {
@@ -103,7 +132,12 @@ impl IndexFile {
                     raw_length,
                 });
             }
-            packs.push(IndexedPack { id, size, blobs });
+            packs.push(IndexedPack {
+                id,
+                size,
+                blobs,
+                sealing,
+            });
         }
         r.finish()?;
         Ok(Self { packs })
@@ -152,7 +186,27 @@ mod tests {
                         raw_length: 60,
                     },
                 ],
+                sealing: None,
             }],
+        }
+    }
+
+    #[test]
+    fn sealed_packs_need_version_2_and_round_trip() {
+        let mut idx = sample();
+        assert_eq!(idx.encode()[0], INDEX_VERSION);
+        let mut second = idx.packs[0].clone();
+        second.id = PackId::of_bytes(b"q");
+        second.sealing = Some(Sealing {
+            recipient: [7; 32],
+            ephemeral: [8; 32],
+        });
+        idx.packs.push(second);
+        let plain = idx.encode();
+        assert_eq!(plain[0], INDEX_VERSION_SEALED);
+        assert_eq!(IndexFile::decode(&plain, "i").unwrap(), idx);
+        for len in 0..plain.len() {
+            assert!(IndexFile::decode(&plain[..len], "i").is_err());
         }
     }
 

@@ -4,6 +4,8 @@
 
 use crate::crypto::{MasterKey, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, Result};
+use crate::keys::{Keys, PutOnlyMaterial};
+use crate::seal_to::Recipient;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,10 @@ pub const KEY_FILE_VERSION: u32 = 1;
 /// Key files larger than this are rejected before parsing.
 pub const MAX_KEY_FILE_LEN: usize = 64 << 10;
 pub(crate) const WRAP_AAD: &[u8] = b"cairn key file v1";
+/// Associated data of a put-only key file's wrapped material.
+pub(crate) const WRAP_PUT_ONLY_AAD: &[u8] = b"cairn put-only key v1";
+/// Largest wrapped material accepted.
+const MAX_MATERIAL_LEN: usize = 32 << 10;
 
 /// Argon2id cost parameters, stored in each key file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,8 +92,68 @@ pub struct KeyFile {
     pub cost: KdfCost,
     /// Salt, hex.
     pub salt: String,
-    /// `nonce || XChaCha20-Poly1305(master key) || tag`, hex.
+    /// `nonce || XChaCha20-Poly1305(master key) || tag`, hex; for a
+    /// put-only key, of the [`PutOnlyMaterial`] JSON instead.
     pub wrapped_key: String,
+    /// Present on a put-only key file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub put_only: Option<PutOnlyEntry>,
+}
+
+/// The part of a put-only key file anyone can read: whom its sessions seal
+/// to, which accounts it may write, and its recipient secret sealed under
+/// the repository's master encryption key (for the full key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutOnlyEntry {
+    /// The recipient's X25519 public key `R`, hex.
+    pub recipient: String,
+    /// Accounts this key may back up.
+    pub accounts: Vec<String>,
+    /// `nonce || seal(r) || tag` under the master encryption key, hex.
+    pub secret: String,
+}
+
+impl PutOnlyEntry {
+    /// The recipient public key.
+    pub fn recipient_key(&self, what: &str) -> Result<[u8; 32]> {
+        let mut r = [0u8; 32];
+        hex::decode_to_slice(&self.recipient, &mut r)
+            .map_err(|_| Error::corrupt(what, "the recipient is not 32 bytes of hex"))?;
+        Ok(r)
+    }
+
+    /// Open the recipient secret with the full key.
+    pub fn open(&self, keys: &Keys, what: &str) -> Result<Recipient> {
+        let sealed =
+            hex::decode(&self.secret).map_err(|_| Error::corrupt(what, "secret is not hex"))?;
+        keys.open_recipient_secret(&self.recipient_key(what)?, &self.accounts, &sealed, what)
+    }
+}
+
+/// What a password opens.
+#[derive(Debug)]
+pub enum Unlocked {
+    /// A full key file: the master key.
+    Master(MasterKey),
+    /// A put-only key file: its material.
+    PutOnly(Box<PutOnlyMaterial>),
+}
+
+/// `nonce || seal(body) || tag` under the password-derived key.
+fn wrap(kek: &[u8; 32], aad: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+    let aead = XChaCha20Poly1305::new(&Key::from(*kek));
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce)?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    let tag = aead
+        .encrypt_inout_detached(&XNonce::from(nonce), aad, buf.as_mut_slice().into())
+        .map_err(|_| Error::invalid("key", "wrapping failed"))?;
+    let mut wrapped = Vec::with_capacity(NONCE_LEN + body.len() + TAG_LEN);
+    wrapped.extend_from_slice(&nonce);
+    wrapped.extend_from_slice(buf.as_slice());
+    wrapped.extend_from_slice(tag.as_slice());
+    Ok(wrapped)
 }
 
 fn derive_kek(password: &[u8], salt: &[u8], cost: &KdfCost) -> Result<Zeroizing<[u8; 32]>> {
@@ -111,20 +177,32 @@ impl KeyFile {
         host: String,
         username: String,
     ) -> Result<Self> {
+        Self::wrapping(
+            WRAP_AAD,
+            master.as_bytes(),
+            password,
+            cost,
+            host,
+            username,
+            None,
+        )
+    }
+
+    /// A key file whose `wrapped_key` is `body` sealed under the key
+    /// derived from `password`, with `aad`.
+    fn wrapping(
+        aad: &[u8],
+        body: &[u8],
+        password: &[u8],
+        cost: KdfCost,
+        host: String,
+        username: String,
+        put_only: Option<PutOnlyEntry>,
+    ) -> Result<Self> {
         let mut salt = [0u8; 32];
         getrandom::fill(&mut salt)?;
         let kek = derive_kek(password, &salt, &cost)?;
-        let aead = XChaCha20Poly1305::new(&Key::from(*kek));
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)?;
-        let mut body = Zeroizing::new(*master.as_bytes());
-        let tag = aead
-            .encrypt_inout_detached(&XNonce::from(nonce), WRAP_AAD, body.as_mut_slice().into())
-            .map_err(|_| Error::invalid("key", "wrapping failed"))?;
-        let mut wrapped = Vec::with_capacity(NONCE_LEN + 32 + TAG_LEN);
-        wrapped.extend_from_slice(&nonce);
-        wrapped.extend_from_slice(body.as_slice());
-        wrapped.extend_from_slice(tag.as_slice());
+        let wrapped = wrap(&kek, aad, body)?;
         Ok(Self {
             version: KEY_FILE_VERSION,
             created: jiff::Timestamp::now(),
@@ -134,7 +212,50 @@ impl KeyFile {
             cost,
             salt: hex::encode(salt),
             wrapped_key: hex::encode(wrapped),
+            put_only,
         })
+    }
+
+    /// A put-only key file for `accounts`, made with the full key: a fresh
+    /// recipient pair, its secret sealed under the master key, and the
+    /// material wrapped under `password`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_put_only(
+        keys: &Keys,
+        accounts: &[String],
+        repository: String,
+        config: serde_json::Value,
+        password: &[u8],
+        cost: KdfCost,
+        host: String,
+        username: String,
+    ) -> Result<Self> {
+        if accounts.is_empty() {
+            return Err(Error::invalid(
+                "put-only key",
+                "it must name at least one account",
+            ));
+        }
+        let recipient = Recipient::generate()?;
+        let material = keys.put_only_material(&recipient.public(), accounts, repository, config)?;
+        let secret = keys.seal_recipient_secret(&recipient, accounts)?;
+        let json = Zeroizing::new(
+            serde_json::to_vec(&material).map_err(|e| Error::invalid("key", e.to_string()))?,
+        );
+        let entry = PutOnlyEntry {
+            recipient: hex::encode(recipient.public()),
+            accounts: accounts.to_vec(),
+            secret: hex::encode(secret),
+        };
+        Self::wrapping(
+            WRAP_PUT_ONLY_AAD,
+            &json,
+            password,
+            cost,
+            host,
+            username,
+            Some(entry),
+        )
     }
 
     /// Parse a key file's bytes (bounded size, strict fields).
@@ -172,15 +293,32 @@ impl KeyFile {
     }
 
     /// Unwrap the master key. `Ok(None)` means the password is wrong for
-    /// this key file; `Err` means the file itself is malformed.
+    /// this key file (or it is a put-only key file); `Err` means the file
+    /// itself is malformed.
     pub fn unlock(&self, password: &[u8], what: &str) -> Result<Option<MasterKey>> {
+        match self.unlock_any(password, what)? {
+            Some(Unlocked::Master(m)) => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Unwrap whatever the key file holds: the master key, or a put-only
+    /// key's material. `Ok(None)` means the password is wrong.
+    pub fn unlock_any(&self, password: &[u8], what: &str) -> Result<Option<Unlocked>> {
         let salt = hex::decode(&self.salt).map_err(|_| Error::corrupt(what, "salt is not hex"))?;
         if !(16..=64).contains(&salt.len()) {
             return Err(Error::corrupt(what, "salt length outside 16..64 bytes"));
         }
         let wrapped = hex::decode(&self.wrapped_key)
             .map_err(|_| Error::corrupt(what, "wrapped key is not hex"))?;
-        if wrapped.len() != NONCE_LEN + 32 + TAG_LEN {
+        let (aad, fits) = match self.put_only {
+            None => (WRAP_AAD, wrapped.len() == NONCE_LEN + 32 + TAG_LEN),
+            Some(_) => (
+                WRAP_PUT_ONLY_AAD,
+                (NONCE_LEN + TAG_LEN..=MAX_MATERIAL_LEN).contains(&wrapped.len()),
+            ),
+        };
+        if !fits {
             return Err(Error::corrupt(what, "wrapped key has the wrong length"));
         }
         self.cost
@@ -190,23 +328,32 @@ impl KeyFile {
         let aead = XChaCha20Poly1305::new(&Key::from(*kek));
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&wrapped[..NONCE_LEN]);
-        let mut body = Zeroizing::new([0u8; 32]);
-        body.copy_from_slice(&wrapped[NONCE_LEN..NONCE_LEN + 32]);
-        let tag = Tag::try_from(&wrapped[NONCE_LEN + 32..])
-            .map_err(|_| Error::corrupt(what, "bad tag"))?;
-        match aead.decrypt_inout_detached(
-            &XNonce::from(nonce),
-            WRAP_AAD,
-            body.as_mut_slice().into(),
-            &tag,
-        ) {
-            Ok(()) => {
-                let key = MasterKey::from_bytes(*body);
-                body.zeroize();
-                Ok(Some(key))
-            }
-            Err(_) => Ok(None),
+        let body_end = wrapped.len() - TAG_LEN;
+        let mut body = Zeroizing::new(wrapped[NONCE_LEN..body_end].to_vec());
+        let tag =
+            Tag::try_from(&wrapped[body_end..]).map_err(|_| Error::corrupt(what, "bad tag"))?;
+        if aead
+            .decrypt_inout_detached(&XNonce::from(nonce), aad, body.as_mut_slice().into(), &tag)
+            .is_err()
+        {
+            return Ok(None);
         }
+        let Some(entry) = &self.put_only else {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(&body);
+            let key = MasterKey::from_bytes(bytes);
+            bytes.zeroize();
+            return Ok(Some(Unlocked::Master(key)));
+        };
+        let material: PutOnlyMaterial = serde_json::from_slice(&body)
+            .map_err(|e| Error::corrupt(what, format!("put-only material: {e}")))?;
+        if material.recipient != entry.recipient || material.accounts != entry.accounts {
+            return Err(Error::corrupt(
+                what,
+                "the wrapped material names another recipient or other accounts",
+            ));
+        }
+        Ok(Some(Unlocked::PutOnly(Box::new(material))))
     }
 }
 
@@ -248,5 +395,69 @@ mod tests {
             KeyFile::parse(&bytes, "k"),
             Err(Error::UnsupportedVersion { .. })
         ));
+    }
+
+    #[test]
+    fn a_put_only_key_file_wraps_material_and_no_master_key() {
+        let master = MasterKey::generate().unwrap();
+        let keys = Keys::derive(&master);
+        let accounts = vec!["alice".to_string(), "bob".to_string()];
+        let kf = KeyFile::create_put_only(
+            &keys,
+            &accounts,
+            "repo".into(),
+            serde_json::json!({"x": 1}),
+            b"pw",
+            CHEAP,
+            "h".into(),
+            "u".into(),
+        )
+        .unwrap();
+        let bytes = kf.to_bytes().unwrap();
+        let parsed = KeyFile::parse(&bytes, "k").unwrap();
+        assert!(parsed.unlock(b"pw", "k").unwrap().is_none());
+        assert!(parsed.unlock_any(b"wrong", "k").unwrap().is_none());
+        let Some(Unlocked::PutOnly(material)) = parsed.unlock_any(b"pw", "k").unwrap() else {
+            panic!("not put-only material");
+        };
+        assert_eq!(material.accounts, accounts);
+        assert_eq!(material.config, serde_json::json!({"x": 1}));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains(&hex::encode(master.as_bytes())));
+        // The full key opens the recipient secret; a changed account list
+        // does not open.
+        let entry = parsed.put_only.clone().unwrap();
+        let r = entry.open(&keys, "k").unwrap();
+        assert_eq!(hex::encode(r.public()), entry.recipient);
+        let mut edited = entry.clone();
+        edited.accounts.push("mallory".into());
+        assert!(edited.open(&keys, "k").is_err());
+        let mut forged = parsed.clone();
+        forged.put_only = Some(edited);
+        assert!(forged.unlock_any(b"pw", "k").is_err());
+        // Made only with the full key, and never for no account.
+        let put = Keys::put_only(&material).unwrap();
+        let again = KeyFile::create_put_only(
+            &put,
+            &accounts,
+            "repo".into(),
+            serde_json::json!({}),
+            b"pw",
+            CHEAP,
+            "h".into(),
+            "u".into(),
+        );
+        assert!(matches!(again, Err(Error::PutOnly { .. })));
+        let none = KeyFile::create_put_only(
+            &keys,
+            &[],
+            "repo".into(),
+            serde_json::json!({}),
+            b"pw",
+            CHEAP,
+            "h".into(),
+            "u".into(),
+        );
+        assert!(none.is_err());
     }
 }

@@ -3,9 +3,10 @@
 //! specification; this crate is that document in code.
 //!
 //! What this crate owns: identifiers ([`id`]), the wire encoding ([`wire`]),
-//! keys, encryption, blob encoding and the sealed-object envelope
-//! ([`crypto`]), sealing to a public key for put-only keys ([`seal_to`],
-//! not yet used by the repository), key files ([`keyfile`]), the `config` object ([`config`]),
+//! the cipher and envelope header ([`cipher`]), blob encoding and sealed
+//! objects ([`crypto`]),
+//! the master key and the keys of full and put-only hosts ([`keys`]),
+//! sealing to a public key for put-only keys ([`seal_to`]), key files ([`keyfile`]), the `config` object ([`config`]),
 //! the pack, index and tree codecs ([`pack`], [`index`], [`tree`]), every
 //! manifest ([`snapshot`], [`account`], [`log_segment`], [`verification`],
 //! [`pending`]) under one rule ([`manifest`]), locks ([`lock`]), the names
@@ -22,12 +23,14 @@
 #![warn(unreachable_pub)]
 
 pub mod account;
+pub mod cipher;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod id;
 pub mod index;
 pub mod keyfile;
+pub mod keys;
 pub mod layout;
 pub mod lock;
 pub mod log_segment;

@@ -88,7 +88,53 @@ pub fn open_sealed<M: Manifest>(keys: &Keys, id: &M::Id, bytes: &[u8]) -> Result
     if M::Id::of_bytes(bytes) != *id {
         return Err(Error::corrupt(&what, "contents do not hash to its name"));
     }
-    crypto::open_object(keys, M::SEALED, bytes, &what)
+    let json = crypto::open_object(keys, M::SEALED, bytes, &what)?;
+    if let Some(sealing) = crate::seal_to::sealing_of(bytes, M::SEALED, &what)? {
+        check_put_only_writer(keys, &sealing.recipient, M::SEALED, &json, &what)?;
+    }
+    Ok(json)
+}
+
+/// A manifest a put-only key wrote is trusted only for what that key may
+/// write: a snapshot or a log segment of one of the accounts its key file
+/// names (the list is authenticated by the master key).
+fn check_put_only_writer(
+    keys: &Keys,
+    recipient: &[u8; 32],
+    kind: Sealed,
+    json: &[u8],
+    what: &str,
+) -> Result<()> {
+    if !matches!(kind, Sealed::Snapshot | Sealed::LogSegment) {
+        return Err(Error::corrupt(
+            what,
+            format!(
+                "written by a put-only key, which may not write a {}",
+                kind.noun()
+            ),
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Account {
+        account: String,
+    }
+    let claimed: Account = serde_json::from_slice(json)
+        .map_err(|e| Error::corrupt(what, format!("no account: {e}")))?;
+    // A put-only host opening its own session's manifest has no list to
+    // check against, and needs none: its key file named the accounts.
+    let Some(allowed) = keys.recipient_accounts(recipient) else {
+        return Ok(());
+    };
+    if !allowed.contains(&claimed.account) {
+        return Err(Error::corrupt(
+            what,
+            format!(
+                "not trusted: written by a put-only key for account {:?}, which that key may not write",
+                claimed.account
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Decode a manifest's JSON: shape, version, then the kind's own checks.

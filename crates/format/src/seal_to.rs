@@ -9,11 +9,11 @@
 //! Objects go in envelope version 2, which carries `R` and `E` in its
 //! header and authenticates them as associated data.
 //!
-//! Not yet used by the repository: the design note says what will write
-//! and read these objects. The format crate keeps the primitive, so the
-//! bytes it produces are fixed and tested before anything stores them.
+//! [`crate::keys::Keys`] of a put-only host seal with a session;
+//! [`crate::crypto::seal_object`] and `open_object` read and write the
+//! envelope.
 
-use crate::crypto::{self, ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC, NONCE_LEN, SEAL_OVERHEAD, Sealed};
+use crate::cipher::{self, ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC, NONCE_LEN, SEAL_OVERHEAD, Sealed};
 use crate::error::{Error, Result};
 use chacha20poly1305::aead::KeyInit;
 use chacha20poly1305::{Key, XChaCha20Poly1305};
@@ -135,19 +135,23 @@ impl SessionKey {
         Self(aead)
     }
 
+    pub(crate) fn cipher(&self) -> &XChaCha20Poly1305 {
+        &self.0
+    }
+
     /// `nonce || ciphertext || tag` of `plaintext`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
         out.extend_from_slice(&[0u8; NONCE_LEN]);
         out.extend_from_slice(plaintext);
-        crypto::seal_in_place(&self.0, aad, &mut out)?;
+        cipher::seal_in_place(&self.0, aad, &mut out)?;
         Ok(out)
     }
 
     /// Open `nonce || ciphertext || tag`.
     pub fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        crypto::open_into(&self.0, aad, sealed, what, &mut out)?;
+        cipher::open_into(&self.0, aad, sealed, what, &mut out)?;
         Ok(out)
     }
 }
@@ -199,9 +203,9 @@ impl Session {
     }
 }
 
-fn envelope(kind: Sealed, sealing: &Sealing) -> [u8; SEALED_TO_HEADER_LEN] {
+pub(crate) fn envelope(kind: Sealed, sealing: &Sealing) -> [u8; SEALED_TO_HEADER_LEN] {
     let mut h = [0u8; SEALED_TO_HEADER_LEN];
-    h[..ENVELOPE_HEADER_LEN].copy_from_slice(&crypto::envelope_header(kind));
+    h[..ENVELOPE_HEADER_LEN].copy_from_slice(&cipher::envelope_header(kind));
     h[5] = ENVELOPE_SEALED_TO;
     h[ENVELOPE_HEADER_LEN..].copy_from_slice(&sealing.to_bytes());
     h

@@ -4,7 +4,8 @@
 //! this crate knows. A format change that forgets the specification (or
 //! the reverse) fails here.
 
-use crate::crypto::{BLOB_AAD, ENVELOPE_MAGIC, ENVELOPE_VERSION, Sealed, context};
+use crate::cipher::context;
+use crate::crypto::{BLOB_AAD, ENVELOPE_MAGIC, ENVELOPE_VERSION, Sealed};
 use crate::layout::ObjectKind;
 use crate::manifest::{MAX_MANIFEST_LEN, Manifest};
 use crate::{account, config, index, log_segment, pack, pending, snapshot, verification};
@@ -33,6 +34,16 @@ fn every_context_string_and_magic_is_specified() {
         ("key derivation context", cairn_chunker::GEAR_CONTEXT),
         ("blob associated data", text(BLOB_AAD)),
         ("key file associated data", text(crate::keyfile::WRAP_AAD)),
+        ("key derivation context", context::LOCK),
+        ("key derivation context", crate::seal_to::SESSION_CONTEXT),
+        (
+            "put-only key file associated data",
+            text(crate::keyfile::WRAP_PUT_ONLY_AAD),
+        ),
+        (
+            "put-only secret associated data",
+            text(crate::keys::SECRET_AAD),
+        ),
     ] {
         assert_in_spec(what, &format!("\"{s}\""));
     }
@@ -51,6 +62,14 @@ fn every_context_string_and_magic_is_specified() {
     assert_in_spec(
         "index version",
         &format!("u8  version = {}", index::INDEX_VERSION),
+    );
+    assert_in_spec(
+        "index version",
+        &format!("u8  version = {}", index::INDEX_VERSION_SEALED),
+    );
+    assert_in_spec(
+        "envelope version",
+        &format!("envelope version = {}", crate::seal_to::ENVELOPE_SEALED_TO),
     );
     assert_in_spec(
         "config version",

@@ -84,8 +84,13 @@ pub fn record_account_event(
     Ok(id)
 }
 
-/// Refuse new data for a disabled (or purged) account.
+/// Refuse new data for a disabled (or purged) account. A put-only key
+/// cannot read account events: it checks only that its key file names the
+/// account (the full key's retention still purges a disabled one).
 pub fn ensure_account_active(repo: &Repository, account: &str) -> Result<()> {
+    if repo.put_only_accounts().is_some() {
+        return repo.require_account(account);
+    }
     match crate::account::account(repo, account)? {
         Some(r) if r.state != AccountState::Active => Err(Error::AccountDisabled {
             account: account.to_string(),

@@ -15,6 +15,7 @@ use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, PackId};
 use crate::index::IndexFile;
 use crate::layout::ObjectKind;
 use crate::store::Store;
+use cairn_format::seal_to::Sealing;
 use parking_lot::RwLock;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::{HashMap, HashSet};
@@ -31,6 +32,9 @@ const ALTERNATES: TableDefinition<'_, &[u8; ID_LEN], &[u8]> = TableDefinition::n
 const PACKS: TableDefinition<'_, u32, &[u8; 40]> = TableDefinition::new("packs");
 /// Pack id -> pack number.
 const PACK_NUMBERS: TableDefinition<'_, &[u8; ID_LEN], u32> = TableDefinition::new("pack_numbers");
+/// Pack number -> `R || E` of the put-only session its blobs are sealed to
+/// (packs sealed under the master key have no row).
+const PACK_SEALINGS: TableDefinition<'_, u32, &[u8; 64]> = TableDefinition::new("pack_sealings");
 /// Index objects merged into this cache -> number of blobs they list.
 const INDEXES: TableDefinition<'_, &[u8; ID_LEN], u64> = TableDefinition::new("indexes");
 /// Log segment object name -> decrypted manifest JSON. Manifests are
@@ -147,6 +151,8 @@ pub struct IndexCache {
     path: PathBuf,
     /// Pack number -> (id, size), mirrored in memory: packs are few.
     packs: RwLock<HashMap<u32, (PackId, u64)>>,
+    /// The packs sealed to put-only sessions, mirrored likewise.
+    sealings: RwLock<HashMap<PackId, Sealing>>,
 }
 
 impl std::fmt::Debug for IndexCache {
@@ -244,6 +250,7 @@ impl IndexCache {
             db,
             path,
             packs: RwLock::new(HashMap::new()),
+            sealings: RwLock::new(HashMap::new()),
         };
         let schema = cache.write(|txn| {
             let mut meta = txn.open_table(META)?;
@@ -255,6 +262,7 @@ impl IndexCache {
             txn.open_table(BLOBS)?;
             txn.open_table(PACKS)?;
             txn.open_table(PACK_NUMBERS)?;
+            txn.open_table(PACK_SEALINGS)?;
             txn.open_table(INDEXES)?;
             txn.open_table(ALTERNATES)?;
             txn.open_table(LOG_MANIFESTS)?;
@@ -317,7 +325,18 @@ impl IndexCache {
                 (PackId::from_bytes(id), u64::from_le_bytes(size)),
             );
         }
+        let table = txn
+            .open_table(PACK_SEALINGS)
+            .map_err(|e| self.cache_err(e))?;
+        let mut sealings = HashMap::new();
+        for row in table.iter().map_err(|e| self.cache_err(e))? {
+            let (k, v) = row.map_err(|e| self.cache_err(e))?;
+            if let Some((id, _)) = packs.get(&k.value()) {
+                sealings.insert(*id, Sealing::from_bytes(v.value()));
+            }
+        }
         *self.packs.write() = packs;
+        *self.sealings.write() = sealings;
         Ok(())
     }
 
@@ -327,11 +346,13 @@ impl IndexCache {
             txn.delete_table(BLOBS)?;
             txn.delete_table(PACKS)?;
             txn.delete_table(PACK_NUMBERS)?;
+            txn.delete_table(PACK_SEALINGS)?;
             txn.delete_table(INDEXES)?;
             txn.delete_table(ALTERNATES)?;
             txn.open_table(BLOBS)?;
             txn.open_table(PACKS)?;
             txn.open_table(PACK_NUMBERS)?;
+            txn.open_table(PACK_SEALINGS)?;
             txn.open_table(INDEXES)?;
             txn.open_table(ALTERNATES)?;
             let mut meta = txn.open_table(META)?;
@@ -339,6 +360,7 @@ impl IndexCache {
             Ok(())
         })?;
         self.packs.write().clear();
+        self.sealings.write().clear();
         Ok(())
     }
 
@@ -616,10 +638,12 @@ impl IndexCache {
             return Ok(());
         }
         let mut new_packs = Vec::new();
+        let mut new_sealings = Vec::new();
         self.write(|txn| {
             let mut blobs = txn.open_table(BLOBS)?;
             let mut packs = txn.open_table(PACKS)?;
             let mut numbers = txn.open_table(PACK_NUMBERS)?;
+            let mut sealed = txn.open_table(PACK_SEALINGS)?;
             let mut loaded = txn.open_table(INDEXES)?;
             let mut alternates = txn.open_table(ALTERNATES)?;
             let mut meta = txn.open_table(META)?;
@@ -639,6 +663,10 @@ impl IndexCache {
                             v[..32].copy_from_slice(pack.id.as_bytes());
                             v[32..].copy_from_slice(&pack.size.to_le_bytes());
                             packs.insert(n, &v)?;
+                            if let Some(s) = &pack.sealing {
+                                sealed.insert(n, &s.to_bytes())?;
+                                new_sealings.push((pack.id, *s));
+                            }
                             new_packs.push((n, (pack.id, pack.size)));
                             n
                         }
@@ -675,6 +703,8 @@ impl IndexCache {
         for (n, p) in new_packs {
             mirror.insert(n, p);
         }
+        drop(mirror);
+        self.sealings.write().extend(new_sealings);
         Ok(())
     }
 
@@ -714,6 +744,17 @@ impl IndexCache {
     /// Lookup by typed id, checking the kind.
     pub fn find<B: BlobId>(&self, id: &B) -> Result<Option<BlobLocation>> {
         Ok(self.lookup(id.raw())?.filter(|loc| loc.kind == B::KIND))
+    }
+
+    /// The put-only session a pack's blobs are sealed to (`None`: the
+    /// master key, or a pack the cache does not know).
+    pub fn sealing(&self, pack: &PackId) -> Option<Sealing> {
+        self.sealings.read().get(pack).copied()
+    }
+
+    /// Whether any indexed pack is sealed to a put-only session.
+    pub fn has_sealed_packs(&self) -> bool {
+        !self.sealings.read().is_empty()
     }
 
     /// Whether the repository holds this blob.
@@ -776,6 +817,7 @@ mod tests {
     fn index_with(pack: u8, blobs: &[u8]) -> IndexFile {
         IndexFile {
             packs: vec![IndexedPack {
+                sealing: None,
                 id: PackId::of_bytes(&[pack]),
                 size: 10_000,
                 blobs: blobs

@@ -572,6 +572,16 @@ pub fn check(
                 };
                 progress.bytes(bytes.len() as u64);
                 let mut blob_errors = Vec::new();
+                let keys = match repo.keys_for_pack(id) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        return PackRead {
+                            id: *id,
+                            blob_errors,
+                            pack_error: Some(e.to_string()),
+                        };
+                    }
+                };
                 for e in packs[id].1 {
                     let start = e.offset as usize;
                     let end = start + e.length as usize;
@@ -579,7 +589,8 @@ pub fn check(
                         blob_errors.push((e.id, "outside the pack".into()));
                         continue;
                     };
-                    if let Err(err) = crypto::decode_blob(keys, e.kind, &e.id, stored, e.raw_length)
+                    if let Err(err) =
+                        crypto::decode_blob(&keys, e.kind, &e.id, stored, e.raw_length)
                     {
                         blob_errors.push((e.id, err.to_string()));
                     }

@@ -38,6 +38,13 @@ pub enum Error {
     /// not a key file).
     #[error("no key file of this repository can be read, so it cannot be opened: {0}")]
     NoUsableKey(String),
+    /// What a put-only key may not do: read what the repository holds,
+    /// manage keys, forget, prune, or write for another account.
+    #[error("{what} needs the repository's full key; this is a put-only key")]
+    PutOnly {
+        /// What was asked for.
+        what: String,
+    },
     /// A named object or blob does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -188,6 +195,7 @@ impl Error {
             | Error::NoKeys
             | Error::NoUsableKey(_)
             | Error::Refused { .. }
+            | Error::PutOnly { .. }
             | Error::NoDeleteRights { .. } => ErrorClass::Credentials,
             Error::Locked(_) | Error::LockLost(_) => ErrorClass::Locked,
             Error::Interrupted(_) => ErrorClass::Interrupted,
@@ -261,6 +269,7 @@ impl From<cairn_format::Error> for Error {
             F::Invalid { what, reason } => Error::Invalid { what, reason },
             F::Random(e) => Error::Random(e),
             F::Chunker(e) => Error::Chunker(e),
+            F::PutOnly { what } => Error::PutOnly { what },
             // `cairn_format::Error` is non-exhaustive.
             other => Error::Invalid {
                 what: "format".to_string(),

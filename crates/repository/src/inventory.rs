@@ -41,6 +41,9 @@ pub struct PackInfo {
     pub size: u64,
     /// Its blobs (union over every index object listing it).
     pub blobs: Vec<PackEntry>,
+    /// The put-only session its blobs are sealed to (`None`: the master
+    /// key).
+    pub sealing: Option<cairn_format::seal_to::Sealing>,
 }
 
 /// The repository according to its index objects.
@@ -98,7 +101,7 @@ impl Inventory {
                     Ok(index) => {
                         inv.index_ids.push(*id);
                         for p in index.packs {
-                            inv.add_pack(p.id, p.size, p.blobs);
+                            inv.add_pack(p.id, p.size, p.blobs, p.sealing);
                         }
                     }
                     Err(e) if e.is_not_found() => vanished = true,
@@ -113,10 +116,17 @@ impl Inventory {
     }
 
     /// Merge a pack's blobs (from an index object or a pack header).
-    pub fn add_pack(&mut self, id: PackId, size: u64, blobs: Vec<PackEntry>) {
+    pub fn add_pack(
+        &mut self,
+        id: PackId,
+        size: u64,
+        blobs: Vec<PackEntry>,
+        sealing: Option<cairn_format::seal_to::Sealing>,
+    ) {
         let info = self.packs.entry(id).or_insert_with(|| PackInfo {
             size,
             blobs: Vec::new(),
+            sealing,
         });
         // Each blob once per pack, also when a second index object lists
         // the pack (a set of what is there, not a search per blob).

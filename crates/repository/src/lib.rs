@@ -51,6 +51,8 @@ pub mod progress;
 #[cfg(test)]
 mod protocol_tests;
 pub mod prune;
+#[cfg(test)]
+mod put_only_tests;
 pub mod repair;
 pub mod repo;
 pub mod restore;

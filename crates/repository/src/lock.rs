@@ -310,7 +310,9 @@ fn conflicts(
             Ok(i) if is_dead(&i, &released, now) => {}
             Ok(i) if exclusive || i.exclusive => out.push(i.describe(&id)),
             Ok(_) => {}
-            Err(e) if exclusive => out.push(format!(
+            // A put-only host cannot tell a lock under the master key (an
+            // older cairn's) from an exclusive one: it counts as one.
+            Err(e) if exclusive || keys.is_put_only() => out.push(format!(
                 "unreadable lock {} ({e}); remove it with `cairn unlock`",
                 id.short()
             )),

@@ -137,10 +137,17 @@ pub fn push_segment(
     }
     writer.finish()?;
 
-    let existing = crate::logs::log_segments(repo, account, stream)?;
-    if let Some(same) = existing.iter().find(|s| s.manifest.name == name) {
+    let (same, head) = match repo.put_only_accounts() {
+        None => {
+            let existing = crate::logs::log_segments(repo, account, stream)?;
+            let same = existing.iter().find(|s| s.manifest.name == name).cloned();
+            (same, existing.last().map(|h| (h.manifest.seq, h.id)))
+        }
+        Some(_) => put_only_head(repo, account, stream, name)?,
+    };
+    if let Some(same) = same {
         if same.manifest.chunks == chunks {
-            return Ok(PushOutcome::AlreadyStored(same.clone()));
+            return Ok(PushOutcome::AlreadyStored(same));
         }
         return Err(Error::invalid(
             "log push",
@@ -150,21 +157,27 @@ pub fn push_segment(
             ),
         ));
     }
-    let head = existing.last();
     let manifest = SegmentManifest {
         version: LOG_VERSION,
         account: account.to_string(),
         stream: stream.to_string(),
-        seq: head.map_or(0, |h| h.manifest.seq + 1),
+        seq: head.map_or(0, |(seq, _)| seq + 1),
         name: name.to_string(),
         size,
         chunks,
         pushed: jiff::Timestamp::now(),
         position,
-        prev: head.map(|h| h.id),
+        prev: head.map(|(_, id)| id),
     };
     let tag = repo.keys().stream_tag(account, stream);
     let (id, object) = repo.save_manifest(&manifest)?;
+    if repo.put_only_accounts().is_some() {
+        // The only record a put-only host keeps of what it pushed: a
+        // retry of this segment is recognised from it.
+        let json = serde_json::to_vec(&manifest)
+            .map_err(|e| Error::invalid("log segment", e.to_string()))?;
+        repo.index()?.put_log_manifests(&[(object.clone(), json)])?;
+    }
     crate::util::failpoint("log-after-manifest");
 
     // Two pushes to one stream at once would fork the chain: detect it
@@ -187,6 +200,32 @@ pub fn push_segment(
         object,
         manifest,
     }))
+}
+
+/// A stream's head: the last sequence number and its segment's id.
+type Head = Option<(u64, crate::id::LogId)>;
+
+/// For a put-only key, which cannot read the stream's manifests: the
+/// segment of this name it pushed itself (from its cache), and the
+/// stream's head from the object names, which hold sequence and id.
+fn put_only_head(
+    repo: &Repository,
+    account: &str,
+    stream: &str,
+    name: &str,
+) -> Result<(Option<Segment>, Head)> {
+    let tag = repo.keys().stream_tag(account, stream);
+    let listing = repo.store().list_under(ObjectKind::Log, &tag)?;
+    let names: Vec<String> = listing.objects.into_iter().map(|o| o.name).collect();
+    let head = names.iter().filter_map(|n| parse_object(n)).max();
+    let mut same = None;
+    for (object, json) in repo.index()?.log_manifests(&names)? {
+        let seg = decode(repo.keys(), &object, &json)?;
+        if seg.manifest.name == name && seg.manifest.stream == stream {
+            same = Some(seg);
+        }
+    }
+    Ok((same, head))
 }
 
 /// Write a segment's content to `out`, verifying every chunk.

@@ -7,9 +7,10 @@ use crate::error::{Error, Result};
 use crate::id::{IndexId, PackId};
 use crate::layout::ObjectKind;
 use crate::store::Store;
-use cairn_format::crypto::Keys;
+use cairn_format::crypto::{Keys, Sealed};
 use cairn_format::index::IndexFile;
 use cairn_format::pack::{PackEntry, TRAILER_LEN, decode_header, parse_trailer};
+use cairn_format::seal_to::{Sealing, sealing_of};
 
 /// Read and decode a stored pack's header with range reads (one read of the
 /// tail, a second only when the header is larger than the first guess). A
@@ -21,6 +22,17 @@ pub fn read_pack_header(
     id: &PackId,
     pack_len: u64,
 ) -> Result<Vec<PackEntry>> {
+    Ok(read_pack_header_sealed(store, keys, id, pack_len)?.0)
+}
+
+/// [`read_pack_header`], and the put-only session the pack is sealed to
+/// (`None`: the master key), from its header's envelope.
+pub fn read_pack_header_sealed(
+    store: &Store,
+    keys: &Keys,
+    id: &PackId,
+    pack_len: u64,
+) -> Result<(Vec<PackEntry>, Option<Sealing>)> {
     match read_pack_header_once(store, keys, id, pack_len) {
         Err(e) if e.is_corrupt() => {
             tracing::warn!("pack {}: {e}; reading its header again", id.short());
@@ -35,7 +47,7 @@ fn read_pack_header_once(
     keys: &Keys,
     id: &PackId,
     pack_len: u64,
-) -> Result<Vec<PackEntry>> {
+) -> Result<(Vec<PackEntry>, Option<Sealing>)> {
     let what = format!("pack {id}");
     if pack_len < TRAILER_LEN as u64 {
         return Err(Error::corrupt(
@@ -54,7 +66,9 @@ fn read_pack_header_once(
     };
     let start = tail.len() - needed as usize;
     let sealed = &tail[start..tail.len() - TRAILER_LEN];
-    Ok(decode_header(keys, sealed, pack_len, &what)?)
+    let entries = decode_header(keys, sealed, pack_len, &what)?;
+    let sealing = sealing_of(sealed, Sealed::PackHeader, &what)?;
+    Ok((entries, sealing))
 }
 
 /// Read and open several index objects (a bad read is read again, see

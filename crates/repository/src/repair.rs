@@ -45,7 +45,8 @@ pub fn repair_index(repo: &Repository) -> Result<RepairReport> {
     let store = repo.store();
     let before = repo.index()?.blob_count()?;
     let listing = store.list(ObjectKind::Pack)?;
-    let headers: Vec<(PackId, u64, Result<Vec<pack::PackEntry>>)> = listing
+    type Header = (Vec<pack::PackEntry>, Option<cairn_format::seal_to::Sealing>);
+    let headers: Vec<(PackId, u64, Result<Header>)> = listing
         .objects
         .par_iter()
         .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
@@ -53,7 +54,7 @@ pub fn repair_index(repo: &Repository) -> Result<RepairReport> {
             (
                 id,
                 size,
-                crate::objects::read_pack_header(store, repo.keys(), &id, size),
+                crate::objects::read_pack_header_sealed(store, repo.keys(), &id, size),
             )
         })
         .collect();
@@ -63,13 +64,18 @@ pub fn repair_index(repo: &Repository) -> Result<RepairReport> {
     let mut seen_blobs = HashSet::new();
     for (id, size, header) in headers {
         match header {
-            Ok(blobs) => {
+            Ok((blobs, sealing)) => {
                 report.packs += 1;
                 report.blobs += blobs.len();
                 for b in &blobs {
                     seen_blobs.insert(b.id);
                 }
-                current.packs.push(IndexedPack { id, size, blobs });
+                current.packs.push(IndexedPack {
+                    id,
+                    size,
+                    blobs,
+                    sealing,
+                });
                 if current.blob_count() >= BLOBS_PER_INDEX {
                     written.insert(repo.save_index(std::mem::take(&mut current))?);
                 }

@@ -7,7 +7,7 @@ use crate::crypto::{self, Compression, Keys, MasterKey, Sealed};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, KeyId, SnapshotId, TreeId};
 use crate::index::IndexFile;
-use crate::keyfile::{KdfCost, KeyFile};
+use crate::keyfile::KdfCost;
 use crate::layout::ObjectKind;
 use crate::lock::{HeldLock, LockGuard};
 use crate::manifests::Manifests;
@@ -18,8 +18,12 @@ use cairn_chunker::{Chunker, Gear};
 use cairn_format::layout::ObjectName;
 use cairn_format::manifest::Manifest;
 use parking_lot::Mutex;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, Weak};
+
+mod keys;
+use keys::write_key_file;
 
 /// Settings chosen at `init`.
 #[derive(Debug, Clone)]
@@ -61,9 +65,12 @@ pub enum CacheLocation {
 /// An open repository.
 pub struct Repository {
     store: Store,
-    /// Kept (zeroed on drop) to wrap new key files.
-    master: MasterKey,
+    /// Kept (zeroed on drop) to wrap new key files; `None` when opened
+    /// with a put-only key.
+    master: Option<MasterKey>,
     keys: Keys,
+    /// The accounts a put-only key may write; `None` for a full key.
+    put_only: Option<Vec<String>>,
     config: RepoConfig,
     chunker: Chunker,
     key_id: KeyId,
@@ -148,7 +155,7 @@ impl Repository {
             store.delete_object(&key_id)?;
             return Err(Error::AlreadyInitialized(store.location().to_string()));
         }
-        Self::assemble(store, master, config, key_id, cache)
+        Self::assemble(store, Some(master), keys, config, key_id, cache)
     }
 
     /// Open a repository with a password.
@@ -156,26 +163,51 @@ impl Repository {
         if !store.has_config()? {
             return Err(Error::NoRepository(store.location().to_string()));
         }
-        let (key_id, master) = unlock_any(&store, password)?;
-        let keys = Keys::derive(&master);
-        let config: RepoConfig = store.get_checked(ObjectKind::Config, CONFIG_NAME, |sealed| {
-            let json = crypto::open_object(&keys, Sealed::Config, &sealed, "repository config")?;
-            serde_json::from_slice(&json)
-                .map_err(|e| Error::corrupt("repository config", e.to_string()))
-        })?;
-        config.validate()?;
-        drop(keys);
-        Self::assemble(store, master, config, key_id, cache)
+        let opened = keys::unlock_any(&store, password)?;
+        let key_id = opened.key_id;
+        match opened.unlocked {
+            crate::keyfile::Unlocked::Master(master) => {
+                let keys = Keys::derive(&master);
+                let config: RepoConfig =
+                    store.get_checked(ObjectKind::Config, CONFIG_NAME, |sealed| {
+                        let json = crypto::open_object(
+                            &keys,
+                            Sealed::Config,
+                            &sealed,
+                            "repository config",
+                        )?;
+                        serde_json::from_slice(&json)
+                            .map_err(|e| Error::corrupt("repository config", e.to_string()))
+                    })?;
+                config.validate()?;
+                keys::learn_recipients(&keys, &opened.files);
+                Self::assemble(store, Some(master), keys, config, key_id, cache)
+            }
+            crate::keyfile::Unlocked::PutOnly(material) => {
+                let what = format!("put-only key file {}", key_id.short());
+                let config: RepoConfig = serde_json::from_value(material.config.clone())
+                    .map_err(|e| Error::corrupt(&what, format!("its config copy: {e}")))?;
+                config.validate()?;
+                if config.id.to_hex() != material.repository {
+                    return Err(Error::corrupt(&what, "made for another repository"));
+                }
+                let keys = Keys::put_only(&material)?;
+                let accounts = material.accounts.clone();
+                let mut repo = Self::assemble(store, None, keys, config, key_id, cache)?;
+                repo.put_only = Some(accounts);
+                Ok(repo)
+            }
+        }
     }
 
     fn assemble(
         store: Store,
-        master: MasterKey,
+        master: Option<MasterKey>,
+        keys: Keys,
         config: RepoConfig,
         key_id: KeyId,
         cache_location: CacheLocation,
     ) -> Result<Self> {
-        let keys = Keys::derive(&master);
         let store = match config.object_lock {
             Some(lock) if store.is_s3() => store.with_object_lock(lock)?,
             Some(_) => {
@@ -197,6 +229,7 @@ impl Repository {
             store,
             master,
             keys,
+            put_only: None,
             config,
             chunker,
             key_id,
@@ -219,6 +252,47 @@ impl Repository {
         &self.keys
     }
 
+    /// The accounts, when opened with a put-only key.
+    pub fn put_only_accounts(&self) -> Option<&[String]> {
+        self.put_only.as_deref()
+    }
+
+    /// Refuse `what` unless opened with the full key.
+    pub fn require_full_key(&self, what: &str) -> Result<()> {
+        match self.put_only {
+            None => Ok(()),
+            Some(_) => Err(Error::PutOnly {
+                what: what.to_string(),
+            }),
+        }
+    }
+
+    /// Refuse to write for `account` with a put-only key that does not
+    /// name it.
+    pub fn require_account(&self, account: &str) -> Result<()> {
+        match &self.put_only {
+            Some(accounts) if !accounts.iter().any(|a| a == account) => Err(Error::PutOnly {
+                what: format!(
+                    "writing for account {account:?} (this key may write for {})",
+                    accounts.join(", ")
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The keys that open the blobs of `pack`: the working keys, or those
+    /// of the put-only session it is sealed to (from the index cache).
+    pub fn keys_for_pack(&self, pack: &crate::id::PackId) -> Result<Cow<'_, Keys>> {
+        let sealing = self.index()?.sealing(pack);
+        match sealing {
+            None if !self.keys.is_put_only() => Ok(Cow::Borrowed(&self.keys)),
+            sealing => Ok(self
+                .keys
+                .for_sealing(sealing.as_ref(), &format!("pack {}", pack.short()))?),
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &RepoConfig {
         &self.config
@@ -234,11 +308,13 @@ impl Repository {
         self.key_id
     }
 
-    /// The index cache, opened and brought up to date on first use.
+    /// The index cache, opened and brought up to date on first use. A
+    /// put-only host cannot read index objects: its cache lists only what
+    /// it uploaded itself, and is never synced.
     pub fn index(&self) -> Result<&IndexCache> {
         use std::sync::atomic::Ordering;
         let cache = self.cache_file()?;
-        if !self.index_synced.load(Ordering::Acquire) {
+        if self.put_only.is_none() && !self.index_synced.load(Ordering::Acquire) {
             let _one = self.index_sync.lock();
             if !self.index_synced.load(Ordering::Acquire) {
                 cache.sync(&self.store, &self.keys)?;
@@ -256,7 +332,13 @@ impl Repository {
         }
         let cache = match &self.cache_location {
             CacheLocation::Directory(dir) => {
-                let path = dir.join(self.config.id.to_hex()).join("index.redb");
+                // A put-only key keeps its own: it must never dedupe
+                // against, nor reveal, what it did not upload itself.
+                let file = match self.put_only {
+                    None => "index.redb".to_string(),
+                    Some(_) => format!("put-only-{}.redb", self.key_id.to_hex()),
+                };
+                let path = dir.join(self.config.id.to_hex()).join(file);
                 let cache = IndexCache::open(&path)?;
                 crate::cache::tag_cache_dir(dir);
                 // Its modification time says when it was last used
@@ -275,11 +357,15 @@ impl Repository {
     /// Bring the index cache up to date with the store now.
     pub fn refresh_index(&self) -> Result<SyncReport> {
         let cache = self.index()?;
+        if self.put_only.is_some() {
+            return Ok(SyncReport::default());
+        }
         cache.sync(&self.store, &self.keys)
     }
 
     /// Throw the index cache away and rebuild it from the index objects.
     pub fn rebuild_index_cache(&self) -> Result<SyncReport> {
+        self.require_full_key("rebuilding the index cache")?;
         let cache = self.cache_file()?;
         cache.clear_manifests()?;
         let report = cache.rebuild(&self.store, &self.keys)?;
@@ -566,8 +652,10 @@ pub(crate) fn read_first_good(
     let mut first_error = None;
     for (pack, offset, length, raw_length) in places {
         let range = u64::from(offset)..u64::from(offset) + u64::from(length);
-        match repo.store.get_object_range_checked(&pack, range, |stored| {
-            crypto::decode_blob(&repo.keys, kind, id, &stored, raw_length).map_err(Error::from)
+        match repo.keys_for_pack(&pack).and_then(|keys| {
+            repo.store.get_object_range_checked(&pack, range, |stored| {
+                crypto::decode_blob(&keys, kind, id, &stored, raw_length).map_err(Error::from)
+            })
         }) {
             Ok(plain) => return Ok(plain),
             Err(e) => {
@@ -583,148 +671,6 @@ pub(crate) fn read_first_good(
     Err(first_error.unwrap_or_else(|| Error::NotFound {
         what: format!("{kind} blob {}", hex::encode(id)),
     }))
-}
-
-/// Write a key file wrapping `master`; returns its id.
-fn write_key_file(
-    store: &Store,
-    master: &MasterKey,
-    password: &[u8],
-    cost: KdfCost,
-    host: String,
-    username: String,
-) -> Result<KeyId> {
-    let kf = KeyFile::create(master, password, cost, host, username)?;
-    let bytes = kf.to_bytes()?;
-    let id = KeyId::of_bytes(&bytes);
-    store.put_object(&id, bytes.into())?;
-    Ok(id)
-}
-
-/// Try every key file with the password.
-fn unlock_any(store: &Store, password: &[u8]) -> Result<(KeyId, MasterKey)> {
-    let listing = store.list(ObjectKind::Key)?;
-    if listing.objects.is_empty() {
-        return Err(Error::NoKeys);
-    }
-    let mut malformed = Vec::new();
-    for obj in &listing.objects {
-        let Ok(id) = KeyId::from_hex(&obj.name) else {
-            continue;
-        };
-        let what = format!("key file {}", id.short());
-        let parsed = store.get_checked(ObjectKind::Key, &obj.name, |bytes| -> Result<_> {
-            Ok(KeyFile::parse(&bytes, &what)?)
-        });
-        match parsed.and_then(|kf| Ok(kf.unlock(password, &what)?)) {
-            Ok(Some(master)) => return Ok((id, master)),
-            Ok(None) => {}
-            Err(e) => malformed.push(e.to_string()),
-        }
-    }
-    if malformed.len() == listing.objects.len() {
-        // Not one usable key file: say why rather than "wrong password".
-        return Err(Error::NoUsableKey(malformed.join("; ")));
-    }
-    for m in malformed {
-        tracing::warn!("skipped {m}");
-    }
-    Err(Error::WrongPassword)
-}
-
-/// Key management (`cairn key ...`).
-impl Repository {
-    /// Add a key file for another password.
-    pub fn add_key(&self, password: &[u8], cost: KdfCost) -> Result<KeyId> {
-        self.confirm_lock()?;
-        self.add_key_as(
-            password,
-            cost,
-            crate::util::hostname(),
-            crate::util::username(),
-        )
-    }
-
-    /// Add a key file recorded as belonging to `username` on `host` (the
-    /// names are labels for `key list`; they grant nothing).
-    pub fn add_key_as(
-        &self,
-        password: &[u8],
-        cost: KdfCost,
-        host: String,
-        username: String,
-    ) -> Result<KeyId> {
-        self.confirm_lock()?;
-        write_key_file(&self.store, &self.master, password, cost, host, username)
-    }
-
-    /// List key files with their metadata.
-    pub fn list_keys(&self) -> Result<Vec<(KeyId, std::result::Result<KeyFile, String>)>> {
-        let listing = self.store.list(ObjectKind::Key)?;
-        let mut out = Vec::new();
-        for obj in listing.objects {
-            let Ok(id) = KeyId::from_hex(&obj.name) else {
-                continue;
-            };
-            let what = format!("key file {}", id.short());
-            let kf = self
-                .store
-                .get(ObjectKind::Key, &obj.name)
-                .map_err(Error::from)
-                .and_then(|b| Ok(KeyFile::parse(&b, &what)?))
-                .map_err(|e| e.to_string());
-            out.push((id, kf));
-        }
-        Ok(out)
-    }
-
-    /// Remove a key file. Refuses the key this session was opened with and
-    /// the last key.
-    pub fn remove_key(&self, id: &KeyId) -> Result<()> {
-        if id == &self.key_id {
-            return Err(Error::invalid(
-                "key",
-                "refusing to remove the key in use; open the repository with another key first",
-            ));
-        }
-        let keys = self.list_keys()?;
-        if !keys.iter().any(|(k, _)| k == id) {
-            return Err(Error::NotFound {
-                what: format!("key {}", id.short()),
-            });
-        }
-        if keys.len() <= 1 {
-            return Err(Error::invalid("key", "refusing to remove the last key"));
-        }
-        self.require_delete_rights("key remove")?;
-        self.confirm_lock()?;
-        Ok(self.store.delete_object(id)?)
-    }
-
-    /// Replace the key in use with one for a new password.
-    pub fn change_password(&mut self, new_password: &[u8], cost: KdfCost) -> Result<KeyId> {
-        self.require_delete_rights("key passwd")?;
-        // Under object lock the old key file may not go yet: say so before
-        // a new one is added.
-        if self.store.object_lock().is_some()
-            && let Some(until) = self
-                .store
-                .retention(ObjectKind::Key, &self.key_id.object_name())?
-                .and_then(|r| r.until)
-                .filter(|u| *u > jiff::Timestamp::now())
-        {
-            return Err(Error::Retained {
-                location: ObjectKind::Key.path(&self.key_id.object_name()),
-                until,
-            });
-        }
-        let new_id = self.add_key(new_password, cost)?;
-        let old = self.key_id;
-        self.key_id = new_id;
-        self.confirm_lock()?;
-        self.store.delete_object(&old)?;
-        Ok(new_id)
-    }
 }
 
 /// [`Repository::require_delete_rights`] for any store (a sync's

@@ -109,7 +109,6 @@ pub fn verify_snapshot(
     }
     report.packs = packs.len();
     let store = repo.store();
-    let keys = repo.keys();
     // Blobs that fail their first read: (pack, entry, error).
     type Misses = Vec<(crate::id::PackId, crate::pack::PackEntry, String)>;
     let results: Vec<(u64, Misses)> = packs
@@ -117,6 +116,14 @@ pub fn verify_snapshot(
         .map(|(pack, entries)| {
             let mut misses = Vec::new();
             let mut read = 0u64;
+            let keys = match repo.keys_for_pack(pack) {
+                Ok(k) => k,
+                Err(err) => {
+                    let err = format!("pack {}: {err}", pack.short());
+                    misses.extend(entries.iter().map(|e| (*pack, *e, err.clone())));
+                    return (read, misses);
+                }
+            };
             for (run, range) in crate::pack::read_runs(entries, |e| (e.offset, e.length)) {
                 let start = range.start;
                 let bytes = match store.get_object_range(&pack, range) {
@@ -132,7 +139,8 @@ pub fn verify_snapshot(
                 for e in &entries[run] {
                     let at = (u64::from(e.offset) - start) as usize;
                     let stored = bytes.get(at..at + e.length as usize).unwrap_or_default();
-                    if let Err(err) = crypto::decode_blob(keys, e.kind, &e.id, stored, e.raw_length)
+                    if let Err(err) =
+                        crypto::decode_blob(&keys, e.kind, &e.id, stored, e.raw_length)
                     {
                         misses.push((*pack, *e, format!("pack {}: {err}", pack.short())));
                     }

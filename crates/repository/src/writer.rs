@@ -108,6 +108,7 @@ impl Shared {
                 id: pack.id,
                 size,
                 blobs: pack.entries,
+                sealing: self.keys.session().copied(),
             });
             pending.packs.len() >= INDEX_FLUSH_PACKS
         };
@@ -269,19 +270,30 @@ impl<'a> BlobWriter<'a> {
         }
     }
 
+    /// Whether a blob indexed in `pack` counts as stored: the pack exists,
+    /// and a full key does not rely on what a put-only host sealed (it
+    /// could have stored anything under any id; a prune re-seals what it
+    /// keeps of it).
+    fn usable(&self, pack: &PackId) -> Result<bool> {
+        if !self.keys.is_put_only() && self.repo_index.sealing(pack).is_some() {
+            return Ok(false);
+        }
+        self.pack_exists(pack)
+    }
+
     /// Whether the index holds the blob in a pack that exists.
     fn indexed(&self, kind: BlobKind, id: &[u8; ID_LEN]) -> Result<bool> {
         let Some(first) = self.index.lookup(id)? else {
             return Ok(false);
         };
-        if first.kind == kind && self.pack_exists(&first.pack)? {
+        if first.kind == kind && self.usable(&first.pack)? {
             return Ok(true);
         }
         if matches!(self.presence, Presence::Trusted) {
             return Ok(false);
         }
         for other in self.index.lookup_all(id)?.into_iter().skip(1) {
-            if other.kind == kind && self.pack_exists(&other.pack)? {
+            if other.kind == kind && self.usable(&other.pack)? {
                 return Ok(true);
             }
         }
@@ -514,7 +526,8 @@ pub fn census_packs(repo: &Repository) -> Result<PackCensus> {
         .filter(|(p, _)| !known.contains(p))
         .map(|(p, s)| (*p, *s))
         .collect();
-    if orphans.is_empty() {
+    // A put-only key reads no pack header: the next prune adopts orphans.
+    if orphans.is_empty() || repo.put_only_accounts().is_some() {
         return Ok(census);
     }
     // Retired by prune, waiting for deletion: garbage, not to be revived.
@@ -527,8 +540,13 @@ pub fn census_packs(repo: &Repository) -> Result<PackCensus> {
         if retired.contains(&id) {
             continue;
         }
-        match crate::objects::read_pack_header(repo.store(), repo.keys(), &id, size) {
-            Ok(blobs) => adopted.packs.push(IndexedPack { id, size, blobs }),
+        match crate::objects::read_pack_header_sealed(repo.store(), repo.keys(), &id, size) {
+            Ok((blobs, sealing)) => adopted.packs.push(IndexedPack {
+                id,
+                size,
+                blobs,
+                sealing,
+            }),
             Err(e) => census.unreadable.push((id, e.to_string())),
         }
     }

@@ -79,6 +79,7 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                         Ok(kf) => serde_json::json!({
                             "id": id, "current": *id == current, "username": kf.username,
                             "host": kf.host, "created": kf.created, "kdf": kf.kdf, "cost": kf.cost,
+                            "put_only": kf.put_only.as_ref().map(|p| &p.accounts),
                             "error": null,
                         }),
                         Err(e) => {
@@ -88,7 +89,8 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                     .collect();
                 output::json(&rows)?;
             } else {
-                let mut table = output::table(&["", "id", "user", "host", "created", "kdf"], &[]);
+                let mut table =
+                    output::table(&["", "id", "user", "host", "created", "kdf", "may"], &[]);
                 for (id, kf) in &keys {
                     let mark = if *id == current { "*" } else { "" };
                     match kf {
@@ -103,6 +105,10 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
                                 kf.cost.memory_kib / 1024,
                                 kf.cost.iterations
                             ),
+                            match &kf.put_only {
+                                None => "everything".to_string(),
+                                Some(p) => format!("put-only: {}", p.accounts.join(", ")),
+                            },
                         ]),
                         Err(e) => table.add_row(vec![
                             mark.to_string(),
@@ -119,6 +125,20 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<u8> {
             let pw = new_password(&args.password)?;
             let _lock = repo.lock(false, "key add")?;
             let cost = current_cost(&repo)?;
+            if args.put_only {
+                let id = repo.add_put_only_key(&pw, cost, &args.account)?;
+                report(
+                    ctx,
+                    "added",
+                    &id,
+                    &format!(
+                        "added put-only key {} for {}",
+                        id.short(),
+                        args.account.join(", ")
+                    ),
+                )?;
+                return Ok(crate::exit::OK);
+            }
             let id = repo.add_key_as(
                 &pw,
                 cost,

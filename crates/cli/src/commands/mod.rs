@@ -23,7 +23,13 @@ use cairn_repository::{Repository, Snapshot, SnapshotId};
 
 /// Dispatch a parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
-    let ctx = Context::new(cli.global)?;
+    let mut ctx = Context::new(cli.global)?;
+    ctx.put_only_ok = matches!(
+        cli.command,
+        Command::Backup(_)
+            | Command::Log(crate::cli::LogCommand::Push { .. })
+            | Command::Key(crate::cli::KeyCommand::List)
+    );
     match cli.command {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Backup(args) => backup::run(&ctx, &args),

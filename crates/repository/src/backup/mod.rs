@@ -742,6 +742,9 @@ fn choose_parent(
     opts: &BackupOptions,
     paths: &[PathBuf],
 ) -> Result<Option<(SnapshotId, Tree, u64)>> {
+    if repo.put_only_accounts().is_some() {
+        return Ok(None); // its trees cannot be read
+    }
     let (id, snap) = match &opts.parent {
         ParentChoice::None => return Ok(None),
         ParentChoice::Snapshot(id) => (*id, repo.load_snapshot(id)?),

@@ -48,7 +48,15 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
                     .map_err(Error::from)
             })?;
             progress.bytes(bytes.len() as u64);
-            for b in &inventory.packs[p].blobs {
+            let info = &inventory.packs[p];
+            let sealing = match &info.sealing {
+                None => None,
+                Some(s) => Some(
+                    repo.keys()
+                        .for_sealing(Some(s), &format!("pack {}", p.short()))?,
+                ),
+            };
+            for b in &info.blobs {
                 if home.get(&b.id) != Some(p) {
                     continue;
                 }
@@ -57,9 +65,27 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
                     .ok_or_else(|| {
                         Error::corrupt(format!("pack {}", p.short()), "blob outside the pack")
                     })?;
-                // Never copy damage forward: decrypt and check first.
-                crypto::with_blob(repo.keys(), b.kind, &b.id, stored, b.raw_length, |_| ())?;
-                writer.store_encoded(b.kind, b.id, stored, b.raw_length)?;
+                // Never copy damage forward: decrypt and check first. A
+                // blob a put-only session sealed is sealed again under the
+                // master key: a new pack never mixes keys.
+                match &sealing {
+                    None => {
+                        crypto::with_blob(
+                            repo.keys(),
+                            b.kind,
+                            &b.id,
+                            stored,
+                            b.raw_length,
+                            |_| (),
+                        )?;
+                        writer.store_encoded(b.kind, b.id, stored, b.raw_length)?;
+                    }
+                    Some(keys) => {
+                        crypto::with_blob(keys, b.kind, &b.id, stored, b.raw_length, |plain| {
+                            writer.store(b.kind, b.id, plain)
+                        })??;
+                    }
+                }
             }
             Ok(())
         })?;
@@ -93,6 +119,7 @@ pub(super) fn apply(repo: &Repository, plan: Plan, progress: &dyn Progress) -> R
             id: *p,
             size: info.size,
             blobs: info.blobs.clone(),
+            sealing: info.sealing,
         });
         if current.blob_count() >= BLOBS_PER_INDEX {
             new_indexes.insert(write_index(repo, std::mem::take(&mut current))?);

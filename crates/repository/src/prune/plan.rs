@@ -144,13 +144,14 @@ pub(super) fn plan(
         .filter(|(id, _)| !indexed.contains(id))
         .map(|(id, o)| (*id, o.size))
         .collect();
-    let headers: Vec<(PackId, u64, Result<Vec<PackEntry>>)> = unindexed
+    type Header = (Vec<PackEntry>, Option<cairn_format::seal_to::Sealing>);
+    let headers: Vec<(PackId, u64, Result<Header>)> = unindexed
         .par_iter()
         .map(|(id, size)| {
             (
                 *id,
                 *size,
-                crate::objects::read_pack_header(store, repo.keys(), id, *size),
+                crate::objects::read_pack_header_sealed(store, repo.keys(), id, *size),
             )
         })
         .collect();
@@ -165,8 +166,8 @@ pub(super) fn plan(
     let mut header_read: HashSet<PackId> = HashSet::new();
     for (id, size, header) in headers {
         match header {
-            Ok(blobs) => {
-                inventory.add_pack(id, size, blobs);
+            Ok((blobs, sealing)) => {
+                inventory.add_pack(id, size, blobs, sealing);
                 header_read.insert(id);
             }
             Err(e) => {
@@ -222,14 +223,19 @@ pub(super) fn plan(
     report.blobs_used = used.len();
     report.blobs_before = inventory.blob_count();
 
-    // Homes: indexed packs first, then the others, each in id order.
+    // Homes: indexed packs first, then the others; of each, packs sealed
+    // under the master key before those a put-only session sealed (a copy
+    // the full key wrote is the one to keep); each in id order.
     let mut order: Vec<PackId> = inventory
         .packs
         .keys()
         .filter(|p| present.contains_key(p))
         .copied()
         .collect();
-    order.sort_by_key(|p| (!indexed.contains(p), *p));
+    order.sort_by_key(|p| {
+        let sealed = inventory.packs.get(p).is_some_and(|i| i.sealing.is_some());
+        (!indexed.contains(p), sealed, *p)
+    });
     let (_, shared) = assign_homes(&inventory, &order, &used);
     // A used blob listed in several packs: before one copy is dropped, read
     // the headers of all of them. What a header contradicts is not acted on.

@@ -442,6 +442,7 @@ fn an_index_entry_that_a_header_contradicts_is_not_acted_on() {
                 id: victim.entry.id,
                 ..wrong.entry
             }],
+            sealing: None,
         }],
     };
     {

@@ -258,16 +258,19 @@ fn restore_pack(
     // Neighbours coalesced into one read.
     for (run, bytes) in pack::read_runs(&uses, |u| (u.offset, u.length)) {
         let first = bytes.start;
-        let range = r.repo.store().get_object_range(pack, bytes);
+        let range = r
+            .repo
+            .keys_for_pack(pack)
+            .and_then(|keys| Ok((r.repo.store().get_object_range(pack, bytes)?, keys)));
         for u in &uses[run] {
             let decoded = match &range {
                 Err(e) => Err((e.to_string(), e.is_not_found())),
-                Ok(bytes) => {
+                Ok((bytes, keys)) => {
                     let from = (u64::from(u.offset) - first) as usize;
                     match bytes.get(from..from + u.length as usize) {
                         None => Err(("short read".to_string(), false)),
                         Some(stored) => crypto::with_blob(
-                            r.repo.keys(),
+                            keys,
                             ChunkId::KIND,
                             u.id.raw(),
                             stored,
