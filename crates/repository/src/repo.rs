@@ -7,7 +7,7 @@ use crate::crypto::{self, Compression, Keys, MasterKey, Sealed};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, BlobKind, ID_LEN, IndexId, KeyId, SnapshotId, TreeId};
 use crate::index::IndexFile;
-use crate::keyfile::KdfCost;
+use crate::keyfile::{KdfCost, KeyFile};
 use crate::layout::ObjectKind;
 use crate::lock::{HeldLock, LockGuard};
 use crate::manifests::Manifests;
@@ -671,6 +671,146 @@ pub(crate) fn read_first_good(
     Err(first_error.unwrap_or_else(|| Error::NotFound {
         what: format!("{kind} blob {}", hex::encode(id)),
     }))
+}
+
+/// Key management (`cairn key ...`).
+impl Repository {
+    /// Add a key file for another password.
+    pub fn add_key(&self, password: &[u8], cost: KdfCost) -> Result<KeyId> {
+        self.add_key_as(
+            password,
+            cost,
+            crate::util::hostname(),
+            crate::util::username(),
+        )
+    }
+
+    /// Add a key file recorded as belonging to `username` on `host` (the
+    /// names are labels for `key list`; they grant nothing).
+    pub fn add_key_as(
+        &self,
+        password: &[u8],
+        cost: KdfCost,
+        host: String,
+        username: String,
+    ) -> Result<KeyId> {
+        let master = self.master.as_ref().ok_or_else(|| Error::PutOnly {
+            what: "adding a key".into(),
+        })?;
+        self.confirm_lock()?;
+        write_key_file(&self.store, master, password, cost, host, username)
+    }
+
+    /// Add a put-only key for `accounts`: it can back up and push logs
+    /// for them, and read nothing (`docs/FORMAT.md`, "Put-only keys").
+    pub fn add_put_only_key(
+        &self,
+        password: &[u8],
+        cost: KdfCost,
+        accounts: &[String],
+    ) -> Result<KeyId> {
+        for a in accounts {
+            crate::snapshot::validate_account(a)?;
+        }
+        let mut accounts = accounts.to_vec();
+        accounts.sort();
+        accounts.dedup();
+        let config = serde_json::to_value(&self.config)
+            .map_err(|e| Error::invalid("config", e.to_string()))?;
+        let kf = KeyFile::create_put_only(
+            &self.keys,
+            &accounts,
+            self.config.id.to_hex(),
+            config,
+            password,
+            cost,
+            crate::util::hostname(),
+            crate::util::username(),
+        )?;
+        let bytes = kf.to_bytes()?;
+        let id = KeyId::of_bytes(&bytes);
+        self.confirm_lock()?;
+        self.store.put_object(&id, bytes.into())?;
+        Ok(id)
+    }
+
+    /// List key files with their metadata.
+    pub fn list_keys(&self) -> Result<Vec<(KeyId, std::result::Result<KeyFile, String>)>> {
+        let listing = self.store.list(ObjectKind::Key)?;
+        let mut out = Vec::new();
+        for obj in listing.objects {
+            let Ok(id) = KeyId::from_hex(&obj.name) else {
+                continue;
+            };
+            let what = format!("key file {}", id.short());
+            let kf = self
+                .store
+                .get(ObjectKind::Key, &obj.name)
+                .map_err(Error::from)
+                .and_then(|b| Ok(KeyFile::parse(&b, &what)?))
+                .map_err(|e| e.to_string());
+            out.push((id, kf));
+        }
+        Ok(out)
+    }
+
+    /// Remove a key file. Refuses the key this session was opened with and
+    /// the last key.
+    pub fn remove_key(&self, id: &KeyId) -> Result<()> {
+        self.require_full_key("removing a key")?;
+        if id == &self.key_id {
+            return Err(Error::invalid(
+                "key",
+                "refusing to remove the key in use; open the repository with another key first",
+            ));
+        }
+        let keys = self.list_keys()?;
+        if !keys.iter().any(|(k, _)| k == id) {
+            return Err(Error::NotFound {
+                what: format!("key {}", id.short()),
+            });
+        }
+        if keys.len() <= 1 {
+            return Err(Error::invalid("key", "refusing to remove the last key"));
+        }
+        let full = |kf: &std::result::Result<KeyFile, String>| {
+            kf.as_ref().is_ok_and(|kf| kf.put_only.is_none())
+        };
+        if keys.iter().all(|(k, kf)| k == id || !full(kf)) {
+            return Err(Error::invalid(
+                "key",
+                "refusing to remove the last full key: put-only keys cannot read the repository",
+            ));
+        }
+        self.require_delete_rights("key remove")?;
+        self.confirm_lock()?;
+        Ok(self.store.delete_object(id)?)
+    }
+
+    /// Replace the key in use with one for a new password.
+    pub fn change_password(&mut self, new_password: &[u8], cost: KdfCost) -> Result<KeyId> {
+        self.require_delete_rights("key passwd")?;
+        // Under object lock the old key file may not go yet: say so before
+        // a new one is added.
+        if self.store.object_lock().is_some()
+            && let Some(until) = self
+                .store
+                .retention(ObjectKind::Key, &self.key_id.object_name())?
+                .and_then(|r| r.until)
+                .filter(|u| *u > jiff::Timestamp::now())
+        {
+            return Err(Error::Retained {
+                location: ObjectKind::Key.path(&self.key_id.object_name()),
+                until,
+            });
+        }
+        let new_id = self.add_key(new_password, cost)?;
+        let old = self.key_id;
+        self.key_id = new_id;
+        self.confirm_lock()?;
+        self.store.delete_object(&old)?;
+        Ok(new_id)
+    }
 }
 
 /// [`Repository::require_delete_rights`] for any store (a sync's
