@@ -140,6 +140,10 @@ impl IndexFile {
             });
         }
         r.finish()?;
+        if version == INDEX_VERSION_SEALED && packs.iter().all(|p| p.sealing.is_none()) {
+            // One encoding per index: version 1 when nothing is sealed.
+            return Err(Error::corrupt(what, "version 2 with no sealed pack"));
+        }
         Ok(Self { packs })
     }
 
@@ -208,6 +212,11 @@ mod tests {
         for len in 0..plain.len() {
             assert!(IndexFile::decode(&plain[..len], "i").is_err());
         }
+        // Version 2 with nothing sealed is not the encoding of anything.
+        let mut unsealed = sample().encode();
+        unsealed[0] = INDEX_VERSION_SEALED;
+        unsealed.splice(5 + 32 + 8..5 + 32 + 8, [0u8]);
+        assert!(IndexFile::decode(&unsealed, "i").is_err());
     }
 
     #[test]
