@@ -317,17 +317,11 @@ impl Keys {
     /// master key). A put-only host opens only its own session's.
     pub fn for_sealing(&self, sealing: Option<&Sealing>, what: &str) -> Result<Cow<'_, Keys>> {
         match sealing {
-            None => {
-                if self.session.is_none() {
-                    return Ok(Cow::Borrowed(self));
-                }
-                let master = self.require_master(what)?;
-                Ok(Cow::Owned(Keys {
-                    blob: master.clone(),
-                    session: None,
-                    ..self.clone()
-                }))
-            }
+            // Only a put-only session has one, and it holds no master key.
+            None if self.session.is_some() => Err(Error::PutOnly {
+                what: what.to_string(),
+            }),
+            None => Ok(Cow::Borrowed(self)),
             Some(s) if self.session.as_ref() == Some(s) => Ok(Cow::Borrowed(self)),
             Some(s) => {
                 self.require_master(what)?;
